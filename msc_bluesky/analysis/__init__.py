@@ -1,0 +1,1 @@
+"""msc_bluesky.analysis (see docs/architecture.md)."""

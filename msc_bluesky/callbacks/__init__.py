@@ -1,0 +1,1 @@
+"""msc_bluesky.callbacks (see docs/architecture.md)."""

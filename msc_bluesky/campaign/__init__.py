@@ -1,0 +1,1 @@
+"""The paper's campaign (see docs/architecture.md)."""

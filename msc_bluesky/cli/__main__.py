@@ -1,0 +1,5 @@
+import sys
+
+from msc_bluesky.cli import main
+
+sys.exit(main())

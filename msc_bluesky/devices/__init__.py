@@ -1,0 +1,1 @@
+"""msc_bluesky.devices (see docs/architecture.md)."""

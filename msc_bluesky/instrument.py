@@ -1,0 +1,1 @@
+"""Instrument factories (see docs/architecture.md)."""

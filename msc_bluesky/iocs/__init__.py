@@ -1,0 +1,1 @@
+"""msc_bluesky.iocs (see docs/architecture.md)."""

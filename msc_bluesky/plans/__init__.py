@@ -1,0 +1,1 @@
+"""msc_bluesky.plans (see docs/architecture.md)."""

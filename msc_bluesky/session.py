@@ -1,0 +1,1 @@
+"""Session builder (see docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""msc_bluesky.sim (see docs/architecture.md)."""

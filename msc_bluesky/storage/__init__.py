@@ -1,0 +1,1 @@
+"""msc_bluesky.storage (see docs/architecture.md)."""
