@@ -7,6 +7,7 @@ EPICS environment is read once per process.
 from __future__ import annotations
 
 import os
+import socket
 
 os.environ["EPICS_CA_ADDR_LIST"] = "127.0.0.1"
 os.environ["EPICS_CA_AUTO_ADDR_LIST"] = "NO"
@@ -15,3 +16,15 @@ os.environ["EPICS_CAS_BEACON_ADDR_LIST"] = "127.0.0.1"
 os.environ["EPICS_CAS_AUTO_BEACON_ADDR_LIST"] = "NO"
 os.environ.setdefault("OPHYD_CONTROL_LAYER", "caproto")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# One CA server port for the whole test session: clients read it once per process, and
+# simulated IOCs started by tests (one at a time, random prefixes) listen on it.
+os.environ.setdefault("EPICS_CA_SERVER_PORT", str(_free_tcp_port()))
+os.environ.setdefault("EPICS_CA_REPEATER_PORT", str(_free_tcp_port()))
