@@ -28,3 +28,25 @@ def _free_tcp_port() -> int:
 # simulated IOCs started by tests (one at a time, random prefixes) listen on it.
 os.environ.setdefault("EPICS_CA_SERVER_PORT", str(_free_tcp_port()))
 os.environ.setdefault("EPICS_CA_REPEATER_PORT", str(_free_tcp_port()))
+
+
+# -- simulated IOC fixtures (issue 3) ---------------------------------------------------
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def simulated_ioc():
+    """A fresh simulated IOC for one test: random prefix, time scale 100, session port."""
+    from msc_bluesky.iocs.launcher import SimulatedIOC
+
+    with SimulatedIOC(time_scale=100.0) as ioc:
+        yield ioc
+
+
+@pytest.fixture(scope="module")
+def simulated_ioc_module():
+    """One simulated IOC shared by a test module (time scale 100); tests set their state."""
+    from msc_bluesky.iocs.launcher import SimulatedIOC
+
+    with SimulatedIOC(time_scale=100.0) as ioc:
+        yield ioc

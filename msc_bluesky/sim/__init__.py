@@ -13,6 +13,7 @@ from msc_bluesky.sim.measurement import (
     simulate,
 )
 from msc_bluesky.sim.optics import absorbance_spectrum, add_spectrum_noise
+from msc_bluesky.sim.reactor import ReactorWorld
 from msc_bluesky.sim.scattering import mesophase_intensity, saxs_counting_noise, saxs_curve
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Measurement",
     "Population",
     "ReactorGeometry",
+    "ReactorWorld",
     "absorbance_spectrum",
     "add_spectrum_noise",
     "default_q_per_nm",

@@ -1,0 +1,93 @@
+"""The simulated world the IOC groups share, and the clock that drives it.
+
+One :class:`SimState` per IOC process: the :class:`~msc_bluesky.sim.reactor.ReactorWorld`,
+a wall-clock to simulated-time mapping (``time_scale`` simulated seconds per wall
+second), the random generator, and one worker thread for the heavier signal
+computations so that Channel Access stays responsive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import numpy as np
+
+from msc_bluesky.sim.reactor import ReactorWorld
+
+T = TypeVar("T")
+
+
+class SimClock:
+    """Simulated time = ``start + (wall - wall_at_start) * time_scale``."""
+
+    def __init__(self, time_scale: float, *, start: float = 0.0,
+                 wall: Callable[[], float] = time.monotonic) -> None:
+        scale = float(time_scale)
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"time_scale = {time_scale!r} must be a finite number > 0")
+        self.time_scale = scale
+        self._wall = wall
+        self._wall0 = wall()
+        self._start = float(start)
+
+    def now(self) -> float:
+        """Current simulated time (s)."""
+        return self._start + (self._wall() - self._wall0) * self.time_scale
+
+    def wall_seconds(self, simulated_s: float) -> float:
+        """Wall seconds that ``simulated_s`` simulated seconds take."""
+        return max(float(simulated_s), 0.0) / self.time_scale
+
+
+class SimState:
+    """Everything the PV groups share.
+
+    Parameters
+    ----------
+    time_scale : float
+        Simulated seconds per wall second.
+    seed : int
+        Seed of the ``numpy.random.Generator`` used for all noise.
+    reservoir_ml : float
+        Reservoir volume of each pump (mL).
+    watchdog_s : float
+        Initial watchdog timeout in simulated seconds (0 disables).
+    """
+
+    def __init__(self, *, time_scale: float = 1.0, seed: int = 0,
+                 reservoir_ml: float = 250.0, watchdog_s: float = 0.0) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.world = ReactorWorld(rng=self.rng, reservoir_ml=reservoir_ml)
+        self.world.watchdog_timeout = watchdog_s
+        self.clock = SimClock(time_scale, start=self.world.time)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="msc-sim")
+
+    @property
+    def time_scale(self) -> float:
+        """Simulated seconds per wall second."""
+        return self.clock.time_scale
+
+    def sync(self) -> float:
+        """Advance the world to the clock's current simulated time; return it."""
+        self.world.advance(max(self.clock.now(), self.world.time))
+        return self.world.time
+
+    async def wait_until(self, simulated_t: float) -> None:
+        """Sleep until the world has reached ``simulated_t`` (polls the clock)."""
+        while self.sync() < simulated_t - 1e-9:
+            remaining = self.clock.wall_seconds(simulated_t - self.world.time)
+            await asyncio.sleep(min(max(remaining, 0.0005), 0.05))
+
+    async def compute(self, func: Callable[..., T], *args: Any) -> T:
+        """Run ``func(*args)`` in the worker thread (one at a time, in submission order)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, func, *args)
+
+    def close(self) -> None:
+        """Stop the worker thread."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
