@@ -1,0 +1,430 @@
+"""Condition scans of the flow reactor: one run, one event per condition.
+
+:func:`condition_scan` is the general primitive; the others build its condition list:
+:func:`temperature_grid` (paper Fig. 1), :func:`reaction_time_series`,
+:func:`nucleation_series` (paper Fig. 2, SAXS) and :func:`precursor_blank` (Fig. 3).
+
+Per condition: checkpoint; set both heaters and the reaction time together; equilibrate
+(settled temperatures, N flushed residence volumes, optional drift check); install the
+process suspenders; checkpoint; trigger and read detectors + reactor; remove the
+suspenders. Everything is validated before the first movement, and the whole run is
+wrapped so that heaters go to standby and pumps stop on every exit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from typing import Any
+
+import bluesky.plan_stubs as bps
+import bluesky.preprocessors as bpp
+from bluesky.utils import Msg
+
+from msc_bluesky.devices.reactor import FlowReactor
+from msc_bluesky.devices.uvvis import UVVisSpectrometer
+from msc_bluesky.limits import TEMPERATURE_LIMITS_C, ConditionError, check_temperature
+from msc_bluesky.plans.calibration import take_dark_and_reference
+from msc_bluesky.plans.equilibrate import equilibrate
+from msc_bluesky.plans.progress import ConditionProgress
+from msc_bluesky.plans.safety import reactor_safety_wrapper
+from msc_bluesky.plans.suspenders import (
+    RECOVERY_TIMEOUT_S,
+    TEMPERATURE_BAND_C,
+    reactor_suspenders,
+)
+from msc_bluesky.plans.validation import (
+    check_flows,
+    check_positive,
+    normalise_conditions,
+    read_reactor_configuration,
+)
+
+PlanGenerator = Generator[Msg, Any, str]
+
+_DATA_KEYS = {
+    "t_nuc": "reactor_t_nuc",
+    "t_growth": "reactor_t_growth",
+    "reaction_time": "reactor_reaction_time",
+}
+
+
+def _dimensions(conditions: list[dict[str, float]]) -> list[tuple[list[str], str]]:
+    varying = [k for k in _DATA_KEYS if len({c[k] for c in conditions}) > 1]
+    if not varying:
+        return [(["time"], "primary")]
+    return [([_DATA_KEYS[k]], "primary") for k in varying]
+
+
+def _device_repr(obj: Any) -> str:
+    return repr(obj)
+
+
+def condition_scan(
+    detectors: Sequence[Any],
+    reactor: FlowReactor,
+    conditions: Iterable[Mapping[str, float]],
+    *,
+    residence_volumes: float = 3,
+    drift_tolerance: float | None = None,
+    temperature_band: float = TEMPERATURE_BAND_C,
+    recovery_timeout: float = RECOVERY_TIMEOUT_S,
+    suspend: bool = True,
+    take_references: bool = False,
+    progress: bool | None = None,
+    md: dict[str, Any] | None = None,
+) -> PlanGenerator:
+    """Measure the detectors at each reactor condition: one run, one event per condition.
+
+    Parameters
+    ----------
+    detectors : list of readable devices
+        E.g. ``[uvvis, saxs]``; read together with ``reactor`` in every event.
+    reactor : FlowReactor
+    conditions : list of dict
+        Each ``{"t_nuc": °C, "t_growth": °C, "reaction_time": s}``.
+    residence_volumes : float
+        Reactor + transfer volumes flushed after the temperatures settle (default 3).
+    drift_tolerance : float, optional
+        With a UV-Vis spectrometer among the detectors, also wait until the RMS
+        absorbance change between spectra one volume apart is below this.
+    temperature_band : float
+        Half-width (°C) of the band around each setpoint watched by the suspenders.
+    recovery_timeout : float
+        Wall-clock seconds a suspension may last before the run ends safely.
+    suspend : bool
+        Install the process suspenders during acquisition (default True).
+    take_references : bool
+        Record dark and reference spectra (streams ``dark``/``reference``) first.
+    progress : bool or None
+        Progress bar per condition; ``None``: only when stderr is a terminal.
+    md : dict, optional
+        Extra start metadata.
+
+    Yields
+    ------
+    Msg
+
+    Returns
+    -------
+    str
+        The run's start uid.
+
+    Raises
+    ------
+    ConditionError
+        Before anything moves: an empty list, temperatures outside
+        :data:`~msc_bluesky.limits.TEMPERATURE_LIMITS_C`, non-finite or non-positive
+        times, flows above the pumps' maxima.
+
+    See Also
+    --------
+    temperature_grid, reaction_time_series, nucleation_series, precursor_blank
+    """
+    detectors = list(detectors)
+    conds = normalise_conditions(conditions)
+    residence_volumes = check_positive("residence_volumes", residence_volumes, allow_zero=True)
+    temperature_band = check_positive("temperature_band", temperature_band)
+    recovery_timeout = check_positive("recovery_timeout", recovery_timeout)
+    if drift_tolerance is not None:
+        drift_tolerance = check_positive("drift_tolerance", drift_tolerance)
+    config = yield from read_reactor_configuration(reactor)
+    check_flows(conds, config)
+    spectrometer = next((d for d in detectors if isinstance(d, UVVisSpectrometer)), None)
+
+    _md: dict[str, Any] = {
+        "detectors": [d.name for d in detectors],
+        "reactor": reactor.name,
+        "plan_name": "condition_scan",
+        "plan_args": {
+            "detectors": [_device_repr(d) for d in detectors],
+            "reactor": _device_repr(reactor),
+            "conditions": conds,
+            "residence_volumes": residence_volumes,
+            "drift_tolerance": drift_tolerance,
+            "temperature_band": temperature_band,
+            "recovery_timeout": recovery_timeout,
+            "suspend": suspend,
+            "take_references": take_references,
+        },
+        "reactor_geometry": config.geometry(),
+        "conditions": conds,
+        "num_points": len(conds),
+        "hints": {"dimensions": _dimensions(conds)},
+    }
+    _md.update(md or {})
+    bar = ConditionProgress(len(conds), str(_md["plan_name"]), progress)
+
+    def settle_and_flush() -> Generator[Msg, Any, bool]:
+        return (
+            yield from equilibrate(
+                reactor,
+                residence_volumes=residence_volumes,
+                spectrometer=spectrometer if drift_tolerance is not None else None,
+                drift_tolerance=drift_tolerance,
+                configuration=config,
+            )
+        )
+
+    def measure() -> Generator[Msg, Any, Any]:
+        yield from bps.checkpoint()
+        return (yield from bps.trigger_and_read([*detectors, reactor]))
+
+    def one_condition(cond: dict[str, float]) -> Generator[Msg, Any, None]:
+        bar.start(cond)
+        yield from bps.checkpoint()
+        yield from bps.mv(
+            reactor.t_nuc, cond["t_nuc"],
+            reactor.t_growth, cond["t_growth"],
+            reactor.reaction_time, cond["reaction_time"],
+        )
+        yield from settle_and_flush()
+        if suspend:
+            suspenders = reactor_suspenders(
+                reactor, cond, band=temperature_band, recovery_timeout=recovery_timeout,
+                post_plan=settle_and_flush,
+            )
+            yield from bpp.suspend_wrapper(measure(), suspenders)
+        else:
+            yield from measure()
+        bar.done()
+
+    @bpp.stage_decorator(detectors)
+    @bpp.run_decorator(md=_md)
+    def scan() -> Generator[Msg, Any, None]:
+        if take_references and spectrometer is not None:
+            yield from take_dark_and_reference(spectrometer)
+        for cond in conds:
+            yield from one_condition(cond)
+
+    try:
+        return (yield from reactor_safety_wrapper(scan(), reactor))
+    finally:
+        bar.close()
+
+
+
+def temperature_grid(
+    detectors: Sequence[Any],
+    reactor: FlowReactor,
+    nucleation_temperatures: Sequence[float],
+    reaction_time: float,
+    *,
+    growth_steps: int = 10,
+    growth_step: float = 10.0,
+    residence_volumes: float = 3,
+    drift_tolerance: float | None = None,
+    temperature_band: float = TEMPERATURE_BAND_C,
+    recovery_timeout: float = RECOVERY_TIMEOUT_S,
+    suspend: bool = True,
+    take_references: bool = False,
+    progress: bool | None = None,
+    md: dict[str, Any] | None = None,
+) -> PlanGenerator:
+    """Paper Fig. 1: for each T_nuc, growth temperatures from T_nuc downwards in steps.
+
+    Conditions ``(T_nuc, T_nuc - k·growth_step, reaction_time)`` for
+    ``k = 0 … growth_steps-1``. If any growth temperature would fall outside
+    :data:`~msc_bluesky.limits.TEMPERATURE_LIMITS_C`, the plan refuses (nothing is
+    skipped silently). Other options as :func:`condition_scan`.
+
+    Examples
+    --------
+    >>> RE(temperature_grid([uvvis, saxs], reactor, [260, 280, 300], 14.0))  # doctest: +SKIP
+    """
+    steps = int(check_positive("growth_steps", growth_steps))
+    if steps != growth_steps:
+        raise ConditionError(f"growth_steps = {growth_steps!r} must be a whole number >= 1")
+    step = check_positive("growth_step", growth_step)
+    t_nucs = _temperatures("nucleation_temperatures", nucleation_temperatures)
+    low, high = TEMPERATURE_LIMITS_C
+    conditions = []
+    for t_nuc in t_nucs:
+        for k in range(steps):
+            t_growth = t_nuc - k * step
+            if t_growth < low:
+                raise ConditionError(
+                    f"temperature_grid: growth temperature {t_growth:g} °C (T_nuc {t_nuc:g} °C "
+                    f"- {k} × {step:g} °C) is outside the allowed range {low:g}–{high:g} °C; "
+                    "use fewer growth_steps or a smaller growth_step"
+                )
+            conditions.append(
+                {"t_nuc": t_nuc, "t_growth": t_growth, "reaction_time": reaction_time}
+            )
+    _md = {
+        "plan_name": "temperature_grid",
+        "plan_args": {
+            "detectors": [_device_repr(d) for d in detectors],
+            "reactor": _device_repr(reactor),
+            "nucleation_temperatures": t_nucs,
+            "reaction_time": reaction_time,
+            "growth_steps": steps,
+            "growth_step": step,
+            "residence_volumes": residence_volumes,
+        },
+        "hints": {"dimensions": [(["reactor_t_nuc"], "primary"),
+                                 (["reactor_t_growth"], "primary")]},
+    }
+    _md.update(md or {})
+    return (
+        yield from condition_scan(
+            detectors, reactor, conditions,
+            residence_volumes=residence_volumes, drift_tolerance=drift_tolerance,
+            temperature_band=temperature_band, recovery_timeout=recovery_timeout,
+            suspend=suspend, take_references=take_references, progress=progress,
+            md=_md,
+        )
+    )
+
+
+def reaction_time_series(
+    detectors: Sequence[Any],
+    reactor: FlowReactor,
+    t_nuc: float,
+    t_growth: float,
+    reaction_times: Sequence[float],
+    *,
+    residence_volumes: float = 3,
+    drift_tolerance: float | None = None,
+    temperature_band: float = TEMPERATURE_BAND_C,
+    recovery_timeout: float = RECOVERY_TIMEOUT_S,
+    suspend: bool = True,
+    take_references: bool = False,
+    progress: bool | None = None,
+    md: dict[str, Any] | None = None,
+) -> PlanGenerator:
+    """Fixed temperatures, several reaction times (set by the pump flows).
+
+    Examples
+    --------
+    >>> RE(reaction_time_series([uvvis, saxs], reactor, 280, 280, [4.5, 7.6, 14]))  # doctest: +SKIP
+    """
+    times = _sequence("reaction_times", reaction_times)
+    conditions = [{"t_nuc": t_nuc, "t_growth": t_growth, "reaction_time": t} for t in times]
+    _md = {
+        "plan_name": "reaction_time_series",
+        "plan_args": {
+            "detectors": [_device_repr(d) for d in detectors],
+            "reactor": _device_repr(reactor),
+            "t_nuc": t_nuc, "t_growth": t_growth, "reaction_times": times,
+            "residence_volumes": residence_volumes,
+        },
+        "hints": {"dimensions": [(["reactor_reaction_time"], "primary")]},
+    }
+    _md.update(md or {})
+    return (
+        yield from condition_scan(
+            detectors, reactor, conditions,
+            residence_volumes=residence_volumes, drift_tolerance=drift_tolerance,
+            temperature_band=temperature_band, recovery_timeout=recovery_timeout,
+            suspend=suspend, take_references=take_references, progress=progress, md=_md,
+        )
+    )
+
+
+def nucleation_series(
+    detectors: Sequence[Any],
+    reactor: FlowReactor,
+    nucleation_temperatures: Sequence[float],
+    t_growth: float,
+    reaction_time: float,
+    *,
+    residence_volumes: float = 3,
+    drift_tolerance: float | None = None,
+    temperature_band: float = TEMPERATURE_BAND_C,
+    recovery_timeout: float = RECOVERY_TIMEOUT_S,
+    suspend: bool = True,
+    take_references: bool = False,
+    progress: bool | None = None,
+    md: dict[str, Any] | None = None,
+) -> PlanGenerator:
+    """Paper Fig. 2 (SAXS): T_nuc varied at fixed T_growth and reaction time.
+
+    Examples
+    --------
+    >>> RE(nucleation_series([saxs], reactor, range(190, 290, 10), 230, 1.5))  # doctest: +SKIP
+    """
+    t_nucs = _temperatures("nucleation_temperatures", nucleation_temperatures)
+    conditions = [
+        {"t_nuc": t, "t_growth": t_growth, "reaction_time": reaction_time} for t in t_nucs
+    ]
+    _md = {
+        "plan_name": "nucleation_series",
+        "plan_args": {
+            "detectors": [_device_repr(d) for d in detectors],
+            "reactor": _device_repr(reactor),
+            "nucleation_temperatures": t_nucs, "t_growth": t_growth,
+            "reaction_time": reaction_time, "residence_volumes": residence_volumes,
+        },
+        "hints": {"dimensions": [(["reactor_t_nuc"], "primary")]},
+    }
+    _md.update(md or {})
+    return (
+        yield from condition_scan(
+            detectors, reactor, conditions,
+            residence_volumes=residence_volumes, drift_tolerance=drift_tolerance,
+            temperature_band=temperature_band, recovery_timeout=recovery_timeout,
+            suspend=suspend, take_references=take_references, progress=progress, md=_md,
+        )
+    )
+
+
+def precursor_blank(
+    detectors: Sequence[Any],
+    reactor: FlowReactor,
+    temperatures: Sequence[float],
+    *,
+    reaction_time: float = 1.5,
+    residence_volumes: float = 3,
+    temperature_band: float = TEMPERATURE_BAND_C,
+    recovery_timeout: float = RECOVERY_TIMEOUT_S,
+    suspend: bool = True,
+    take_references: bool = False,
+    progress: bool | None = None,
+    md: dict[str, Any] | None = None,
+) -> PlanGenerator:
+    """Paper Fig. 3: the unreacted precursor (mesophase) at several temperatures.
+
+    Both zones at the same temperature (``T_nuc = T_growth = T``).
+
+    Examples
+    --------
+    >>> RE(precursor_blank([saxs], reactor, [25, 50, 100]))  # doctest: +SKIP
+    """
+    temps = _temperatures("temperatures", temperatures)
+    conditions = [{"t_nuc": t, "t_growth": t, "reaction_time": reaction_time} for t in temps]
+    _md = {
+        "plan_name": "precursor_blank",
+        "plan_args": {
+            "detectors": [_device_repr(d) for d in detectors],
+            "reactor": _device_repr(reactor),
+            "temperatures": temps, "reaction_time": reaction_time,
+            "residence_volumes": residence_volumes,
+        },
+        "hints": {"dimensions": [(["reactor_t_nuc"], "primary")]},
+    }
+    _md.update(md or {})
+    return (
+        yield from condition_scan(
+            detectors, reactor, conditions,
+            residence_volumes=residence_volumes, temperature_band=temperature_band,
+            recovery_timeout=recovery_timeout, suspend=suspend,
+            take_references=take_references, progress=progress, md=_md,
+        )
+    )
+
+
+def _sequence(name: str, values: Any) -> list[Any]:
+    if isinstance(values, str | bytes | Mapping):
+        raise ConditionError(f"{name} must be a list of numbers, got {values!r}")
+    try:
+        items = list(values)
+    except TypeError:
+        raise ConditionError(f"{name} must be a list of numbers, got {values!r}") from None
+    if not items:
+        raise ConditionError(f"{name} is empty; give at least one value")
+    return items
+
+
+def _temperatures(name: str, values: Any) -> list[float]:
+    items = _sequence(name, values)
+    return [check_temperature(f"{name}[{i}]", v) for i, v in enumerate(items)]

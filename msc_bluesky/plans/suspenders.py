@@ -1,0 +1,145 @@
+"""Process suspenders: pause a scan while the reactor is out of its operating state.
+
+While a point is acquired, :func:`reactor_suspenders` watches both temperatures
+(a band around the condition's setpoints) and both pump alarms. A tripped suspender
+suspends the run; the RunEngine rewinds to the checkpoint taken just before the point.
+When the signal recovers, the ``post_plan`` (normally :func:`~msc_bluesky.plans.
+equilibrate.equilibrate`: settle and flush again) runs, and the point is re-taken.
+If the signal does not recover within ``recovery_timeout`` seconds (wall clock), the
+suspension is released, the post-plan raises :class:`ReactorNotRecovered`, and the run
+ends through the safety wrapper (heaters standby, pumps stopped, ``exit_status`` fail).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator
+from typing import Any
+
+from bluesky.suspenders import SuspendBoolHigh, SuspenderBase, SuspendWhenOutsideBand
+from bluesky.utils import Msg
+
+from msc_bluesky.devices.reactor import FlowReactor
+
+#: Default half-width of the temperature band (°C) around a setpoint.
+TEMPERATURE_BAND_C: float = 5.0
+#: Default wall-clock seconds a suspension may last before the run ends.
+RECOVERY_TIMEOUT_S: float = 600.0
+
+
+class ReactorNotRecovered(RuntimeError):
+    """A suspended run's reactor did not return to its operating state in time."""
+
+
+class _RecoveryTimeoutMixin:
+    """Give a bluesky suspender a recovery timeout and an idempotent install."""
+
+    def __init__(self, *args: Any, recovery_timeout: float = RECOVERY_TIMEOUT_S,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recovery_timeout = float(recovery_timeout)
+        self.timed_out = False
+        self._timer: threading.Timer | None = None
+        self._installed_on: Any = None
+
+    def install(self, RE: Any, *, event_type: Any = None) -> None:  # noqa: N803
+        if self._installed_on is RE:
+            return  # replayed after a rewind: already watching
+        self._installed_on = RE
+        self.timed_out = False
+        super().install(RE, event_type=event_type)
+
+    def remove(self) -> None:
+        self._cancel_timer()
+        self._installed_on = None
+        super().remove()
+
+    def __call__(self, value: Any, **kwargs: Any) -> None:
+        super().__call__(value, **kwargs)
+        if self.tripped and self._timer is None and self.RE is not None:
+            self._timer = threading.Timer(self.recovery_timeout, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+        elif not self.tripped:
+            self._cancel_timer()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expire(self) -> None:
+        with self._lock:
+            if not self._tripped or self.RE is None:
+                return
+            self.timed_out = True
+            event, loop = self._ev, self.RE._loop
+        if event is not None:
+            loop.call_soon_threadsafe(event.set)
+
+
+class TemperatureBandSuspender(_RecoveryTimeoutMixin, SuspendWhenOutsideBand):
+    """Suspend when a heater readback leaves ``setpoint ± band``; resume inside it."""
+
+
+class PumpAlarmSuspender(_RecoveryTimeoutMixin, SuspendBoolHigh):
+    """Suspend while a pump's ``alarm`` is 1 (ran dry); resume when it clears."""
+
+
+def reactor_suspenders(
+    reactor: FlowReactor,
+    condition: dict[str, float],
+    *,
+    band: float = TEMPERATURE_BAND_C,
+    recovery_timeout: float = RECOVERY_TIMEOUT_S,
+    post_plan: Callable[[], Generator[Msg, Any, Any]] | None = None,
+) -> list[SuspenderBase]:
+    """Suspenders for one point: temperature bands around ``condition``, pump alarms.
+
+    Parameters
+    ----------
+    reactor : FlowReactor
+    condition : dict
+        ``{"t_nuc", "t_growth", "reaction_time"}``; the bands are centred on the two
+        temperatures.
+    band : float
+        Half-width of the temperature band (°C).
+    recovery_timeout : float
+        Wall-clock seconds a suspension may last before the run ends safely.
+    post_plan : callable, optional
+        Plan run after recovery, before the point is re-taken (e.g. equilibrate).
+
+    Returns
+    -------
+    list of suspenders, for ``bpp.suspend_wrapper``.
+    """
+    suspenders: list[SuspenderBase] = []
+
+    def checked_post_plan() -> Generator[Msg, Any, Any]:
+        expired = [s for s in suspenders if s.timed_out]
+        if expired:
+            raise ReactorNotRecovered(
+                f"reactor did not recover within {recovery_timeout:g} s: "
+                + "; ".join(s._tripped_message for s in expired)
+            )
+        if post_plan is not None:
+            yield from post_plan()
+
+    options = {"recovery_timeout": recovery_timeout, "post_plan": checked_post_plan}
+    for heater, key in ((reactor.t_nuc, "t_nuc"), (reactor.t_growth, "t_growth")):
+        target = float(condition[key])
+        suspenders.append(
+            TemperatureBandSuspender(
+                heater.readback, target - band, target + band,
+                tripped_message=f"{heater.name} left {target:g} ± {band:g} °C",
+                **options,
+            )
+        )
+    for pump in reactor.pumps:
+        suspenders.append(
+            PumpAlarmSuspender(
+                pump.alarm, tripped_message=f"{pump.name} alarm (ran dry?)", **options
+            )
+        )
+    return suspenders
+
