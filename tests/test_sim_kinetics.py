@@ -73,3 +73,26 @@ def test_composition_mix_is_linear_and_truth_is_json():
     assert {"MSC403", "MSC437", "NC"} <= names
     for p in truth["populations"]:
         assert p["radius_nm"] > 0 and p["width_nm"] > 0 and p["volume_fraction"] > 0
+
+
+def test_msc_supply_stops_with_the_precursor_at_mild_temperature():
+    """Mild T: MSCs accumulate in the first seconds, then grow on into NCs."""
+    early, late = simulate_kinetics(260, 260, 4.5), simulate_kinetics(260, 260, 14.0)
+    msc_early, msc_late = sum(early.msc_units_mM.values()), sum(late.msc_units_mM.values())
+    assert msc_late < 0.2 * msc_early
+    assert late.monomer_mM > 0.25 * late.initial_precursor_mM  # much monomer left over
+    assert late.nc_units_mM > early.nc_units_mM
+
+
+def test_thermal_dissolution_switches_on_above_300_c():
+    """High T: a logistic thermal-stability term, half-way just above 300 °C."""
+    from msc_bluesky.sim.kinetics import thermal_dissolution_rate
+
+    p = KineticParameters()
+    rates = [thermal_dissolution_rate(p, t) for t in (280.0, 300.0, 310.0, 320.0, 350.0)]
+    assert rates == sorted(rates)
+    assert rates[0] < 0.02 * rates[3]  # off in the window, on above 300 °C
+    assert rates[1] < 0.5 * p.k_thermal < rates[2]  # half-way between 300 and 310 °C
+    assert rates[-1] <= p.k_thermal
+    off = KineticParameters(k_thermal=0.0)
+    assert thermal_dissolution_rate(off, 350.0) == 0.0

@@ -10,7 +10,12 @@ mM (MSCs and NC number in mM of particles, P and M in mM of CdSe units)::
     437 + M -> 467               k465 [437][M]
     467 + M -> NC                kNC  [467][M]
     NC growth                    kg [M] N^(2/3) units per NC and s (dr/dt = g on average)
-    MSC_F -> N_F M               kd [F]              (dissolution under depletion)
+    MSC_F -> N_F M               (kd + kth(T)) [F]   (dissolution under depletion)
+
+Nucleation is gated by the unconverted precursor, ``kn [M]^2 ([P]/P0)^q``: nuclei form
+only while the precursor converts, so at mild temperature the MSCs made in the first
+seconds grow on into NCs on the monomer left over. ``kth(T)`` is a thermal-stability
+term that switches on (logistic) just above 300 °C and dissolves the MSCs there.
 
 Every rate constant is Arrhenius, ``k(T) = k_ref exp(-Ea/R (1/T - 1/T_ref))``. Because a
 growth rate in radius is the same on average for every NC, the NC size distribution is
@@ -86,26 +91,44 @@ class KineticParameters:
         NC seeds hold ``84 exp((T_nuc - burst_onset_nc_c) / burst_seed_growth_c)`` units.
     burst_seed_survival_c : float
         NC seeds survive fully when the oven is this much colder than the chamber (°C).
+    nucleation_precursor_order : float
+        Nucleation needs unconverted precursor as well as monomer:
+        ``kn [M]^2 ([P]/P0)^order``. Nuclei form only during the precursor-conversion
+        burst, so at mild temperature (slow nucleation, much monomer left) the MSC supply
+        stops after the first seconds and the MSCs grow on into NCs (SCIENCE.md, "Mild T").
+        0 gives the plain ``kn [M]^2`` of the scheme.
+    k_thermal : float
+        Plateau (s^-1) of an extra, thermal-stability dissolution of every MSC family
+        back to monomer. It switches on just above 300 °C and, with the monomer already
+        depleted there, lets the NCs ripen at the expense of the MSCs (SCIENCE.md,
+        "High T"). It saturates instead of rising like an Arrhenius rate, so clusters
+        formed in the first second at 350 °C still show at 4.5 s.
+    thermal_onset_c, thermal_width_c : float
+        Temperature (°C) at which the thermal dissolution reaches half its plateau, and
+        the width (°C) of the logistic switch.
+    thermal_scale_437 : float
+        Factor on the thermal dissolution of CdSe-437, the most stable, most persistent
+        family (< 1: it dissolves more slowly than the others).
     """
 
     reference_temperature_c: float = 280.0
     precursor_mM: float = 20.0
-    k_precursor: float = 0.61
+    k_precursor: float = 0.67
     ea_precursor: float = 30.0
-    k_nucleation: float = 1.9e-4
-    ea_nucleation: float = 250.0
+    k_nucleation: float = 5.8e-3
+    ea_nucleation: float = 400.0
     k_403: float = 1.08
     ea_403: float = 42.0
-    k_437: float = 8.8e-3
-    ea_437: float = 176.0
-    k_465: float = 4.9e-2
-    ea_465: float = 30.0
-    k_nc: float = 1.17
-    ea_nc: float = 112.0
-    k_growth: float = 8.8e-2
-    ea_growth: float = 117.0
-    k_dissolution: float = 3.1e-2
-    ea_dissolution: float = 199.0
+    k_437: float = 0.19
+    ea_437: float = 39.0
+    k_465: float = 0.018
+    ea_465: float = 0.0
+    k_nc: float = 0.53
+    ea_nc: float = 163.0
+    k_growth: float = 0.125
+    ea_growth: float = 60.0
+    k_dissolution: float = 1.0e-3
+    ea_dissolution: float = 40.0
     burst_max_fraction: float = 0.2
     burst_onset_c: float = 170.0
     ea_burst: float = 200.0
@@ -115,6 +138,11 @@ class KineticParameters:
     burst_step_width_c: float = 3.0
     burst_seed_growth_c: float = 40.0
     burst_seed_survival_c: float = 20.0
+    nucleation_precursor_order: float = 1.75
+    k_thermal: float = 3.1
+    thermal_onset_c: float = 305.6
+    thermal_width_c: float = 4.9
+    thermal_scale_437: float = 0.3
 
     def rate(self, name: str, temperature_c: float) -> float:
         """Arrhenius rate constant ``k_<name>`` at ``temperature_c`` (°C)."""
@@ -133,6 +161,15 @@ def burst_fraction(params: KineticParameters, t_nuc: float) -> float:
     inv = 1.0 / (t_nuc + 273.15) - 1.0 / (params.burst_onset_c + 273.15)
     x = math.exp(min(-params.ea_burst / GAS_CONSTANT_KJ * inv, 50.0))
     return params.burst_max_fraction * -math.expm1(-x)
+
+
+def thermal_dissolution_rate(params: KineticParameters, temperature_c: float) -> float:
+    """Thermal-stability dissolution rate (s^-1) of MSCs at ``temperature_c`` (°C).
+
+    A logistic switch: ``k_thermal / (1 + exp(-(T - thermal_onset_c) / thermal_width_c))``.
+    """
+    x = (temperature_c - params.thermal_onset_c) / params.thermal_width_c
+    return params.k_thermal / (1.0 + math.exp(min(-x, 700.0)))
 
 
 def _step(t: float, onset: float, width: float) -> float:
@@ -174,6 +211,11 @@ def _rhs_factory(params: KineticParameters, temperature_c: float):
         params.rate(n, temperature_c)
         for n in ("precursor", "nucleation", "403", "437", "465", "nc", "growth", "dissolution")
     )
+    kth = thermal_dissolution_rate(params, temperature_c)
+    kd350 = kd403 = kd467 = kd + kth
+    kd437 = kd + params.thermal_scale_437 * kth
+    order = params.nucleation_precursor_order
+    inv_p0 = 1.0 / params.precursor_mM
     a = UNITS_PER_NM3 * 4.0 / 3.0 * math.pi  # units per nm^3 of r^3
     a23 = a ** (2.0 / 3.0)
     g_per_m = kg * a ** (-1.0 / 3.0) / 3.0  # dr/dt per mM of monomer
@@ -185,6 +227,8 @@ def _rhs_factory(params: KineticParameters, temperature_c: float):
         m = max(m, 0.0)
         rp = kp * p
         rn = kn * m * m
+        if order:
+            rn *= max(p * inv_p0, 0.0) ** order
         r403 = k403 * c350 * m
         r437 = k437 * c403 * m
         r465 = k465 * c437 * m
@@ -199,15 +243,18 @@ def _rhs_factory(params: KineticParameters, temperature_c: float):
             - (n437 - n403) * r437
             - (n467 - n437) * r465
             - kg * m * a23 * m2
-            + kd * (n350 * c350 + n403 * c403 + n437 * c437 + n467 * c467)
+            + n350 * kd350 * c350
+            + n403 * kd403 * c403
+            + n437 * kd437 * c437
+            + n467 * kd467 * c467
         )
         return (
             -rp,
             dm,
-            rn - r403 - kd * c350,
-            r403 - r437 - kd * c403,
-            r437 - r465 - kd * c437,
-            r465 - rnc - kd * c467,
+            rn - r403 - kd350 * c350,
+            r403 - r437 - kd403 * c403,
+            r437 - r465 - kd437 * c437,
+            r465 - rnc - kd467 * c467,
             rnc,
             g * n0 + rnc * r0,
             2.0 * g * m1 + rnc * r0 * r0 - focus,
