@@ -113,7 +113,7 @@ def test_setpoint_put_ramps_readback_and_settles(ioc):
 
 def test_flow_change_changes_reaction_time(ioc):
     set_flows(ioc, 6.0, 6.0)
-    assert get(ioc, "reactor:pump_cd:flow") == pytest.approx(6.0)
+    wait_for(lambda: get(ioc, "reactor:pump_cd:flow") == pytest.approx(6.0), what="flow 6")
     wait_for(lambda: get(ioc, "reactor:reaction_time") == pytest.approx(1.5), what="t = 1.5 s")
     left = get(ioc, "reactor:pump_cd:volume_left")
     wait_for(lambda: get(ioc, "reactor:pump_cd:volume_left") < left, what="reservoir to drain")

@@ -21,7 +21,7 @@ from msc_bluesky.iocs.common import (
     write_if_changed,
 )
 from msc_bluesky.limits import PUMP_MAX_FLOW_ML_MIN, TEMPERATURE_LIMITS_C
-from msc_bluesky.sim.reactor import PumpError
+from msc_bluesky.sim.reactor import DEFAULT_RESERVOIR_ML, PumpError
 
 T_LOW, T_HIGH = TEMPERATURE_LIMITS_C
 
@@ -134,7 +134,7 @@ class PumpGroup(PVGroup):
                            doc="Cumulative volume pumped (mL)")
     max_flow = pvproperty(value=PUMP_MAX_FLOW_ML_MIN, units="mL/min", precision=3,
                           read_only=True, doc="Maximum flow (mL/min), configuration")
-    capacity = pvproperty(value=250.0, units="mL", precision=3,
+    capacity = pvproperty(value=DEFAULT_RESERVOIR_ML, units="mL", precision=3,
                           doc="Reservoir volume a refill fills to (mL), > 0")
     refill = pvproperty(value=0, doc="Put 1 to refill the reservoir to capacity (clears dry)")
     alarm = pvproperty(value=0, read_only=True,

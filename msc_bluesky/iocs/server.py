@@ -21,6 +21,7 @@ from msc_bluesky.iocs.reactor import ReactorGroup
 from msc_bluesky.iocs.saxs import SaxsGroup
 from msc_bluesky.iocs.state import SimState
 from msc_bluesky.iocs.uvvis import UVVisGroup
+from msc_bluesky.sim.reactor import DEFAULT_RESERVOIR_ML
 
 HELP = "Start the simulated reactor, UV-Vis and SAXS IOCs (Channel Access, one process)."
 DEFAULT_PREFIX = "MSC:"
@@ -93,8 +94,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--watchdog", type=_non_negative, default=DEFAULT_WATCHDOG_S,
                         help="heater watchdog timeout in simulated s without a heartbeat put "
                              "(default 0 = off)")
-    parser.add_argument("--reservoir-ml", type=_positive, default=250.0,
-                        help="reservoir volume of each pump in mL (default 250)")
+    parser.add_argument("--reservoir-ml", type=_positive, default=DEFAULT_RESERVOIR_ML,
+                        help="reservoir volume of each pump in mL (default %(default)s)")
     parser.add_argument("--list-pvs", action="store_true",
                         help="print every PV with its description and exit")
 

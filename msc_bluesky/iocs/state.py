@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from msc_bluesky.sim.reactor import ReactorWorld
+from msc_bluesky.sim.reactor import DEFAULT_RESERVOIR_ML, ReactorWorld
 
 T = TypeVar("T")
 
@@ -60,7 +60,7 @@ class SimState:
     """
 
     def __init__(self, *, time_scale: float = 1.0, seed: int = 0,
-                 reservoir_ml: float = 250.0, watchdog_s: float = 0.0) -> None:
+                 reservoir_ml: float = DEFAULT_RESERVOIR_ML, watchdog_s: float = 0.0) -> None:
         self.rng = np.random.default_rng(seed)
         self.world = ReactorWorld(rng=self.rng, reservoir_ml=reservoir_ml)
         self.world.watchdog_timeout = watchdog_s

@@ -42,7 +42,7 @@ HEATER_ZONES: tuple[str, ...] = ("nucleation", "growth")
 PUMP_NAMES: tuple[str, ...] = ("cd", "se")
 
 #: Default reservoir volume of each pump (mL).
-DEFAULT_RESERVOIR_ML = 250.0
+DEFAULT_RESERVOIR_ML = 1000.0
 #: Number of tanks in series of the residence-volume distribution (relative width
 #: 1/sqrt(n) ≈ 0.29).
 DEFAULT_DISPERSION_TANKS = 12
