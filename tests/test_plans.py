@@ -138,7 +138,8 @@ def test_flow_limit_uses_pump_maximum_read_from_reactor(lab):
     )
     assert isinstance(error, ConditionError)
     assert ">= 4.5 s" in str(error)
-    assert [m.command for m in messages] == ["read"] * 6
+    # only a connection wait and configuration reads happen before the refusal
+    assert [m.command for m in messages] == ["wait_for"] + ["read"] * 6
 
 
 # -- a complete run on the fake lab -----------------------------------------------------
@@ -408,3 +409,24 @@ def test_abort_after_pause_leaves_reactor_safe(RE, lab):
     assert 1 <= [n for n, _ in docs].count("event") <= 2
     assert [h.enable.get() for h in lab.reactor.heaters] == [0, 0]
     assert [p.run.get() for p in lab.reactor.pumps] == [0, 0]
+
+
+def test_plans_wait_for_device_connection_before_reading(lab):
+    plan = condition_scan([lab.uvvis], lab.reactor, [cond()])
+    first = next(plan)
+    assert first.command == "wait_for"
+    plan.close()
+
+
+def test_connection_timeout_names_the_device():
+    from msc_bluesky.plans.connection import _connect
+
+    class Unreachable:
+        name = "reactor"
+        prefix = "NOWHERE:"
+
+        def wait_for_connection(self, timeout):
+            raise TimeoutError("reactor_t_nuc_setpoint not connected")
+
+    with pytest.raises(TimeoutError, match="reactor .*NOWHERE:.*did not connect"):
+        _connect(Unreachable(), 0.1)

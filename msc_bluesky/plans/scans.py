@@ -24,6 +24,7 @@ from msc_bluesky.devices.reactor import FlowReactor
 from msc_bluesky.devices.uvvis import UVVisSpectrometer
 from msc_bluesky.limits import TEMPERATURE_LIMITS_C, ConditionError, check_temperature
 from msc_bluesky.plans.calibration import take_dark_and_reference
+from msc_bluesky.plans.connection import wait_for_connection
 from msc_bluesky.plans.equilibrate import equilibrate
 from msc_bluesky.plans.progress import ConditionProgress
 from msc_bluesky.plans.safety import reactor_safety_wrapper
@@ -127,6 +128,7 @@ def condition_scan(
     recovery_timeout = check_positive("recovery_timeout", recovery_timeout)
     if drift_tolerance is not None:
         drift_tolerance = check_positive("drift_tolerance", drift_tolerance)
+    yield from wait_for_connection([reactor, *detectors])
     config = yield from read_reactor_configuration(reactor)
     check_flows(conds, config)
     spectrometer = next((d for d in detectors if isinstance(d, UVVisSpectrometer)), None)
