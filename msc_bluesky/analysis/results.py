@@ -1,0 +1,251 @@
+"""Result types of the analysis, each with a flat, JSON-serialisable ``to_dict()``.
+
+``to_dict()`` returns exactly the keys listed in docs/architecture.md ("Analysis
+results") for every input — NaN or False where a quantity is absent, arrays as lists of
+fixed length — so one event descriptor fits every event of a linked analysis run. Each
+type also has ``empty()``: the same keys, all NaN/False, for an event whose fit failed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from msc_bluesky.physics.sizing import EXTINCTION_MODEL, MSC_FAMILIES_NM
+
+#: Number of populations a size distribution reports in ``to_dict`` (largest first).
+MAX_POPULATIONS = 3
+
+#: Default number of radii in the size-distribution grid (the length of its arrays).
+DEFAULT_N_RADII = 60
+
+NAN = float("nan")
+
+
+def _num(value: float | None) -> float:
+    return NAN if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class MscBand:
+    """One magic-size-cluster family in a spectrum.
+
+    Attributes
+    ----------
+    nominal_nm : int
+        Family name: its nominal first-absorption maximum (350, 380, 403, 437, 467).
+    detected : bool
+        The band is significantly above noise and model mismatch.
+    absorbance : float
+        Fitted band absorbance at its maximum, background and NC removed (reported
+        even when not detected: then it is an upper-bound-like small value, often 0).
+    concentration_molar : float
+        Cluster concentration (mol/L) from ``absorbance`` with the extinction model of
+        :data:`msc_bluesky.physics.sizing.EXTINCTION_MODEL`.
+    """
+
+    nominal_nm: int
+    detected: bool
+    absorbance: float
+    concentration_molar: float
+
+
+@dataclass(frozen=True)
+class NcPeak:
+    """The first excitonic peak of the regular-nanocrystal population.
+
+    Attributes
+    ----------
+    peak_nm, fwhm_nm : float
+        Position and full width at half maximum of the first exciton (nm).
+    absorbance : float
+        Exciton absorbance at its maximum, background and higher transitions removed.
+    diameter_nm : float
+        Diameter from the Yu sizing curve.
+    units_per_particle : float
+        CdSe formula units in a sphere of that diameter.
+    extinction_coefficient : float
+        Molar extinction coefficient at the first exciton (M^-1 cm^-1).
+    concentration_molar : float
+        Particle concentration (mol/L), Beer–Lambert.
+    """
+
+    peak_nm: float
+    fwhm_nm: float
+    absorbance: float
+    diameter_nm: float
+    units_per_particle: float
+    extinction_coefficient: float
+    concentration_molar: float
+
+
+@dataclass(frozen=True)
+class SpectrumFit:
+    """What :func:`msc_bluesky.analysis.uvvis.fit_spectrum` found in one spectrum.
+
+    Attributes
+    ----------
+    msc : dict[int, MscBand]
+        One entry per family, keyed by nominal peak (350, 380, 403, 437, 467).
+    nc : NcPeak or None
+        None when there is no NC peak.
+    extinction_model : str
+        The extinction model behind every concentration.
+    r_squared : float
+        Coefficient of determination of the full model on the input spectrum.
+    model : numpy.ndarray or None
+        The fitted absorbance on the input wavelengths (for plots; not in ``to_dict``).
+    """
+
+    msc: dict[int, MscBand]
+    nc: NcPeak | None
+    extinction_model: str = EXTINCTION_MODEL
+    r_squared: float = NAN
+    model: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def empty(cls) -> SpectrumFit:
+        """A result with nothing detected and every number NaN (for failed fits)."""
+        msc = {f: MscBand(f, False, NAN, NAN) for f in MSC_FAMILIES_NM}
+        return cls(msc=msc, nc=None)
+
+    def to_dict(self) -> dict[str, float | bool | str]:
+        """Flat event fields: ``msc{F}_*``, ``nc_*``, ``extinction_model``, ``spectrum_r_squared``.
+
+        Keys are the same for every result; NaN (numbers) or False (flags) when absent.
+        """
+        out: dict[str, float | bool | str] = {}
+        for fam in MSC_FAMILIES_NM:
+            band = self.msc.get(fam)
+            out[f"msc{fam}_detected"] = bool(band.detected) if band else False
+            out[f"msc{fam}_absorbance"] = _num(band.absorbance) if band else NAN
+            out[f"msc{fam}_concentration_molar"] = _num(band.concentration_molar) if band else NAN
+        nc = self.nc
+        out["nc_detected"] = nc is not None
+        for name in (
+            "peak_nm",
+            "fwhm_nm",
+            "diameter_nm",
+            "units_per_particle",
+            "extinction_coefficient",
+            "concentration_molar",
+        ):
+            out[f"nc_{name}"] = NAN if nc is None else float(getattr(nc, name))
+        out["extinction_model"] = str(self.extinction_model)
+        out["spectrum_r_squared"] = _num(self.r_squared)
+        return out
+
+
+@dataclass(frozen=True)
+class Population:
+    """One population of a size distribution (volume-weighted moments)."""
+
+    radius_nm: float
+    width_nm: float
+    volume_fraction: float
+
+
+@dataclass(frozen=True)
+class SizeDistribution:
+    """What :func:`msc_bluesky.analysis.saxs.fit_size_distribution` found in one curve.
+
+    Attributes
+    ----------
+    radius_nm : numpy.ndarray
+        Radius grid (nm), log-spaced.
+    volume_fraction, volume_fraction_sigma : numpy.ndarray
+        Absolute volume fraction of spheres in each radius bin and its 1σ uncertainty
+        (CdSe contrast, intensity in cm^-1).
+    background : float
+        Flat background (cm^-1).
+    populations : list[Population]
+        Populations found, largest volume fraction first.
+    chi2_reduced : float
+        Reduced χ² of the fit.
+    model : numpy.ndarray or None
+        Fitted intensity on the input q (for plots; not in ``to_dict``).
+    """
+
+    radius_nm: np.ndarray
+    volume_fraction: np.ndarray
+    volume_fraction_sigma: np.ndarray
+    background: float
+    populations: list[Population]
+    chi2_reduced: float = NAN
+    model: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def total_volume_fraction(self) -> float:
+        """Sum of the volume fractions over the grid."""
+        return float(np.sum(self.volume_fraction))
+
+    @classmethod
+    def empty(cls, n_radii: int = DEFAULT_N_RADII) -> SizeDistribution:
+        """A result with NaN arrays of length ``n_radii`` and no populations."""
+        nan = np.full(n_radii, NAN)
+        return cls(nan, nan.copy(), nan.copy(), NAN, [])
+
+    def to_dict(self) -> dict[str, float | int | list[float]]:
+        """Flat event fields: ``saxs_*`` arrays, background, totals and three populations."""
+        out: dict[str, float | int | list[float]] = {
+            "saxs_radius_nm": [float(v) for v in self.radius_nm],
+            "saxs_volume_fraction": [float(v) for v in self.volume_fraction],
+            "saxs_volume_fraction_sigma": [float(v) for v in self.volume_fraction_sigma],
+            "saxs_background": float(self.background),
+            "saxs_total_volume_fraction": self.total_volume_fraction,
+            "saxs_n_populations": len(self.populations),
+        }
+        for i in range(MAX_POPULATIONS):
+            pop = self.populations[i] if i < len(self.populations) else None
+            out[f"saxs_pop{i + 1}_radius_nm"] = NAN if pop is None else float(pop.radius_nm)
+            out[f"saxs_pop{i + 1}_width_nm"] = NAN if pop is None else float(pop.width_nm)
+            out[f"saxs_pop{i + 1}_volume_fraction"] = (
+                NAN if pop is None else float(pop.volume_fraction)
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class Mesophase:
+    """Bragg peaks of a (precursor) mesophase.
+
+    Attributes
+    ----------
+    peaks_q_per_nm : numpy.ndarray
+        Positions of the Bragg peaks found (nm^-1), ascending.
+    d_spacing_nm : float or None
+        ``2π / q1`` of the first peak; None when there are no peaks.
+    lamellar : bool
+        A second-order peak sits at twice the first (within 3 %).
+    second_order_q_per_nm : float or None
+        The peak taken as second order (lamellar), else the second peak, else None.
+    """
+
+    peaks_q_per_nm: np.ndarray
+    d_spacing_nm: float | None
+    lamellar: bool
+    second_order_q_per_nm: float | None = None
+
+    @classmethod
+    def empty(cls) -> Mesophase:
+        """No peaks."""
+        return cls(np.empty(0), None, False, None)
+
+    def to_dict(self) -> dict[str, float | bool]:
+        """Flat event fields: ``mesophase_detected``, ``mesophase_q1_per_nm``,
+        ``mesophase_q2_per_nm``, ``mesophase_d_spacing_nm``, ``mesophase_lamellar``."""
+        q1 = float(self.peaks_q_per_nm[0]) if len(self.peaks_q_per_nm) else NAN
+        return {
+            "mesophase_detected": bool(len(self.peaks_q_per_nm) > 0),
+            "mesophase_q1_per_nm": q1,
+            "mesophase_q2_per_nm": _num(self.second_order_q_per_nm),
+            "mesophase_d_spacing_nm": _num(self.d_spacing_nm),
+            "mesophase_lamellar": bool(self.lamellar),
+        }
+
+
+def is_missing(value: float | None) -> bool:
+    """True for None or NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))

@@ -1,0 +1,377 @@
+"""UV-Vis spectrum fit: fixed narrow MSC bands, one moving NC exciton, smooth rest.
+
+Model (absorbance ``A`` against wavelength ``λ`` in nm, photon energy ``E = hc/λ``)::
+
+    A(λ) = b0 + b1 (λ − λ_mid) + s (λ_min/λ)^4               sloping/scattering background
+         + Σ_F Σ_w a_Fw exp(−(λ − λ_F)^2 / 2 w^2)             MSC bands, fixed centres λ_F
+         + h exp(−(E − E_nc)^2 / 2 σ_nc^2)                    NC first exciton (moves)
+         + Σ_k c_k exp(−(E − E_k)^2 / 2 σ_b^2)                broad higher transitions,
+                                                              centres E_k > E_nc + gap
+
+All amplitudes except ``b0, b1`` are non-negative; they are solved exactly by
+non-negative least squares for every trial ``(E_nc, σ_nc)`` (variable projection), and
+``(E_nc, σ_nc)`` are refined by a small Levenberg–Marquardt loop. Each MSC family is two
+fixed-width columns (FWHM 6 and 11 nm) at its nominal centre, so a narrow band of any
+width in that range (Gaussian or Lorentzian-like) is fitted while a broad NC feature
+falling on an MSC wavelength is taken by the broad columns instead. An NC peak is
+reported only when a broad maximum remains after MSCs and background are removed and
+its fitted height is well above the noise; otherwise ``nc`` is None.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.optimize import nnls
+from scipy.signal import savgol_filter
+
+from msc_bluesky.analysis._validate import as_curve, positive_number
+from msc_bluesky.analysis.results import MscBand, NcPeak, SpectrumFit
+from msc_bluesky.physics import sizing
+
+#: hc in eV nm.
+HC_EV_NM = 1239.841984
+
+#: Fitted centre (nm) of each MSC family, keyed by nominal peak. 380/382 is one family
+#: (centre 381), 465–467 is one family (centre 466, nominal key 467).
+FAMILY_CENTRES_NM: dict[int, float] = {350: 350.0, 380: 381.0, 403: 403.0, 437: 437.0, 467: 466.0}
+
+#: FWHMs (nm) of the two columns that describe each narrow MSC band.
+MSC_FWHM_NM: tuple[float, float] = (6.0, 11.0)
+
+#: Width (eV, Gaussian σ) and spacing (eV) of the broad higher-transition columns.
+BROAD_SIGMA_EV = 0.11
+BROAD_STEP_EV = 0.10
+
+#: Allowed Gaussian σ (eV) of the NC first exciton (FWHM ≈ 0.11–0.94 eV).
+NC_SIGMA_EV = (0.045, 0.40)
+
+#: Without an NC, broad columns only model the deep-UV rise above this energy (eV).
+UV_ONLY_EV = HC_EV_NM / 335.0
+
+#: Regular NCs are larger than the largest MSC family (467 nm, d ≈ 2.06 nm): an NC first
+#: exciton bluer than this is not reported.
+NC_MIN_PEAK_NM = 460.0
+
+#: An MSC band must exceed this fraction of the broad (NC) absorbance beneath it.
+RELATIVE_DETECTION = 0.10
+
+#: Working resolution (nm): finer spectra are averaged in bins to about this step.
+WORK_STEP_NM = 2.0
+
+_SIG_PER_FWHM = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+_NOMINAL = tuple(sorted(FAMILY_CENTRES_NM))
+
+
+def _noise_sigma(y: np.ndarray) -> float:
+    """Robust white-noise σ from second differences (insensitive to smooth features)."""
+    d2 = np.diff(y, 2)
+    mad = np.median(np.abs(d2 - np.median(d2)))
+    return float(mad / 0.6745 / np.sqrt(6.0))
+
+
+def _bin(x: np.ndarray, factor: int) -> np.ndarray:
+    n = (x.size // factor) * factor
+    return x[:n].reshape(-1, factor).mean(axis=1)
+
+
+class _Basis:
+    """Design-matrix builder for one wavelength grid."""
+
+    def __init__(self, lam: np.ndarray, template: _Basis | None = None) -> None:
+        self.lam = lam
+        self.energy = HC_EV_NM / lam
+        x = (lam - lam.mean()) / (lam[-1] - lam[0])
+        ones = np.ones_like(lam)
+        # b0 and b1 may take either sign: NNLS gets them as ± pairs.
+        self.background = np.column_stack([ones, -ones, x, -x, (lam[0] / lam) ** 4])
+        cols, owners = [], []
+        if template is None:
+            inside = (lam[0] + 3.0, lam[-1] - 3.0)
+            families = [f for f in _NOMINAL if inside[0] <= FAMILY_CENTRES_NM[f] <= inside[1]]
+        else:  # same columns as the template (the binned grid), evaluated on this grid
+            families = sorted(set(template.msc_owner.tolist()))
+        for fam in families:
+            centre = FAMILY_CENTRES_NM[fam]
+            for fwhm in MSC_FWHM_NM:
+                s = fwhm * _SIG_PER_FWHM
+                cols.append(np.exp(-0.5 * ((lam - centre) / s) ** 2))
+                owners.append(fam)
+        self.msc = np.column_stack(cols) if cols else np.empty((lam.size, 0))
+        self.msc_owner = np.array(owners, dtype=int)
+        if template is None:
+            # Broad columns on a fixed energy grid (multiples of the step).
+            first = np.floor(self.energy[-1] / BROAD_STEP_EV) * BROAD_STEP_EV
+            last = self.energy[0] + 2.0 * BROAD_SIGMA_EV
+            self.broad_centres = np.arange(first, last, BROAD_STEP_EV)
+        else:
+            self.broad_centres = template.broad_centres
+        self.broad_all = np.exp(
+            -0.5 * ((self.energy[:, None] - self.broad_centres) / BROAD_SIGMA_EV) ** 2
+        )
+        self.fixed = np.hstack([self.background, self.msc])
+        self.n_fixed = self.fixed.shape[1]
+
+    def broad_mask(self, nc: tuple[float, float] | None) -> np.ndarray:
+        """Which broad columns a model uses: UV only without NC, else blue of the NC."""
+        if nc is None:
+            return self.broad_centres >= UV_ONLY_EV
+        e_nc, s_nc = nc
+        return self.broad_centres >= e_nc + max(1.5 * s_nc, 0.08)
+
+    def nc(self, e_nc: float, s_nc: float) -> np.ndarray:
+        return np.exp(-0.5 * ((self.energy - e_nc) / s_nc) ** 2)[:, None]
+
+    def matrix(
+        self, nc: tuple[float, float] | None, broad: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Columns: background, MSC, [NC], broad (``broad`` mask or the default one)."""
+        mask = self.broad_mask(nc) if broad is None else broad
+        parts = [self.fixed]
+        if nc is not None:
+            parts.append(self.nc(*nc))
+        parts.append(self.broad_all[:, mask])
+        return np.hstack(parts)
+
+
+_BASIS_CACHE: dict[tuple[bytes, bytes], _Basis] = {}
+
+
+def _basis_for(lam: np.ndarray, template: _Basis | None = None) -> _Basis:
+    """Design matrices are reused: a spectrometer reports the same grid every time."""
+    key = (lam.tobytes(), b"" if template is None else template.lam.tobytes())
+    basis = _BASIS_CACHE.get(key)
+    if basis is None:
+        if len(_BASIS_CACHE) >= 8:
+            _BASIS_CACHE.pop(next(iter(_BASIS_CACHE)))
+        basis = _BASIS_CACHE[key] = _Basis(lam, template)
+    return basis
+
+
+def _solve(a: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    coef, rnorm = nnls(a, y, maxiter=20 * a.shape[1])
+    return coef, float(rnorm)
+
+
+def _nc_guess(
+    basis: _Basis, y: np.ndarray, residual: np.ndarray, noise: float
+) -> tuple[float, float] | None:
+    """Reddest major broad hump left after the no-NC model, as (E, σ) in eV."""
+    lam = basis.lam
+    window = max(5, int(round(16.0 / np.median(np.diff(lam)))) | 1)
+    if window >= lam.size:
+        return None
+    smooth = savgol_filter(residual, window, 2)
+    inner = np.arange(2, lam.size - 2)
+    is_max = (smooth[inner] >= smooth[inner - 1]) & (smooth[inner] > smooth[inner + 1])
+    peaks = inner[is_max & (smooth[inner] > 5.0 * noise) & (lam[inner] >= NC_MIN_PEAK_NM - 5.0)]
+    # Humps sitting on an MSC centre are band residue, not a new population.
+    near_msc = np.array(
+        [min(abs(lam[i] - c) for c in FAMILY_CENTRES_NM.values()) <= 4.0 for i in peaks],
+        dtype=bool,
+    )
+    peaks = peaks[~near_msc] if peaks.size else peaks
+    if peaks.size == 0:
+        return None
+    major = peaks[smooth[peaks] >= 0.3 * smooth[peaks].max()]
+    i = int(major.max())
+    half = smooth[i] / 2.0
+    lo = i
+    while lo > 0 and smooth[lo] > half:
+        lo -= 1
+    hi = i
+    while hi < lam.size - 1 and smooth[hi] > half:
+        hi += 1
+    fwhm_ev = abs(basis.energy[lo] - basis.energy[hi])
+    s = float(np.clip(fwhm_ev * _SIG_PER_FWHM, *NC_SIGMA_EV))
+    return float(basis.energy[i]), s
+
+
+def _refine_nc(
+    basis: _Basis, y: np.ndarray, guess: tuple[float, float]
+) -> tuple[tuple[float, float], np.ndarray, float]:
+    """Variable projection over (E_nc, σ_nc).
+
+    The active set of the non-negative amplitudes is taken from an NNLS solve at the
+    guess and kept while Levenberg–Marquardt moves the NC (plain linear least squares is
+    much faster than NNLS); a final NNLS at the optimum gives the amplitudes.
+    """
+    broad = basis.broad_mask(guess)
+    coef0, _ = _solve(basis.matrix(guess, broad), y)
+    active = np.delete(coef0 > 0, basis.n_fixed)  # every column but the NC one
+    others = np.hstack([basis.fixed, basis.broad_all[:, broad]])[:, active]
+    q, _ = np.linalg.qr(others)
+    r_fixed = y - q @ (q.T @ y)
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        # Residual of y projected on [others, g]: only the NC column g moves.
+        g = basis.nc(p[0], p[1])[:, 0]
+        g_perp = g - q @ (q.T @ g)
+        norm = float(g_perp @ g_perp)
+        if norm <= 0.0:
+            return r_fixed
+        return r_fixed - (g_perp @ r_fixed) / norm * g_perp
+
+    e0, s0 = guess
+    e_lo = max(basis.energy[-1], e0 - 0.15)
+    e_hi = min(basis.energy[0], e0 + 0.15)
+    p0 = np.array([np.clip(e0, e_lo, e_hi), s0])
+    x = _levenberg_marquardt(resid, p0, np.array([e_lo, NC_SIGMA_EV[0]]),
+                             np.array([e_hi, NC_SIGMA_EV[1]]))
+    params = (float(x[0]), float(x[1]))
+    coef, rnorm = _solve(basis.matrix(params), y)
+    return params, coef, rnorm
+
+
+def _levenberg_marquardt(
+    resid, p0: np.ndarray, lo: np.ndarray, hi: np.ndarray, iterations: int = 12
+) -> np.ndarray:
+    """Small bounded Levenberg–Marquardt for two parameters (forward differences)."""
+    p = p0.astype(float)
+    r = resid(p)
+    cost = float(r @ r)
+    damping = 1e-3
+    steps = np.array([2e-4, 2e-4])
+    for _ in range(iterations):
+        jac = np.empty((r.size, p.size))
+        for k in range(p.size):
+            dp = p.copy()
+            dp[k] += steps[k] if dp[k] + steps[k] <= hi[k] else -steps[k]
+            jac[:, k] = (resid(dp) - r) / (dp[k] - p[k])
+        jtj = jac.T @ jac
+        grad = jac.T @ r
+        improved = False
+        for _ in range(6):
+            step = np.linalg.solve(jtj + damping * np.diag(np.diag(jtj) + 1e-12), -grad)
+            trial = np.clip(p + step, lo, hi)
+            r_trial = resid(trial)
+            c_trial = float(r_trial @ r_trial)
+            if c_trial < cost:
+                p, r, improved = trial, r_trial, c_trial < cost * (1 - 1e-7)
+                cost = c_trial
+                damping = max(damping / 3.0, 1e-7)
+                break
+            damping *= 10.0
+        if not improved:
+            break
+    return p
+
+
+def fit_spectrum(
+    wavelength_nm: ArrayLike, absorbance: ArrayLike, path_length_cm: float = 0.1
+) -> SpectrumFit:
+    """Fit MSC family bands and the NC first exciton in one absorbance spectrum.
+
+    Parameters
+    ----------
+    wavelength_nm : array_like
+        Strictly increasing wavelengths (nm); at least 50 points. Any instrument grid.
+    absorbance : array_like
+        Absorbance (base-10 optical density) at those wavelengths.
+    path_length_cm : float, optional
+        Optical path length of the flow cell (cm), for Beer–Lambert concentrations.
+
+    Returns
+    -------
+    SpectrumFit
+        ``.msc[F]`` for F in 350, 380, 403, 437, 467 (``.detected``, ``.absorbance``,
+        ``.concentration_molar``); ``.nc`` (None when there is no NC peak, else peak,
+        FWHM, Yu diameter, CdSe units, ε and particle concentration);
+        ``.extinction_model``; ``.r_squared``.
+
+    Raises
+    ------
+    ValueError
+        On mismatched lengths, fewer than 50 points, non-finite values, a wavelength
+        axis that is not strictly increasing, or a non-positive path length.
+
+    Notes
+    -----
+    MSC concentrations use the Yu diameter of the family's nominal wavelength and
+    ``ε = 5857 d^2.65``; published MSC extinction models differ by up to ~20×, so
+    compare MSC amounts by band absorbance first.
+    """
+    lam, y = as_curve(
+        wavelength_nm, absorbance, x_name="wavelength_nm", y_name="absorbance", min_points=50
+    )
+    path = positive_number(path_length_cm, "path_length_cm")
+
+    step = float(np.median(np.diff(lam)))
+    factor = max(1, int(WORK_STEP_NM // step))
+    lam_w, y_w = (_bin(lam, factor), _bin(y, factor)) if factor > 1 else (lam, y)
+    noise = _noise_sigma(y) / np.sqrt(factor)
+    basis = _basis_for(lam_w)
+
+    a0 = basis.matrix(None)
+    coef0, rnorm0 = _solve(a0, y_w)
+    nc_params: tuple[float, float] | None = None
+    coef, a_used = coef0, a0
+    guess = _nc_guess(basis, y_w, y_w - a0 @ coef0, noise)
+    if guess is not None:
+        params, coef1, rnorm1 = _refine_nc(basis, y_w, guess)
+        height = coef1[basis.n_fixed]
+        rms1 = rnorm1 / np.sqrt(y_w.size)
+        e_lo, e_hi = basis.energy[-1], basis.energy[0]
+        inside = e_lo + params[1] < params[0] < min(e_hi, HC_EV_NM / NC_MIN_PEAK_NM)
+        broad_enough = params[1] > 1.02 * NC_SIGMA_EV[0]
+        significant = height > max(8.0 * noise, 8.0 * rms1) and rnorm1 < 0.9 * rnorm0
+        significant = significant and broad_enough
+        if inside and significant:
+            nc_params, coef, a_used = params, coef1, basis.matrix(params)
+
+    rms = float(np.sqrt(np.mean((a_used @ coef - y_w) ** 2)))
+    # Smooth (NC + broad) absorbance under each band: misfit scales with it.
+    n_bg = basis.background.shape[1]
+    smooth = a_used[:, basis.n_fixed :] @ coef[basis.n_fixed :]
+    msc = _msc_bands(basis, coef[n_bg:basis.n_fixed], smooth, rms, noise, path)
+    nc = _nc_peak(nc_params, coef[basis.n_fixed], path) if nc_params else None
+
+    full = _basis_for(lam, basis) if factor > 1 else basis
+    model = full.matrix(nc_params) @ coef
+    ss_res = float(np.sum((y - model) ** 2))
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+    return SpectrumFit(
+        msc=msc, nc=nc, extinction_model=sizing.EXTINCTION_MODEL, r_squared=r2, model=model
+    )
+
+
+def _msc_bands(
+    basis: _Basis, msc_coef: np.ndarray, smooth: np.ndarray, rms: float, noise: float, path: float
+) -> dict[int, MscBand]:
+    """Band amplitudes; detected when above noise, misfit and 10 % of the broad signal."""
+    # Amplitude uncertainty of a narrow column under residual-level noise.
+    col_norm = np.sqrt(np.sum(basis.msc**2, axis=0)) if basis.msc.size else np.empty(0)
+    out: dict[int, MscBand] = {}
+    for fam in _NOMINAL:
+        mask = basis.msc_owner == fam
+        if not mask.any():
+            out[fam] = MscBand(fam, False, float("nan"), float("nan"))
+            continue
+        amp = float(msc_coef[mask].sum())
+        sigma_amp = max(rms, noise) / float(col_norm[mask].min())
+        under = float(np.interp(FAMILY_CENTRES_NM[fam], basis.lam, smooth))
+        threshold = max(6.0 * sigma_amp, 2.5 * rms, 4.0 * noise, RELATIVE_DETECTION * under)
+        detected = amp > threshold
+        d = sizing.yu_diameter_nm(FAMILY_CENTRES_NM[fam])
+        conc = sizing.particle_concentration_molar(amp, d, path)
+        out[fam] = MscBand(fam, bool(detected), amp, conc)
+    return out
+
+
+def _nc_peak(params: tuple[float, float], height: float, path: float) -> NcPeak:
+    e_nc, s_nc = params
+    half = s_nc / _SIG_PER_FWHM / 2.0
+    peak = HC_EV_NM / e_nc
+    fwhm = HC_EV_NM / (e_nc - half) - HC_EV_NM / (e_nc + half)
+    d = float(sizing.yu_diameter_nm(peak))
+    eps = float(sizing.extinction_coefficient(d))
+    return NcPeak(
+        peak_nm=float(peak),
+        fwhm_nm=float(fwhm),
+        absorbance=float(height),
+        diameter_nm=d,
+        units_per_particle=float(sizing.units_per_particle(d)),
+        extinction_coefficient=eps,
+        concentration_molar=float(height) / (eps * path),
+    )

@@ -1,0 +1,127 @@
+"""UV-Vis fit on synthetic spectra with known truth (independent of msc_bluesky.sim)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from analysis_synthetic import spectrum
+
+from msc_bluesky.analysis import phase, uvvis
+from msc_bluesky.physics import sizing
+
+LAM = np.linspace(300.0, 700.0, 1000)
+FAMILIES = (350, 380, 403, 437, 467)
+MSC_SETS = [
+    {},
+    {437.0: 0.15},
+    {403.0: 0.10, 437.0: 0.20, 467.0: 0.06},
+    {350.0: 0.10, 382.0: 0.08},
+]
+
+
+def _family(centre: float) -> int:
+    return min(FAMILIES, key=lambda f: abs(f - centre))
+
+
+def _detected(fit) -> set[int]:
+    return {f for f, band in fit.msc.items() if band.detected}
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.003])
+@pytest.mark.parametrize("msc", MSC_SETS, ids=["none", "437", "403-437-467", "350-382"])
+@pytest.mark.parametrize("nc_peak", [480.0, 500.0, 527.0, 550.0, 572.0, 600.0])
+def test_nc_peak_and_msc_families(nc_peak, msc, noise):
+    # NC higher transitions sit 0.2 and 0.45 eV above the exciton: for 480–527 nm they fall
+    # on 403–445 nm, right on MSC wavelengths.
+    y = spectrum(LAM, msc=msc, nc_peak_nm=nc_peak, noise=noise, rng=np.random.default_rng(7))
+    fit = uvvis.fit_spectrum(LAM, y)
+    assert fit.nc is not None
+    assert fit.nc.peak_nm == pytest.approx(nc_peak, abs=2.0)
+    assert _detected(fit) == {_family(c) for c in msc}
+    assert fit.r_squared > 0.99
+
+
+@pytest.mark.parametrize("shape", ["gaussian", "lorentzian"])
+@pytest.mark.parametrize("noise", [0.0, 0.003])
+@pytest.mark.parametrize("msc", MSC_SETS[1:], ids=["437", "403-437-467", "350-382"])
+def test_msc_only_spectrum_reports_no_nc(msc, noise, shape):
+    y = spectrum(LAM, msc=msc, msc_shape=shape, noise=noise, rng=np.random.default_rng(3))
+    fit = uvvis.fit_spectrum(LAM, y)
+    assert fit.nc is None
+    assert _detected(fit) == {_family(c) for c in msc}
+    assert phase.classify(fit) == "MSC"
+
+
+def test_band_absorbance_and_concentration_of_gaussian_msc():
+    y = spectrum(LAM, msc={437.0: 0.12}, nc_peak_nm=560.0, noise=0.001)
+    fit = uvvis.fit_spectrum(LAM, y, path_length_cm=0.2)
+    band = fit.msc[437]
+    assert band.absorbance == pytest.approx(0.12, rel=0.1)
+    eps = sizing.extinction_coefficient(sizing.yu_diameter_nm(437.0))
+    assert band.concentration_molar == pytest.approx(band.absorbance / (eps * 0.2))
+    assert fit.extinction_model == sizing.EXTINCTION_MODEL
+    assert phase.classify(fit) == "MSC+NC"
+
+
+def test_nc_size_and_concentration_follow_sizing_curve():
+    y = spectrum(LAM, nc_peak_nm=572.0, nc_height=0.4, nc_fwhm_nm=36.0)
+    fit = uvvis.fit_spectrum(LAM, y, path_length_cm=0.1)
+    nc = fit.nc
+    assert nc is not None
+    assert nc.fwhm_nm == pytest.approx(36.0, rel=0.15)
+    assert nc.diameter_nm == pytest.approx(sizing.yu_diameter_nm(nc.peak_nm))
+    # SCIENCE.md: 572 nm -> 3.57 nm; ±2 nm in peak position is ±0.04 nm in diameter.
+    assert nc.diameter_nm == pytest.approx(3.57, abs=0.05)
+    assert nc.units_per_particle == pytest.approx(sizing.units_per_particle(nc.diameter_nm))
+    assert nc.extinction_coefficient == pytest.approx(
+        sizing.extinction_coefficient(nc.diameter_nm)
+    )
+    assert nc.absorbance == pytest.approx(0.4, rel=0.1)
+    assert nc.concentration_molar == pytest.approx(
+        nc.absorbance / (nc.extinction_coefficient * 0.1)
+    )
+    assert phase.classify(fit) == "NC"
+
+
+def test_background_only_is_none():
+    y = spectrum(LAM, noise=0.002, rng=np.random.default_rng(1))
+    fit = uvvis.fit_spectrum(LAM, y)
+    assert fit.nc is None
+    assert not _detected(fit)
+    assert phase.classify(fit) == "none"
+
+
+def test_other_instrument_grid_and_descending_refused():
+    lam = np.arange(250.0, 800.0, 0.5)
+    y = spectrum(lam, msc={437.0: 0.1}, nc_peak_nm=527.0, noise=0.002)
+    fit = uvvis.fit_spectrum(lam, y)
+    assert fit.nc is not None and fit.nc.peak_nm == pytest.approx(527.0, abs=2.0)
+    assert _detected(fit) == {437}
+    with pytest.raises(ValueError, match="strictly increasing"):
+        uvvis.fit_spectrum(lam[::-1], y[::-1])
+
+
+def test_families_outside_the_measured_range_are_nan():
+    lam = np.linspace(420.0, 700.0, 500)
+    fit = uvvis.fit_spectrum(lam, spectrum(lam, nc_peak_nm=550.0))
+    assert not fit.msc[350].detected and np.isnan(fit.msc[350].absorbance)
+    assert fit.nc is not None
+
+
+@pytest.mark.parametrize(
+    "lam, y, match",
+    [
+        (LAM, np.zeros(999), "lengths must match"),
+        (LAM[:10], np.zeros(10), "at least 50"),
+        (LAM, np.where(LAM > 500, np.nan, 0.1), "non-finite"),
+        (np.r_[LAM[:500], LAM[499:998]], np.zeros(999 + 0), "strictly increasing"),
+    ],
+)
+def test_bad_input_is_refused(lam, y, match):
+    with pytest.raises(ValueError, match=match):
+        uvvis.fit_spectrum(lam, y)
+
+
+def test_bad_path_length_is_refused():
+    with pytest.raises(ValueError, match="path_length_cm"):
+        uvvis.fit_spectrum(LAM, spectrum(LAM), path_length_cm=0.0)
