@@ -1,1 +1,300 @@
-"""Session builder (see docs/architecture.md)."""
+"""One configuration -> a RunEngine with storage, live analysis, progress and metadata.
+
+>>> from msc_bluesky.session import SessionConfig, build_session
+>>> s = build_session(SessionConfig.from_env())          # doctest: +SKIP
+>>> s.RE(temperature_grid([s.uvvis, s.saxs], reactor=s.reactor, ...))  # doctest: +SKIP
+>>> s.close()                                             # doctest: +SKIP
+
+Storage (docs/storage.md): by default an embedded tiled catalog in the data directory
+(``MSC_DATA_DIR``, default ``./msc_data``); with ``tiled_uri`` a tiled server; with
+``catalog_uri`` a PostgreSQL catalog. Every document is journalled to
+``<data_dir>/backup`` first, so nothing is lost when the store is unreachable; replay
+with ``msc-bluesky replay``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from msc_bluesky.storage.catalog import DataDirectory, close_client, connect, open_catalog
+from msc_bluesky.storage.metadata import JSONMetadata
+from msc_bluesky.storage.writer import DEFAULT_BATCH_SIZE, JournaledWriter
+
+logger = logging.getLogger(__name__)
+
+#: Environment variables read by :meth:`SessionConfig.from_env` -> field.
+ENV_FIELDS: dict[str, str] = {
+    "MSC_PREFIX": "prefix",
+    "MSC_DATA_DIR": "data_dir",
+    "MSC_TILED_URI": "tiled_uri",
+    "MSC_TILED_API_KEY": "api_key",
+    "MSC_CATALOG_URI": "catalog_uri",
+    "MSC_BATCH_SIZE": "batch_size",
+}
+#: Environment variable naming a YAML file with SessionConfig fields.
+CONFIG_ENV = "MSC_CONFIG"
+
+
+@dataclass
+class SessionConfig:
+    """Everything :func:`build_session` needs.
+
+    Parameters
+    ----------
+    prefix : str
+        EPICS prefix of the IOC (``{prefix}reactor:`` ...).
+    data_dir : str or Path
+        Data directory: embedded catalog, array files, backup journals, RunEngine
+        metadata.
+    tiled_uri : str, optional
+        tiled server URI; None means the embedded catalog in ``data_dir``.
+    api_key : str, optional
+        API key of the tiled server.
+    catalog_uri : str, optional
+        Embedded catalog database URI, e.g. ``postgresql://user@host:5432/db``; None
+        means SQLite in ``data_dir``. Ignored when ``tiled_uri`` is given.
+    live_analysis : bool
+        Subscribe the live analysis (its analysis runs are stored too).
+    live_plots : bool
+        Show live plots of the analysis (needs ``live_analysis``).
+    progress : bool
+        Show a progress bar while the RunEngine waits.
+    devices : bool
+        Build ``reactor``, ``uvvis``, ``saxs`` for ``prefix`` (they connect on first use).
+    batch_size : int
+        Events per tiled write (1: a crash loses at most the event in flight).
+    keep_backup : bool
+        Keep the journals of stored runs in ``data_dir/backup/stored``.
+    metadata : dict
+        Added to every run's start document (``RE.md``).
+    analysis_settings : dict, optional
+        Passed to the live analysis.
+    """
+
+    prefix: str = "MSC:"
+    data_dir: str | Path = "msc_data"
+    tiled_uri: str | None = None
+    api_key: str | None = None
+    catalog_uri: str | None = None
+    live_analysis: bool = True
+    live_plots: bool = False
+    progress: bool = True
+    devices: bool = True
+    batch_size: int = DEFAULT_BATCH_SIZE
+    keep_backup: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+    analysis_settings: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            self.batch_size = int(self.batch_size)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"batch_size must be a positive integer, got {self.batch_size!r}"
+            ) from None
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if not isinstance(self.metadata, dict):
+            raise ValueError(f"metadata must be a mapping, got {type(self.metadata).__name__}")
+        if self.tiled_uri is not None and not str(self.tiled_uri).startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError(f"tiled_uri must start with http:// or https://: {self.tiled_uri!r}")
+        for name in ("live_analysis", "live_plots", "progress", "devices", "keep_backup"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                setattr(self, name, _parse_bool(name, value))
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """Names accepted in YAML files and keyword arguments."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> SessionConfig:
+        """Read a YAML mapping of :class:`SessionConfig` fields.
+
+        Parameters
+        ----------
+        path : str or Path
+            The YAML file.
+        **overrides
+            Fields that win over the file.
+
+        Returns
+        -------
+        SessionConfig
+        """
+        import yaml
+
+        text = Path(path).read_text(encoding="utf-8")
+        values = yaml.safe_load(text) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{path}: expected a mapping of session settings")
+        unknown = sorted(set(values) - set(cls.field_names()))
+        if unknown:
+            raise ValueError(
+                f"{path}: unknown setting(s) {unknown}; allowed: {', '.join(cls.field_names())}"
+            )
+        return cls(**{**values, **overrides})
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> SessionConfig:
+        """Configuration from the environment.
+
+        ``MSC_CONFIG`` names a YAML file of fields; ``MSC_PREFIX``, ``MSC_DATA_DIR``,
+        ``MSC_TILED_URI``, ``MSC_TILED_API_KEY``, ``MSC_CATALOG_URI`` and
+        ``MSC_BATCH_SIZE`` override it.
+
+        Parameters
+        ----------
+        environ : dict, optional
+            Defaults to ``os.environ``.
+
+        Returns
+        -------
+        SessionConfig
+        """
+        env = os.environ if environ is None else environ
+        overrides = {name: env[var] for var, name in ENV_FIELDS.items() if env.get(var)}
+        if env.get(CONFIG_ENV):
+            return cls.from_yaml(env[CONFIG_ENV], **overrides)
+        return cls(**overrides)
+
+
+def _parse_bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{name} must be true/false (or 1/0, yes/no), got {value!r}")
+
+
+@dataclass
+class Session:
+    """What :func:`build_session` built.
+
+    Attributes
+    ----------
+    RE : bluesky.RunEngine
+    reactor, uvvis, saxs : ophyd devices or None
+    client : tiled client or None
+        Catalog of runs (None when the tiled server could not be reached).
+    writer : JournaledWriter
+    live_analysis : LiveAnalysis or None
+    config : SessionConfig
+    tokens : dict
+        Subscription tokens by name.
+    """
+
+    RE: Any
+    config: SessionConfig
+    writer: JournaledWriter
+    client: Any = None
+    reactor: Any = None
+    uvvis: Any = None
+    saxs: Any = None
+    live_analysis: Any = None
+    tokens: dict[str, int] = field(default_factory=dict)
+
+    def close(self, timeout: float = 60.0) -> bool:
+        """Unsubscribe, finish writing (journals of unfinished runs stay) and close tiled.
+
+        Returns
+        -------
+        bool
+            True when every document was handled in time.
+        """
+        for token in self.tokens.values():
+            self.RE.unsubscribe(token)
+        self.tokens.clear()
+        drained = self.writer.close(timeout)
+        if self.client is not None:
+            close_client(self.client)
+        return drained
+
+
+def _open_store(config: SessionConfig, directory: DataDirectory):
+    if config.tiled_uri is None:
+        return open_catalog(directory.root, catalog_uri=config.catalog_uri)
+    try:
+        return connect(config.tiled_uri, api_key=config.api_key)
+    except Exception as err:
+        logger.warning(
+            "tiled server %s is not reachable (%s): runs go to %s for a later `msc-bluesky replay`",
+            config.tiled_uri,
+            err,
+            directory.backup_dir,
+        )
+        return None
+
+
+def _session_metadata(directory: DataDirectory) -> JSONMetadata:
+    return JSONMetadata(directory.root / "runengine-metadata.json")
+
+
+def build_session(config: SessionConfig | None = None) -> Session:
+    """Build the RunEngine and its subscriptions from one configuration.
+
+    Subscriptions, in order: the journalled tiled writer, then the live analysis (whose
+    analysis-run documents go to the same writer). The RunEngine's metadata persist in
+    ``data_dir/runengine-metadata.json`` (scan ids continue across sessions) and include
+    ``config.metadata``.
+
+    Parameters
+    ----------
+    config : SessionConfig, optional
+        Default :meth:`SessionConfig.from_env`.
+
+    Returns
+    -------
+    Session
+    """
+    from bluesky import RunEngine
+
+    config = SessionConfig.from_env() if config is None else config
+    directory = DataDirectory(Path(config.data_dir).resolve()).create()
+    client = _open_store(config, directory)
+    writer = JournaledWriter(
+        client,
+        directory.backup_dir,
+        batch_size=config.batch_size,
+        keep_backup=config.keep_backup,
+    )
+    RE = RunEngine(_session_metadata(directory))
+    RE.md.update(config.metadata)
+    session = Session(RE=RE, config=config, writer=writer, client=client)
+    session.tokens["tiled"] = RE.subscribe(writer)
+    if config.live_analysis:
+        session.live_analysis = _live_analysis(config, writer)
+        session.tokens["live_analysis"] = RE.subscribe(session.live_analysis)
+    if config.progress:
+        from bluesky.utils import ProgressBarManager
+
+        RE.waiting_hook = ProgressBarManager()
+    if config.devices:
+        from msc_bluesky import instrument
+
+        session.reactor = instrument.reactor(config.prefix)
+        session.uvvis = instrument.uvvis(config.prefix)
+        session.saxs = instrument.saxs(config.prefix)
+    return session
+
+
+def _live_analysis(config: SessionConfig, writer: JournaledWriter):
+    from msc_bluesky.callbacks import LiveAnalysis
+
+    listeners = []
+    if config.live_plots:
+        from msc_bluesky.callbacks import LivePlot
+
+        listeners.append(LivePlot())
+    if listeners:
+        return LiveAnalysis(writer, config.analysis_settings, listeners=listeners)
+    return LiveAnalysis(writer, config.analysis_settings)

@@ -1,1 +1,15 @@
-"""msc_bluesky.storage (see docs/architecture.md)."""
+"""Storage: the tiled catalog, the journalled writer, backup/replay, serving, browsing.
+
+Modules (docs/storage.md):
+
+- :mod:`.catalog`    data directory layout, embedded catalog (:func:`open_catalog`),
+                     server clients (:func:`connect`)
+- :mod:`.writer`     :class:`JournaledWriter`: tiled writes with a local journal
+- :mod:`.backup`     per-run JSON-lines journals
+- :mod:`.replay`     :func:`replay_backups`
+- :mod:`.server`     the ``msc-bluesky serve`` application
+- :mod:`.browse`     :func:`find_runs`, :func:`run_arrays`, :func:`campaign_table`
+- :mod:`.conditions` searchable ``condition_bounds`` in start documents
+
+Nothing here imports tiled at package import time.
+"""

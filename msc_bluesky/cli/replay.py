@@ -1,0 +1,68 @@
+"""``msc-bluesky replay``: load runs from the local backup into tiled."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+HELP = "Load runs saved in the data directory's backup into tiled (each run once)."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``msc-bluesky replay``."""
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("MSC_DATA_DIR", "msc_data"),
+        help="data directory whose backup/ is replayed (default: $MSC_DATA_DIR or ./msc_data)",
+    )
+    parser.add_argument(
+        "--tiled-uri",
+        default=os.environ.get("MSC_TILED_URI"),
+        help="tiled server to write to (default: $MSC_TILED_URI, else the embedded catalog "
+        "of the data directory)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("MSC_TILED_API_KEY"),
+        help="API key of the tiled server (default: $MSC_TILED_API_KEY)",
+    )
+    parser.add_argument(
+        "--catalog-uri",
+        default=os.environ.get("MSC_CATALOG_URI"),
+        help="embedded catalog database (PostgreSQL URI) when no --tiled-uri is given",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Replay every pending journal; exit status 1 if any failed."""
+    from msc_bluesky.storage.catalog import DataDirectory, close_client, connect, open_catalog
+    from msc_bluesky.storage.replay import replay_backups
+
+    directory = DataDirectory(Path(args.data_dir).resolve())
+    if not directory.backup_dir.is_dir():
+        print(f"nothing to replay: {directory.backup_dir} does not exist")
+        return 0
+    try:
+        if args.tiled_uri:
+            client = connect(args.tiled_uri, api_key=args.api_key)
+        else:
+            client = open_catalog(directory.root, catalog_uri=args.catalog_uri)
+    except Exception as err:
+        print(f"error: cannot open tiled ({type(err).__name__}: {err})", file=sys.stderr)
+        return 1
+    try:
+        report = replay_backups(client, directory.backup_dir)
+    finally:
+        close_client(client)
+    for uid in report.replayed:
+        print(f"replayed {uid}")
+    for uid in report.already_stored:
+        print(f"already in tiled {uid}")
+    for path in report.in_use:
+        print(f"in use by a running session, left alone: {path}")
+    for path, error in report.failed.items():
+        print(f"FAILED {path}: {error}", file=sys.stderr)
+    print(report.summary())
+    return 1 if report.failed else 0

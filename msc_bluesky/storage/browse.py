@@ -1,0 +1,322 @@
+"""Finding runs by condition, and reading them as arrays and tables.
+
+Examples
+--------
+>>> from msc_bluesky.storage.catalog import open_catalog
+>>> from msc_bluesky.storage.browse import find_runs, run_arrays, campaign_table
+>>> client = open_catalog("msc_data")
+>>> runs = find_runs(client, t_nuc=240, reaction_time=(2, 8))
+>>> arrays = run_arrays(runs[0])            # arrays["absorbance"]: (n_events, 1000)
+>>> table = campaign_table(client, plan_name="temperature_grid")
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from .conditions import BOUNDS_KEY, CONDITION_NAMES
+
+#: ``plan_name`` of linked analysis runs (docs/architecture.md).
+ANALYSIS_PLAN_NAME = "msc_analysis"
+#: Allowed values of the ``kind`` argument.
+RUN_KINDS = ("raw", "analysis", "all")
+
+#: run_arrays name -> event data key, for raw and analysis runs.
+EVENT_ARRAYS: dict[str, str] = {
+    "absorbance": "uvvis_absorbance",
+    "counts": "uvvis_counts",
+    "intensity": "saxs_intensity",
+    "intensity_sigma": "saxs_intensity_sigma",
+    "transmission": "saxs_transmission",
+    "t_nuc": "reactor_t_nuc",
+    "t_growth": "reactor_t_growth",
+    "reaction_time": "reactor_reaction_time",
+    "t_nuc_setpoint": "reactor_t_nuc_setpoint",
+    "t_growth_setpoint": "reactor_t_growth_setpoint",
+    "reaction_time_setpoint": "reactor_reaction_time_setpoint",
+    "radius_nm": "saxs_radius_nm",
+    "volume_fraction": "saxs_volume_fraction",
+    "volume_fraction_sigma": "saxs_volume_fraction_sigma",
+    "seq_num": "seq_num",
+    "time": "time",
+}
+#: run_arrays name -> configuration data key (the curves' axes).
+CONFIGURATION_AXES: dict[str, str] = {
+    "wavelength_nm": "uvvis_wavelength",
+    "path_length_cm": "uvvis_path_length",
+    "q_per_nm": "saxs_q",
+}
+#: Analysis fields that are already in an analysis event under the raw names.
+_ANALYSIS_CONDITION_KEYS = {name: name for name in CONDITION_NAMES}
+
+ConditionValue = float | tuple[float, float] | None
+
+
+def _interval(name: str, value: ConditionValue, tolerance: float) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if isinstance(value, tuple | list):
+        if len(value) != 2:
+            raise ValueError(f"{name}: give one number or a (low, high) pair, got {value!r}")
+        low, high = (float(v) for v in value)
+    else:
+        low = high = float(value)
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+        raise ValueError(f"{name}: need finite numbers with low <= high, got {value!r}")
+    return low - tolerance, high + tolerance
+
+
+def _condition_matches(condition: Mapping, wanted: dict[str, tuple[float, float]]) -> bool:
+    for name, (low, high) in wanted.items():
+        try:
+            value = float(condition.get(name))
+        except (TypeError, ValueError):
+            return False
+        if not low <= value <= high:
+            return False
+    return True
+
+
+def find_runs(
+    client,
+    *,
+    t_nuc: ConditionValue = None,
+    t_growth: ConditionValue = None,
+    reaction_time: ConditionValue = None,
+    plan_name: str | None = None,
+    kind: str = "raw",
+    raw_uid: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    md: Mapping[str, Any] | None = None,
+    tolerance: float = 1e-6,
+) -> list:
+    """Runs whose conditions match, oldest first.
+
+    A run matches when one of its conditions (``start["conditions"]``) satisfies every
+    condition given. The server narrows the search on ``start.condition_bounds``; the
+    conditions themselves are then checked here.
+
+    Parameters
+    ----------
+    client : tiled client
+        Catalog of runs.
+    t_nuc, t_growth : float or (float, float), optional
+        Nucleation / growth temperature in °C: a value or an inclusive range.
+    reaction_time : float or (float, float), optional
+        Reaction time in s: a value or an inclusive range.
+    plan_name : str, optional
+        Plan that made the raw run (for analysis runs: ``start["raw_plan_name"]``).
+    kind : {"raw", "analysis", "all"}
+        Raw runs, linked analysis runs, or both.
+    raw_uid : str, optional
+        Only analysis runs linked to this raw run.
+    since, until : float, optional
+        Start time bounds (epoch seconds).
+    md : mapping, optional
+        Further start-document keys that must be equal (dotted keys allowed).
+    tolerance : float
+        Absolute tolerance of condition comparisons.
+
+    Returns
+    -------
+    list of BlueskyRun clients
+    """
+    from tiled.queries import Key
+
+    if kind not in RUN_KINDS:
+        raise ValueError(f"kind must be one of {RUN_KINDS}, got {kind!r}")
+    wanted = {
+        name: interval
+        for name, value in zip(CONDITION_NAMES, (t_nuc, t_growth, reaction_time), strict=True)
+        if (interval := _interval(name, value, tolerance)) is not None
+    }
+    results = client
+    if kind == "raw":
+        results = results.search(Key("start.plan_name") != ANALYSIS_PLAN_NAME)
+    elif kind == "analysis":
+        results = results.search(Key("start.plan_name") == ANALYSIS_PLAN_NAME)
+    if plan_name is not None:
+        field = "raw_plan_name" if kind == "analysis" else "plan_name"
+        results = results.search(Key(f"start.{field}") == plan_name)
+    if raw_uid is not None:
+        results = results.search(Key("start.raw_uid") == raw_uid)
+    if since is not None:
+        results = results.search(Key("start.time") >= float(since))
+    if until is not None:
+        results = results.search(Key("start.time") <= float(until))
+    for key, value in (md or {}).items():
+        results = results.search(Key(f"start.{key}") == value)
+    for name, (low, high) in wanted.items():
+        results = results.search(Key(f"start.{BOUNDS_KEY}.{name}_min") <= high)
+        results = results.search(Key(f"start.{BOUNDS_KEY}.{name}_max") >= low)
+    runs = []
+    for run in results.values():
+        start = run.metadata["start"]
+        conditions = start.get("conditions") or []
+        if wanted and not any(_condition_matches(c, wanted) for c in conditions):
+            continue
+        runs.append(run)
+    return sorted(runs, key=lambda r: r.metadata["start"].get("time", 0.0))
+
+
+def _configuration_values(stream) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for descriptor in stream.descriptors:
+        for device in (descriptor.get("configuration") or {}).values():
+            values.update(device.get("data") or {})
+    return values
+
+
+def run_arrays(run, stream: str = "primary") -> dict[str, np.ndarray]:
+    """The spectra, curves and conditions of a run as numpy arrays.
+
+    Parameters
+    ----------
+    run : BlueskyRun client
+        A raw or analysis run.
+    stream : str
+        Event stream name.
+
+    Returns
+    -------
+    dict of str -> numpy.ndarray
+        Per-event arrays with the event as first axis (``absorbance`` (n, 1000),
+        ``intensity`` / ``intensity_sigma`` (n, 300), ``t_nuc``, ``t_growth``,
+        ``reaction_time``, setpoints, ``seq_num``, ``time``; analysis runs:
+        ``radius_nm``, ``volume_fraction``, ...) and axes from the configuration
+        (``wavelength_nm``, ``q_per_nm``, ``path_length_cm``). Only what the run holds.
+    """
+    if stream not in run:
+        raise KeyError(
+            f"run {run.metadata['start']['uid']} has no stream {stream!r}; it has {list(run)}"
+        )
+    node = run[stream]
+    keys = set(node)
+    arrays: dict[str, np.ndarray] = {}
+    is_analysis = run.metadata["start"].get("plan_name") == ANALYSIS_PLAN_NAME
+    sources = dict(EVENT_ARRAYS)
+    if is_analysis:
+        sources.update(_ANALYSIS_CONDITION_KEYS)
+    for name, key in sources.items():
+        if key in keys:
+            arrays[name] = np.asarray(node[key].read())
+    configuration = _configuration_values(node)
+    for name, key in CONFIGURATION_AXES.items():
+        if key in configuration:
+            arrays[name] = np.asarray(configuration[key])
+    return arrays
+
+
+def _scalar_table(client, uid: str, stream: str = "primary"):
+    """The stream's scalar event table, fetched by path (one lookup, one read)."""
+    import pandas as pd
+    from tiled.client.container import Container
+
+    try:
+        # Container.__getitem__: a plain path lookup (the catalog's own __getitem__
+        # treats strings as partial uids).
+        node = Container.__getitem__(client, f"{uid}/{stream}/internal")
+    except KeyError:
+        return pd.DataFrame()
+    table = node.read()
+    return table.drop(columns=[c for c in table.columns if c.startswith("ts_")])
+
+
+def _latest_analysis(client, raw_uids: Iterable[str]) -> dict[str, Any]:
+    from tiled.queries import In, Key
+
+    uids = list(raw_uids)
+    if not uids:
+        return {}
+    found = client.search(Key("start.plan_name") == ANALYSIS_PLAN_NAME).search(
+        In("start.raw_uid", uids)
+    )
+    latest: dict[str, Any] = {}
+    for run in found.values():
+        start = run.metadata["start"]
+        previous = latest.get(start["raw_uid"])
+        if previous is None or start["time"] > previous.metadata["start"]["time"]:
+            latest[start["raw_uid"]] = run
+    return latest
+
+
+def campaign_table(
+    client,
+    *,
+    t_nuc: ConditionValue = None,
+    t_growth: ConditionValue = None,
+    reaction_time: ConditionValue = None,
+    plan_name: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    md: Mapping[str, Any] | None = None,
+):
+    """One table over a campaign: a row per condition (raw event), fit results as columns.
+
+    Raw runs are chosen as in :func:`find_runs`; every event of a chosen run is a row.
+    The scalar event data of the raw run come first, then the scalar fields of the
+    newest linked analysis run (``start["raw_uid"]``) joined on ``raw_seq_num``
+    (missing fits are NaN). Array data (spectra, curves, size distributions) are not in
+    the table: use :func:`run_arrays`.
+
+    Parameters
+    ----------
+    client : tiled client
+        Catalog of runs.
+    t_nuc, t_growth, reaction_time, plan_name, since, until, md
+        As in :func:`find_runs`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``raw_uid``, ``scan_id``, ``plan_name``, ``seq_num``, ``time``, the raw
+        scalar data keys, ``analysis_uid`` and the analysis fields (``phase``,
+        ``fit_ok``, ``nc_peak_nm``, ...). A field present in both gets the suffix
+        ``_analysis`` on the analysis side.
+    """
+    import pandas as pd
+
+    raw_runs = find_runs(
+        client,
+        t_nuc=t_nuc,
+        t_growth=t_growth,
+        reaction_time=reaction_time,
+        plan_name=plan_name,
+        since=since,
+        until=until,
+        md=md,
+        kind="raw",
+    )
+    analysis = _latest_analysis(client, (r.metadata["start"]["uid"] for r in raw_runs))
+    frames = []
+    for run in raw_runs:
+        start = run.metadata["start"]
+        table = _scalar_table(client, start["uid"])
+        if table.empty:
+            continue
+        table.insert(0, "plan_name", start.get("plan_name"))
+        table.insert(0, "scan_id", start.get("scan_id"))
+        table.insert(0, "raw_uid", start["uid"])
+        linked = analysis.get(start["uid"])
+        if linked is not None:
+            fits = _scalar_table(client, linked.metadata["start"]["uid"]).drop(
+                columns=["seq_num", "time"], errors="ignore"
+            )
+            fits.insert(0, "analysis_uid", linked.metadata["start"]["uid"])
+            if "raw_seq_num" in fits.columns:
+                table = table.merge(
+                    fits,
+                    how="left",
+                    left_on="seq_num",
+                    right_on="raw_seq_num",
+                    suffixes=("", "_analysis"),
+                ).drop(columns=["raw_seq_num"])
+        frames.append(table)
+    if not frames:
+        return pd.DataFrame(columns=["raw_uid", "scan_id", "plan_name", "seq_num", "time"])
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,216 @@
+"""The tiled catalog behind a data directory, and clients to reach it.
+
+A data directory (``MSC_DATA_DIR``, default ``./msc_data``) holds::
+
+    catalog.db      tiled's SQLite catalog (metadata of every node), unless a
+                    PostgreSQL catalog URI is given
+    tables.db       SQLite database of the tabular (scalar) event data
+    data/           array data files (zarr) written by tiled
+    backup/         JSON-lines journals of runs not (yet) stored in tiled
+
+Creating a tiled catalog runs ``tiled catalog init`` in a subprocess (~4 s); it is done
+once per catalog and skipped when the catalog already exists.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+logger = logging.getLogger(__name__)
+
+#: The tiled spec that makes a tiled client present the root as a catalog of runs.
+ROOT_SPEC_NAME = "CatalogOfBlueskyRuns"
+
+
+@dataclass(frozen=True)
+class DataDirectory:
+    """Paths inside a data directory.
+
+    Parameters
+    ----------
+    root : Path
+        The data directory.
+    """
+
+    root: Path
+
+    @property
+    def catalog_db(self) -> Path:
+        """SQLite catalog file (used unless a catalog URI is given)."""
+        return self.root / "catalog.db"
+
+    @property
+    def tables_db(self) -> Path:
+        """SQLite file holding the tabular event data."""
+        return self.root / "tables.db"
+
+    @property
+    def array_dir(self) -> Path:
+        """Directory of array data files."""
+        return self.root / "data"
+
+    @property
+    def backup_dir(self) -> Path:
+        """Directory of run journals awaiting replay."""
+        return self.root / "backup"
+
+    def create(self) -> DataDirectory:
+        """Create the directories (not the catalog); return self."""
+        self.array_dir.mkdir(parents=True, exist_ok=True)
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def _is_postgres(uri: str) -> bool:
+    return urlsplit(uri).scheme.split("+")[0] in {"postgresql", "postgres"}
+
+
+def catalog_database_uri(data_dir: str | Path, catalog_uri: str | None = None) -> str:
+    """The SQL URI of the catalog database.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        The data directory.
+    catalog_uri : str, optional
+        ``postgresql://user@host:port/db`` or ``sqlite:///path``; default the SQLite file
+        ``catalog.db`` in ``data_dir``.
+
+    Returns
+    -------
+    str
+    """
+    if catalog_uri is None:
+        return f"sqlite:///{DataDirectory(Path(data_dir).resolve()).catalog_db}"
+    scheme = urlsplit(catalog_uri).scheme.split("+")[0]
+    if scheme not in {"sqlite", "postgresql", "postgres"}:
+        raise ValueError(
+            f"catalog URI {catalog_uri!r}: scheme {scheme!r} is not supported; "
+            "use sqlite:///PATH or postgresql://USER@HOST:PORT/DATABASE"
+        )
+    return catalog_uri
+
+
+def _tables_storage_uri(directory: DataDirectory, catalog_uri: str) -> str:
+    if _is_postgres(catalog_uri):
+        parts = urlsplit(catalog_uri)
+        return urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, ""))
+    return f"sqlite:///{directory.tables_db}"
+
+
+def _postgres_has_catalog(uri: str) -> bool:
+    import psycopg2
+
+    parts = urlsplit(uri)
+    dsn = urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, ""))
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('public.nodes') IS NOT NULL")
+        (exists,) = cur.fetchone()
+    conn.close()
+    return bool(exists)
+
+
+def catalog_exists(data_dir: str | Path, catalog_uri: str | None = None) -> bool:
+    """Whether the catalog database has been initialised.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        The data directory.
+    catalog_uri : str, optional
+        Catalog database URI (see :func:`catalog_database_uri`).
+
+    Returns
+    -------
+    bool
+    """
+    uri = catalog_database_uri(data_dir, catalog_uri)
+    if _is_postgres(uri):
+        return _postgres_has_catalog(uri)
+    path = Path(uri.split(":///", 1)[1] if ":///" in uri else uri)
+    return path.is_file() and path.stat().st_size > 0
+
+
+def catalog_adapter(data_dir: str | Path, *, catalog_uri: str | None = None):
+    """Open (creating once if needed) the writable tiled catalog of a data directory.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        The data directory; created if missing.
+    catalog_uri : str, optional
+        Catalog database URI; default SQLite ``catalog.db`` in ``data_dir``. With a
+        PostgreSQL URI, the tabular data go to the same PostgreSQL database.
+
+    Returns
+    -------
+    tiled catalog adapter
+        Ready for :func:`tiled.server.app.build_app`.
+    """
+    from tiled.catalog import from_uri
+
+    directory = DataDirectory(Path(data_dir).resolve()).create()
+    uri = catalog_database_uri(directory.root, catalog_uri)
+    needs_init = not catalog_exists(directory.root, catalog_uri)
+    if needs_init:
+        logger.info("Creating the tiled catalog %s (once)", uri)
+    return from_uri(
+        uri,
+        writable_storage=[directory.array_dir, _tables_storage_uri(directory, uri)],
+        init_if_not_exists=needs_init,
+        specs=[{"name": ROOT_SPEC_NAME, "version": "3.0"}],
+    )
+
+
+def open_catalog(data_dir: str | Path, *, catalog_uri: str | None = None):
+    """An in-process (embedded) writable tiled client on a data directory.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        The data directory; created if missing.
+    catalog_uri : str, optional
+        Catalog database URI (see :func:`catalog_adapter`).
+
+    Returns
+    -------
+    tiled.client.container.Container
+        A ``CatalogOfBlueskyRuns`` client; close it with :func:`close_client`.
+    """
+    from tiled.client import Context, from_context
+    from tiled.server.app import build_app
+
+    context = Context.from_app(build_app(catalog_adapter(data_dir, catalog_uri=catalog_uri)))
+    return from_context(context)
+
+
+def connect(uri: str, api_key: str | None = None):
+    """A tiled client for a tiled server.
+
+    Parameters
+    ----------
+    uri : str
+        Server URI, e.g. ``http://127.0.0.1:8000``.
+    api_key : str, optional
+        The server's API key.
+
+    Returns
+    -------
+    tiled.client.container.Container
+    """
+    from tiled.client import from_uri
+
+    if urlsplit(uri).scheme not in {"http", "https"}:
+        raise ValueError(f"tiled URI {uri!r} must start with http:// or https://")
+    return from_uri(uri, api_key=api_key)
+
+
+def close_client(client) -> None:
+    """Close a client from :func:`open_catalog` or :func:`connect` (idempotent)."""
+    try:
+        client.context.close()
+    except Exception:  # already closed
+        logger.debug("client already closed", exc_info=True)

@@ -1,0 +1,275 @@
+"""A tiled writer that journals every document first and never blocks the RunEngine.
+
+``JournaledWriter`` is a bluesky callback. For each document it
+
+1. appends the document to its run's journal (:class:`~.backup.RunJournal`), flushed at
+   once, in the caller's (RunEngine's) thread;
+2. queues it for a background thread that feeds a per-run
+   :class:`bluesky_tiled_plugins.TiledWriter` with a small batch size (default 1: every
+   event is written to tiled as it arrives, so a crash loses at most the event in flight).
+
+If tiled fails for a run (server unreachable, refused write), the rest of that run goes
+only to the journal, which stays in the backup directory for ``msc-bluesky replay``.
+Runs that reached tiled completely have their journal removed (or kept, if asked).
+After a failure the writer is *offline*: a new run first checks that the server answers
+(one quick request) before writing to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .backup import STORED_SUBDIR, RunJournal
+from .conditions import add_condition_bounds
+
+logger = logging.getLogger(__name__)
+
+#: Default events per tiled write: 1, so a crash loses at most the event in flight.
+DEFAULT_BATCH_SIZE = 1
+
+
+def make_tiled_writer(client, batch_size: int = DEFAULT_BATCH_SIZE):
+    """A ``bluesky_tiled_plugins.TiledWriter`` with this package's start-document patch.
+
+    Parameters
+    ----------
+    client : tiled client
+        Writable container (a catalog of runs).
+    batch_size : int
+        Events collected before each table write.
+
+    Returns
+    -------
+    bluesky_tiled_plugins.TiledWriter
+    """
+    from bluesky_tiled_plugins import TiledWriter
+
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return TiledWriter(client, batch_size=int(batch_size), patches={"start": add_condition_bounds})
+
+
+@dataclass
+class _RunState:
+    journal: RunJournal
+    tiled: Any = None  # TiledWriter for this run, None once tiled failed
+    failed: bool = False
+    error: str = ""
+
+
+@dataclass
+class WriterStatus:
+    """What happened to the runs a writer has seen.
+
+    Attributes
+    ----------
+    stored : list of str
+        Start uids of runs written completely to tiled.
+    backed_up : dict
+        Start uid -> reason, for runs left in the backup directory for replay.
+    """
+
+    stored: list[str] = field(default_factory=list)
+    backed_up: dict[str, str] = field(default_factory=dict)
+
+
+class JournaledWriter:
+    """Bluesky callback writing runs to tiled with a local JSON-lines backup.
+
+    Parameters
+    ----------
+    client : tiled client or None
+        Writable tiled container; None means no store is reachable (everything goes to
+        the backup directory).
+    backup_dir : str or Path
+        Directory of run journals.
+    batch_size : int
+        Events per tiled write (default 1).
+    keep_backup : bool
+        Keep journals of stored runs (moved to ``backup_dir/stored``) instead of removing
+        them.
+    probe_timeout : float
+        Seconds to wait for the server's answer when checking it after a failure.
+    """
+
+    def __init__(
+        self,
+        client,
+        backup_dir: str | Path,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        keep_backup: bool = False,
+        probe_timeout: float = 2.0,
+    ) -> None:
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        self.client = client
+        self.backup_dir = Path(backup_dir)
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        self.batch_size = int(batch_size)
+        self.keep_backup = keep_backup
+        self.probe_timeout = probe_timeout
+        self.status = WriterStatus()
+        self._offline = client is None
+        self._runs: dict[str, _RunState] = {}
+        self._run_of: dict[str, str] = {}  # descriptor / resource uid -> start uid
+        self._queue: queue.Queue = queue.Queue()
+        self._idle = threading.Condition()
+        self._in_flight = 0
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name="tiled-writer", daemon=True)
+        self._thread.start()
+
+    # -- RunEngine side ---------------------------------------------------------------
+
+    def _start_uid(self, name: str, doc: dict) -> str | None:
+        if name == "start":
+            return doc["uid"]
+        if name in ("stop", "descriptor", "resource", "stream_resource"):
+            uid = doc.get("run_start")
+            if name == "descriptor":
+                self._run_of[doc["uid"]] = uid
+            elif name in ("resource", "stream_resource"):
+                self._run_of[doc["uid"]] = uid
+            return uid
+        if name in ("event", "event_page", "stream_datum"):
+            return self._run_of.get(doc["descriptor"])
+        if name in ("datum", "datum_page"):
+            return self._run_of.get(doc["resource"])
+        return None
+
+    def __call__(self, name: str, doc: dict) -> None:
+        """Journal a document and queue it for tiled."""
+        if self._closed:
+            raise RuntimeError("JournaledWriter is closed; build a new one")
+        uid = self._start_uid(name, doc)
+        if uid is None:
+            logger.warning("ignoring a %r document that belongs to no known run", name)
+            return
+        if name == "start":
+            self._runs[uid] = _RunState(journal=RunJournal(self.backup_dir, uid))
+        state = self._runs.get(uid)
+        if state is None:
+            logger.warning("ignoring a %r document of run %s started elsewhere", name, uid)
+            return
+        state.journal.write(name, doc)
+        with self._idle:
+            self._in_flight += 1
+        self._queue.put((uid, name, doc))
+        if name == "stop":
+            for key in [k for k, v in self._run_of.items() if v == uid]:
+                del self._run_of[key]
+
+    # -- writer thread ----------------------------------------------------------------
+
+    def _server_answers(self) -> bool:
+        if self.client is None:
+            return False
+        http = self.client.context.http_client
+        try:
+            http.get(str(self.client.context.api_uri), timeout=self.probe_timeout)
+        except Exception:
+            return False
+        return True
+
+    def _fail(self, uid: str, state: _RunState, reason: str) -> None:
+        if not state.failed:
+            logger.warning("run %s goes to the backup directory: %s", uid, reason)
+        state.failed, state.tiled, state.error = True, None, reason
+        if self.client is not None:
+            self._offline = True
+
+    def _write(self, uid: str, name: str, doc: dict) -> None:
+        state = self._runs[uid]
+        if name == "start":
+            if self._offline and not self._server_answers():
+                self._fail(uid, state, "tiled is not reachable")
+            else:
+                self._offline = False
+                state.tiled = make_tiled_writer(self.client, self.batch_size)
+        if not state.failed:
+            try:
+                state.tiled(name, doc)
+            except Exception as err:  # any tiled failure: keep the journal for replay
+                self._fail(uid, state, f"{type(err).__name__}: {err}")
+        if name == "stop":
+            self._finish(uid, state)
+
+    def _finish(self, uid: str, state: _RunState) -> None:
+        del self._runs[uid]
+        if state.failed:
+            state.journal.close()
+            self.status.backed_up[uid] = state.error
+        else:
+            keep = self.backup_dir / STORED_SUBDIR if self.keep_backup else None
+            state.journal.discard(keep_in=keep)
+            self.status.stored.append(uid)
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            try:
+                self._write(*item)
+            except Exception:
+                logger.exception("tiled writer thread: unexpected error")
+            finally:
+                with self._idle:
+                    self._in_flight -= 1
+                    self._idle.notify_all()
+
+    # -- control ----------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = 60.0) -> bool:
+        """Wait until every queued document has been handled.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait at most (None: forever).
+
+        Returns
+        -------
+        bool
+            True when the queue drained in time.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._idle:
+            while self._in_flight:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._idle.wait(remaining)
+        return True
+
+    def close(self, timeout: float | None = 60.0) -> bool:
+        """Drain the queue, stop the thread and close unfinished journals.
+
+        Runs without a stop document keep their journal for replay.
+
+        Returns
+        -------
+        bool
+            True when everything queued was handled in time.
+        """
+        if self._closed:
+            return True
+        drained = self.flush(timeout)
+        self._closed = True
+        self._queue.put(None)
+        if drained:
+            self._thread.join(timeout)
+            for uid, state in list(self._runs.items()):
+                state.journal.close()
+                self.status.backed_up[uid] = "the run had not stopped when the writer closed"
+            self._runs.clear()
+        else:
+            logger.warning("tiled writer did not drain in time; journals stay for replay")
+        return drained

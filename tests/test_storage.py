@@ -1,0 +1,242 @@
+"""Embedded tiled store: round trip, queries, tables, crash journals and replay.
+
+One SQLite catalog for the whole module (catalog creation takes seconds).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from bluesky import RunEngine
+from storage_support import analysis_documents, condition_scan, make_devices
+
+from msc_bluesky.storage.backup import RunJournal, encode_document, pending_journals, read_journal
+from msc_bluesky.storage.browse import campaign_table, find_runs, run_arrays
+from msc_bluesky.storage.catalog import close_client, open_catalog
+from msc_bluesky.storage.conditions import condition_bounds
+from msc_bluesky.storage.replay import replay_backups
+from msc_bluesky.storage.writer import JournaledWriter
+
+pytestmark = pytest.mark.integration
+
+GRID_A = [
+    {"t_nuc": 240.0, "t_growth": 200.0, "reaction_time": 2.0},
+    {"t_nuc": 260.0, "t_growth": 200.0, "reaction_time": 2.0},
+]
+GRID_B = [
+    {"t_nuc": 280.0, "t_growth": 230.0, "reaction_time": 6.5},
+    {"t_nuc": 240.0, "t_growth": 230.0, "reaction_time": 6.5},
+]
+GRID_C = [{"t_nuc": 190.0, "t_growth": 190.0, "reaction_time": 1.5}]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """An embedded catalog with three raw runs and a linked analysis run for each."""
+    data_dir = tmp_path_factory.mktemp("store")
+    client = open_catalog(data_dir)
+    writer = JournaledWriter(client, data_dir / "backup")
+    reactor, uvvis, saxs = make_devices(seed=1)
+    RE = RunEngine({})
+    captured: dict[str, list] = {}
+
+    def capture(name, doc):
+        if name == "start":
+            captured[doc["uid"]] = []
+            capture.current = doc["uid"]
+        captured[capture.current].append((name, doc))
+
+    RE.subscribe(capture)
+    RE.subscribe(writer)
+    raw_uids = [
+        RE(condition_scan(reactor, [uvvis, saxs], grid, md={"campaign": "test"}))[0]
+        for grid in (GRID_A, GRID_B, GRID_C)
+    ]
+    analysis = {}
+    for uid in raw_uids:
+        docs = analysis_documents(captured[uid])
+        analysis[uid] = docs
+        for name, doc in docs:
+            writer(name, doc)
+    assert writer.flush(60), "writer did not drain"
+    yield {
+        "dir": data_dir,
+        "client": client,
+        "writer": writer,
+        "raw_uids": raw_uids,
+        "docs": captured,
+        "analysis": analysis,
+    }
+    writer.close()
+    close_client(client)
+
+
+def _events(docs):
+    return [doc for name, doc in docs if name == "event"]
+
+
+def test_every_run_stored_and_journals_removed(store):
+    status = store["writer"].status
+    expected = set(store["raw_uids"]) | {d[0][1]["uid"] for d in store["analysis"].values()}
+    assert set(status.stored) == expected
+    assert status.backed_up == {}
+    assert pending_journals(store["dir"] / "backup") == []
+
+
+def test_raw_run_round_trip_identical(store):
+    for uid in store["raw_uids"]:
+        run = store["client"][uid]
+        assert run.metadata["start"]["conditions"] == store["docs"][uid][0][1]["conditions"]
+        assert run.metadata["stop"]["exit_status"] == "success"
+        events = _events(store["docs"][uid])
+        arrays = run_arrays(run)
+        expected_abs = np.array([e["data"]["uvvis_absorbance"] for e in events])
+        expected_int = np.array([e["data"]["saxs_intensity"] for e in events])
+        assert arrays["absorbance"].shape == (len(events), 1000)
+        assert arrays["intensity"].shape == (len(events), 300)
+        np.testing.assert_array_equal(arrays["absorbance"], expected_abs)
+        np.testing.assert_array_equal(arrays["intensity"], expected_int)
+        np.testing.assert_array_equal(arrays["t_nuc"], [e["data"]["reactor_t_nuc"] for e in events])
+        np.testing.assert_array_equal(arrays["seq_num"], [e["seq_num"] for e in events])
+        np.testing.assert_array_equal(arrays["wavelength_nm"], np.linspace(300, 700, 1000))
+        assert arrays["q_per_nm"].shape == (300,)
+
+
+def test_analysis_run_round_trip_identical(store):
+    client = store["client"]
+    for raw_uid, docs in store["analysis"].items():
+        (run,) = find_runs(client, kind="analysis", raw_uid=raw_uid)
+        assert run.metadata["start"]["uid"] == docs[0][1]["uid"]
+        events = _events(docs)
+        arrays = run_arrays(run)
+        np.testing.assert_array_equal(
+            arrays["radius_nm"], [e["data"]["saxs_radius_nm"] for e in events]
+        )
+        table = run["primary"].base["internal"].read()
+        assert table["phase"].tolist() == [e["data"]["phase"] for e in events]
+        assert table["nc_peak_nm"].tolist() == [e["data"]["nc_peak_nm"] for e in events]
+        assert table["raw_seq_num"].tolist() == [e["data"]["raw_seq_num"] for e in events]
+
+
+def _uids(runs):
+    return {r.metadata["start"]["uid"] for r in runs}
+
+
+def test_find_runs_by_condition_exact(store):
+    client = store["client"]
+    a, b, c = store["raw_uids"]
+    assert _uids(find_runs(client, t_nuc=240)) == {a, b}
+    assert _uids(find_runs(client, t_nuc=280)) == {b}
+    assert _uids(find_runs(client, t_nuc=250)) == set()  # inside A's bounds, no condition
+    assert _uids(find_runs(client, t_nuc=240, t_growth=230)) == {b}
+    assert _uids(find_runs(client, t_nuc=260, t_growth=230)) == set()  # not the same condition
+    assert _uids(find_runs(client, reaction_time=(1.0, 2.0))) == {a, c}
+    assert _uids(find_runs(client, plan_name="condition_scan")) == {a, b, c}
+    assert _uids(find_runs(client, plan_name="other")) == set()
+    assert _uids(find_runs(client, md={"campaign": "test"}, t_growth=190)) == {c}
+    analysis = find_runs(client, kind="analysis", t_nuc=280)
+    assert [r.metadata["start"]["raw_uid"] for r in analysis] == [b]
+
+
+def test_find_runs_rejects_bad_arguments(store):
+    with pytest.raises(ValueError, match="kind must be one of"):
+        find_runs(store["client"], kind="everything")
+    with pytest.raises(ValueError, match="low <= high"):
+        find_runs(store["client"], t_nuc=(300, 200))
+
+
+def test_campaign_table_rows_and_fit_columns(store):
+    table = campaign_table(store["client"])
+    n_events = sum(len(_events(store["docs"][u])) for u in store["raw_uids"])
+    assert len(table) == n_events
+    assert {"raw_uid", "seq_num", "reactor_t_nuc", "analysis_uid", "phase", "nc_peak_nm"} <= set(
+        table.columns
+    )
+    for raw_uid, docs in store["analysis"].items():
+        rows = table[table["raw_uid"] == raw_uid].sort_values("seq_num")
+        events = _events(docs)
+        assert rows["nc_peak_nm"].tolist() == [e["data"]["nc_peak_nm"] for e in events]
+        assert set(rows["analysis_uid"]) == {docs[0][1]["uid"]}
+    only_b = campaign_table(store["client"], t_nuc=280)
+    assert set(only_b["raw_uid"]) == {store["raw_uids"][1]}
+
+
+def test_condition_bounds_ignore_non_numbers():
+    bounds = condition_bounds([{"t_nuc": 250, "t_growth": "x"}, {"t_nuc": float("nan")}, 3])
+    assert bounds == {"n_conditions": 2, "t_nuc_min": 250.0, "t_nuc_max": 250.0}
+
+
+def test_crash_journal_replayed_once(store, tmp_path):
+    """A run cut short by a crash: partial in tiled, journal without stop."""
+    client = store["client"]
+    backup = tmp_path / "backup"
+    reactor, uvvis, saxs = make_devices(seed=7)
+    docs = []
+    RE = RunEngine({})
+    RE.subscribe(lambda n, d: docs.append((n, d)))
+    RE(condition_scan(reactor, [uvvis, saxs], GRID_A + GRID_C))
+    uid = docs[0][1]["uid"]
+    # the crashed session: tiled got start, descriptor and the first event ...
+    crashed = JournaledWriter(client, backup)
+    for name, doc in docs[:3]:
+        crashed(name, doc)
+    assert crashed.flush(30)
+    assert "stop" not in client[uid].metadata or not client[uid].metadata["stop"]
+    # ... the journal got one more event before the process died (lock released)
+    crashed._runs[uid].journal.write(*docs[3])
+    crashed._runs[uid].journal.close()
+    journal = backup / f"{uid}.jsonl"
+    with open(journal, "a") as handle:  # a line cut short by the crash
+        handle.write(encode_document(*docs[4])[:50])
+    assert [n for n, _ in read_journal(journal)] == ["start", "descriptor", "event", "event"]
+
+    crashed.close()
+    report = replay_backups(client, backup)
+    assert report.replayed == [uid] and not report.failed
+    run = client[uid]
+    assert run.metadata["stop"]["exit_status"] == "fail"
+    assert "recovered" in run.metadata["stop"]["reason"]
+    events = _events(docs)[:2]
+    np.testing.assert_array_equal(
+        run_arrays(run)["absorbance"], [e["data"]["uvvis_absorbance"] for e in events]
+    )
+    again = replay_backups(client, backup)
+    assert again.replayed == [] and again.already_stored == []
+    assert len(run_arrays(client[uid])["seq_num"]) == 2
+
+
+def test_replay_skips_runs_already_complete_and_journals_in_use(store, tmp_path):
+    client = store["client"]
+    backup = tmp_path / "backup"
+    uid = store["raw_uids"][0]
+    held = RunJournal(backup, "00000000-0000-0000-0000-000000000000")
+    held.write("start", {"uid": "00000000-0000-0000-0000-000000000000", "time": 0.0})
+    done = RunJournal(backup, uid)
+    for name, doc in store["docs"][uid]:
+        done.write(name, doc)
+    done.close()
+    report = replay_backups(client, backup)
+    assert report.already_stored == [uid]
+    assert report.in_use == [held.path]
+    assert (backup / "replayed" / f"{uid}.jsonl").is_file()
+    held.close()
+
+
+def test_writer_rejects_bad_batch_size(tmp_path):
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        JournaledWriter(None, tmp_path, batch_size=0)
+
+
+def test_writer_without_store_keeps_everything_in_backup(tmp_path):
+    writer = JournaledWriter(None, tmp_path / "backup")
+    reactor, uvvis, saxs = make_devices(seed=3)
+    RE = RunEngine({})
+    docs = []
+    RE.subscribe(lambda n, d: docs.append((n, d)))
+    RE.subscribe(writer)
+    (uid,) = RE(condition_scan(reactor, [uvvis, saxs], GRID_C))
+    assert writer.close(30)
+    assert uid in writer.status.backed_up
+    stored = read_journal(tmp_path / "backup" / f"{uid}.jsonl")
+    assert [n for n, _ in stored] == [n for n, _ in docs]
+    assert stored[2][1]["data"]["uvvis_absorbance"] == list(docs[2][1]["data"]["uvvis_absorbance"])
