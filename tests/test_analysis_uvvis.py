@@ -125,3 +125,28 @@ def test_bad_input_is_refused(lam, y, match):
 def test_bad_path_length_is_refused():
     with pytest.raises(ValueError, match="path_length_cm"):
         uvvis.fit_spectrum(LAM, spectrum(LAM), path_length_cm=0.0)
+
+
+def _resolved_transition(lam: np.ndarray, centre_nm: float, fwhm_ev: float) -> np.ndarray:
+    """A Gaussian in energy: how a resolved NC higher transition looks."""
+    e = 1239.841984 / lam
+    e0 = 1239.841984 / centre_nm
+    return np.exp(-0.5 * ((e - e0) / (fwhm_ev / 2.3548)) ** 2)
+
+
+@pytest.mark.parametrize("band", [0.0, 0.03])
+@pytest.mark.parametrize("noise", [0.0, 0.002])
+def test_resolved_higher_transition_on_437_is_not_an_msc_band(band, noise):
+    # An NC at 572 nm whose resolved higher transition (FWHM 0.19 eV, ~30 nm) sits
+    # exactly on the CdSe-437 position, with and without a weak real 437 band on top.
+    y = spectrum(LAM, nc_peak_nm=572.0, nc_height=0.5, noise=noise,
+                 rng=np.random.default_rng(11))
+    y = y + 0.15 * _resolved_transition(LAM, 437.0, 0.19)
+    if band:
+        y = y + band * np.exp(-0.5 * ((LAM - 437.0) / (8.0 / 2.3548)) ** 2)
+    fit = uvvis.fit_spectrum(LAM, y)
+    assert fit.nc is not None and fit.nc.peak_nm == pytest.approx(572.0, abs=2.0)
+    assert fit.msc[437].detected is bool(band)
+    if band:
+        # sharing the peak of a resolved transition, the amount is only good to ±50 %
+        assert fit.msc[437].absorbance == pytest.approx(band, rel=0.5)

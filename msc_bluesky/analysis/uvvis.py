@@ -43,6 +43,11 @@ MSC_FWHM_NM: tuple[float, float] = (6.0, 11.0)
 BROAD_SIGMA_EV = 0.11
 BROAD_STEP_EV = 0.10
 
+#: Energies (eV) above the NC first exciton of the columns that model its next
+#: transitions (2S3/2–1Se, 1P3/2–1Pe …). They share the exciton's inhomogeneous width,
+#: so a resolved higher transition is not mistaken for a narrow MSC band.
+NC_HIGHER_OFFSETS_EV: tuple[float, ...] = (0.20, 0.25, 0.30, 0.40, 0.50)
+
 #: Allowed Gaussian σ (eV) of the NC first exciton (FWHM ≈ 0.11–0.94 eV).
 NC_SIGMA_EV = (0.045, 0.40)
 
@@ -54,7 +59,22 @@ UV_ONLY_EV = HC_EV_NM / 335.0
 NC_MIN_PEAK_NM = 460.0
 
 #: An MSC band must exceed this fraction of the broad (NC) absorbance beneath it.
-RELATIVE_DETECTION = 0.10
+RELATIVE_DETECTION = 0.03
+
+#: Smallest band absorbance reported as a detected MSC family: weaker bands are fitted
+#: and their absorbance reported, but not called present.
+MIN_BAND_ABSORBANCE = 0.01
+
+#: Relative threshold for a band within one NC FWHM of the NC exciton.
+NEAR_NC_RELATIVE_DETECTION = 0.10
+
+#: Half-width (nm) of the window in which a band's narrowness is tested.
+NARROW_WINDOW_NM = 30.0
+#: FWHM (nm) of the broad alternative a band must beat to count as narrow.
+BROAD_TEST_FWHM_NM = 30.0
+#: The narrow shape must leave at most this fraction of the broad shape's residual
+#: (true bands leave ≤ 0.07 on the test spectra, misfit of broad features ≥ 0.25).
+NARROW_PREFERENCE = 0.15
 
 #: Working resolution (nm): finer spectra are averaged in bins to about this step.
 WORK_STEP_NM = 2.0
@@ -120,7 +140,9 @@ class _Basis:
         return self.broad_centres >= e_nc + max(1.5 * s_nc, 0.08)
 
     def nc(self, e_nc: float, s_nc: float) -> np.ndarray:
-        return np.exp(-0.5 * ((self.energy - e_nc) / s_nc) ** 2)[:, None]
+        """NC columns: the first exciton, then its higher transitions (same width)."""
+        centres = e_nc + np.array((0.0, *NC_HIGHER_OFFSETS_EV))
+        return np.exp(-0.5 * ((self.energy[:, None] - centres) / s_nc) ** 2)
 
     def matrix(
         self, nc: tuple[float, float] | None, broad: np.ndarray | None = None
@@ -198,19 +220,22 @@ def _refine_nc(
     """
     broad = basis.broad_mask(guess)
     coef0, _ = _solve(basis.matrix(guess, broad), y)
-    active = np.delete(coef0 > 0, basis.n_fixed)  # every column but the NC one
+    n_nc = 1 + len(NC_HIGHER_OFFSETS_EV)
+    nc_cols = np.arange(basis.n_fixed, basis.n_fixed + n_nc)
+    active = np.delete(coef0 > 0, nc_cols)  # every column but the NC ones
     others = np.hstack([basis.fixed, basis.broad_all[:, broad]])[:, active]
     q, _ = np.linalg.qr(others)
     r_fixed = y - q @ (q.T @ y)
 
     def resid(p: np.ndarray) -> np.ndarray:
-        # Residual of y projected on [others, g]: only the NC column g moves.
-        g = basis.nc(p[0], p[1])[:, 0]
-        g_perp = g - q @ (q.T @ g)
-        norm = float(g_perp @ g_perp)
-        if norm <= 0.0:
+        # Residual of y projected on [others, G]: only the NC block G moves. The higher
+        # transitions keep the amplitudes NNLS chose at the guess (active set).
+        g = basis.nc(p[0], p[1])[:, coef0[nc_cols] > 0]
+        if g.shape[1] == 0:
             return r_fixed
-        return r_fixed - (g_perp @ r_fixed) / norm * g_perp
+        g_perp = g - q @ (q.T @ g)
+        amp, *_ = np.linalg.lstsq(g_perp, r_fixed, rcond=None)
+        return r_fixed - g_perp @ amp
 
     e0, s0 = guess
     e_lo = max(basis.energy[-1], e0 - 0.15)
@@ -323,8 +348,13 @@ def fit_spectrum(
     # Smooth (NC + broad) absorbance under each band: misfit scales with it.
     n_bg = basis.background.shape[1]
     smooth = a_used[:, basis.n_fixed :] @ coef[basis.n_fixed :]
-    msc = _msc_bands(basis, coef[n_bg:basis.n_fixed], smooth, rms, noise, path)
-    nc = _nc_peak(nc_params, coef[basis.n_fixed], path) if nc_params else None
+    msc_coef = coef[n_bg:basis.n_fixed]
+    residual = y_w - a_used @ coef
+    msc = _msc_bands(basis, msc_coef, smooth, rms, noise, path)
+    nc = _nc_peak(nc_params, _nc_height(basis, nc_params, y_w, coef), path) if nc_params else None
+    for fam, band in msc.items():
+        if band.detected and not _separable(basis, msc_coef, residual, smooth, fam, nc):
+            msc[fam] = MscBand(fam, False, band.absorbance, band.concentration_molar)
 
     full = _basis_for(lam, basis) if factor > 1 else basis
     model = full.matrix(nc_params) @ coef
@@ -339,7 +369,8 @@ def fit_spectrum(
 def _msc_bands(
     basis: _Basis, msc_coef: np.ndarray, smooth: np.ndarray, rms: float, noise: float, path: float
 ) -> dict[int, MscBand]:
-    """Band amplitudes; detected when above noise, misfit and 10 % of the broad signal."""
+    """Band amplitudes; detected when above noise, misfit, 2 % of the broad signal and
+    :data:`MIN_BAND_ABSORBANCE`."""
     # Amplitude uncertainty of a narrow column under residual-level noise.
     col_norm = np.sqrt(np.sum(basis.msc**2, axis=0)) if basis.msc.size else np.empty(0)
     out: dict[int, MscBand] = {}
@@ -351,12 +382,89 @@ def _msc_bands(
         amp = float(msc_coef[mask].sum())
         sigma_amp = max(rms, noise) / float(col_norm[mask].min())
         under = float(np.interp(FAMILY_CENTRES_NM[fam], basis.lam, smooth))
-        threshold = max(6.0 * sigma_amp, 2.5 * rms, 4.0 * noise, RELATIVE_DETECTION * under)
+        threshold = max(
+            6.0 * sigma_amp, 2.5 * rms, 4.0 * noise, RELATIVE_DETECTION * under,
+            MIN_BAND_ABSORBANCE,
+        )
         detected = amp > threshold
         d = sizing.yu_diameter_nm(FAMILY_CENTRES_NM[fam])
         conc = sizing.particle_concentration_molar(amp, d, path)
         out[fam] = MscBand(fam, bool(detected), amp, conc)
     return out
+
+
+def _nc_height(basis: _Basis, params: tuple[float, float], y: np.ndarray,
+               coef: np.ndarray) -> float:
+    """NC absorbance at its first-exciton peak: what Yu et al.'s ε refers to.
+
+    The measured absorbance at the peak above the fitted background and MSC bands, so a
+    first exciton that is not exactly Gaussian is not under-counted, and the tails of the
+    NC's own higher transitions count as NC absorbance, as they do in Yu et al.'s method.
+    """
+    n_bg_msc = basis.n_fixed
+    rest = basis.fixed @ coef[:n_bg_msc]
+    order = np.argsort(basis.energy)
+    e = basis.energy[order]
+    return float(np.interp(params[0], e, y[order]) - np.interp(params[0], e, rest[order]))
+
+
+def _separable(
+    basis: _Basis,
+    msc_coef: np.ndarray,
+    residual: np.ndarray,
+    smooth: np.ndarray,
+    fam: int,
+    nc: NcPeak | None,
+) -> bool:
+    """Can a detected band be told apart from the NC's own features?
+
+    Without an NC there is nothing to confuse it with. With one, the band must be narrow
+    (:func:`_is_narrow_band`: the NC's higher transitions are broad); and a band within
+    one NC FWHM of the NC exciton, where the two shapes overlap, must also exceed
+    :data:`NEAR_NC_RELATIVE_DETECTION` of the absorbance beneath it.
+    """
+    if nc is None:
+        return True
+    if not _is_narrow_band(basis, msc_coef, residual, fam):
+        return False
+    centre = FAMILY_CENTRES_NM[fam]
+    if abs(centre - nc.peak_nm) < nc.fwhm_nm:
+        mask = basis.msc_owner == fam
+        under = float(np.interp(centre, basis.lam, smooth))
+        return float(msc_coef[mask].sum()) > NEAR_NC_RELATIVE_DETECTION * under
+    return True
+
+
+def _is_narrow_band(
+    basis: _Basis, msc_coef: np.ndarray, residual: np.ndarray, fam: int
+) -> bool:
+    """Is the family's band a narrow feature, rather than misfit of a broad one?
+
+    The band is put back into the fit residual and, within ±:data:`NARROW_WINDOW_NM`
+    of its centre, fitted on a linear baseline twice: with the band's own (narrow)
+    shape and with a Gaussian of FWHM :data:`BROAD_TEST_FWHM_NM`. A fixed narrow MSC
+    band is explained much better by its own shape; misfit of the NC's broad higher
+    transitions is explained about as well by the broad one.
+    """
+    mask = basis.msc_owner == fam
+    band = basis.msc[:, mask] @ msc_coef[mask]
+    centre = FAMILY_CENTRES_NM[fam]
+    near = np.abs(basis.lam - centre) <= NARROW_WINDOW_NM
+    if near.sum() < 8:
+        return True
+    lam = basis.lam[near]
+    local = (residual + band)[near]
+    x = (lam - centre) / NARROW_WINDOW_NM
+    s = BROAD_TEST_FWHM_NM * _SIG_PER_FWHM
+    broad = np.exp(-0.5 * ((lam - centre) / s) ** 2)
+
+    def ssr(shape: np.ndarray) -> float:
+        a = np.column_stack([shape, np.ones_like(x), x])
+        _, res, *_ = np.linalg.lstsq(a, local, rcond=None)
+        return float(res[0]) if res.size else float(np.sum((local - a @ np.linalg.lstsq(
+            a, local, rcond=None)[0]) ** 2))
+
+    return ssr(band[near]) < NARROW_PREFERENCE * ssr(broad)
 
 
 def _nc_peak(params: tuple[float, float], height: float, path: float) -> NcPeak:

@@ -1,0 +1,42 @@
+"""The analysis on the simulator's spectra finds what the simulator holds.
+
+The simulator is the ground truth here only: the analysis never imports it.
+"""
+
+import pytest
+
+from msc_bluesky.analysis import uvvis
+from msc_bluesky.sim import simulate
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("t", [250, 260, 270, 280, 290, 300, 310, 320])
+def test_cdse437_found_exactly_in_the_window_at_14_s(t, seed):
+    m = simulate(t, t, 14.0, seed=seed)
+    fit = uvvis.fit_spectrum(m.wavelength_nm, m.absorbance)
+    assert fit.msc[437].detected is (270 <= t <= 300)
+    assert fit.nc is not None
+
+
+@pytest.mark.parametrize(
+    "t_nuc, time, expected_nm", [(280, 4.5, 490.0), (280, 14.0, 527.0), (350, 7.6, 572.0)]
+)
+def test_nc_peak_matches_the_paper(t_nuc, time, expected_nm):
+    m = simulate(t_nuc, t_nuc, time, seed=4)
+    fit = uvvis.fit_spectrum(m.wavelength_nm, m.absorbance)
+    assert fit.nc is not None
+    assert fit.nc.peak_nm == pytest.approx(expected_nm, abs=8.0)
+
+
+def test_msc_families_at_4_5_s_seen_at_every_temperature():
+    for t in (260, 280, 350):
+        m = simulate(t, t, 4.5, seed=5)
+        fit = uvvis.fit_spectrum(m.wavelength_nm, m.absorbance)
+        assert any(b.detected for b in fit.msc.values()), t
+
+
+def test_precursor_only_spectrum_has_no_nc_and_no_msc():
+    m = simulate(100, 100, 14.0, seed=6)
+    fit = uvvis.fit_spectrum(m.wavelength_nm, m.absorbance)
+    assert fit.nc is None
+    assert not any(b.detected for b in fit.msc.values())
