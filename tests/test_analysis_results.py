@@ -118,3 +118,15 @@ def test_sizing_is_the_physics_implementation():
     assert sizing.yu_diameter_nm is physics_sizing.yu_diameter_nm
     assert sizing.EXTINCTION_MODEL == physics_sizing.EXTINCTION_MODEL
     assert sizing.yu_diameter_nm(572) == pytest.approx(3.57, abs=0.01)
+
+
+def test_classify_sizes_from_saxs_populations():
+    from msc_bluesky.analysis.phase import classify_sizes
+
+    nan = float("nan")
+    assert classify_sizes([0.94, nan, nan], [2e-4, nan, nan]) == "MSC"
+    assert classify_sizes([1.6, nan, nan], [6e-4, nan, nan]) == "NC"
+    assert classify_sizes([1.6, 0.94, nan], [6e-4, 1e-4, nan]) == "MSC+NC"
+    # a trace population (< 5 % of the volume) does not count
+    assert classify_sizes([1.6, 0.94, nan], [6e-4, 1e-5, nan]) == "NC"
+    assert classify_sizes([nan, nan, nan], [nan, nan, nan]) == "none"

@@ -161,6 +161,26 @@ def test_functions_cannot_be_executed(api):
         api.function_execute(BFunc("print", "hello"))
 
 
+def test_the_campaign_is_accepted_by_the_queue_server(api, addresses):
+    from msc_bluesky.campaign.definition import paper_campaign
+    from msc_bluesky.campaign.runner import submit_campaign
+
+    api.queue_clear()
+    try:
+        uids = submit_campaign(
+            paper_campaign(quick=True), "queued-campaign",
+            zmq_control_addr=addresses[0], start_queue=False, echo=lambda line: None,
+        )
+        items = api.queue_get()["items"]
+        assert [i["item_uid"] for i in items] == uids
+        assert [i["name"] for i in items] == [
+            "precursor_blank", "nucleation_series", "condition_scan", "temperature_grid",
+        ]
+        assert all(i["kwargs"]["md"]["campaign_id"] == "queued-campaign" for i in items)
+    finally:
+        api.queue_clear()
+
+
 def test_queued_temperature_grid_runs_and_is_stored_in_tiled(api, data_dir):
     from bluesky_queueserver_api import BPlan
     from tiled.queries import Key

@@ -1,0 +1,103 @@
+"""Everything ``msc-bluesky campaign`` starts and stops around a local campaign."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+
+def use_loopback_channel_access(port: int) -> None:
+    """Point this process's Channel Access client at ``127.0.0.1:port`` only.
+
+    Must run before the first ophyd device or caproto client exists: the EPICS
+    environment is read once per process.
+    """
+    os.environ["EPICS_CA_ADDR_LIST"] = "127.0.0.1"
+    os.environ["EPICS_CA_AUTO_ADDR_LIST"] = "NO"
+    os.environ["EPICS_CA_SERVER_PORT"] = str(port)
+    os.environ.setdefault("OPHYD_CONTROL_LAYER", "caproto")
+
+
+@contextlib.contextmanager
+def simulated_reactor(
+    prefix: str | None, time_scale: float, echo=print
+) -> Iterator[str]:
+    """Yield the PV prefix of the reactor to use, starting a simulated IOC if none is given.
+
+    With ``prefix`` set, the IOC is assumed to run already (the EPICS environment is the
+    user's). Otherwise the simulated IOC starts on loopback and a free port, and stops
+    on exit.
+    """
+    if prefix:
+        yield prefix
+        return
+    from msc_bluesky.iocs.launcher import SimulatedIOC, free_port
+
+    port = free_port()
+    use_loopback_channel_access(port)
+    echo(f"starting the simulated reactor IOC on 127.0.0.1:{port} (time scale {time_scale:g}) …")
+    with SimulatedIOC(time_scale=time_scale, port=port) as ioc:
+        echo(f"simulated IOC ready, PV prefix {ioc.prefix}")
+        yield ioc.prefix
+
+
+def connect_devices(session: Any, timeout: float = 60.0) -> None:
+    """Connect the session's reactor and detectors, or say clearly which could not.
+
+    Raises
+    ------
+    ConnectionError
+        Naming the devices that did not connect, the prefix and the EPICS address list.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    missing = []
+    for device in (session.reactor, session.uvvis, session.saxs):
+        try:
+            device.wait_for_connection(timeout=max(1.0, deadline - time.monotonic()))
+        except TimeoutError as err:
+            missing.append(f"{device.name} ({err})")
+    if missing:
+        raise ConnectionError(
+            f"could not connect within {timeout:g} s to: {'; '.join(missing)}. Is the IOC "
+            f"with prefix {session.config.prefix!r} running and reachable via "
+            f"EPICS_CA_ADDR_LIST={os.environ.get('EPICS_CA_ADDR_LIST', '(unset)')}?"
+        )
+
+
+def summary_rows(client: Any, campaign_id: str) -> list[dict[str, Any]]:
+    """Rows for :func:`~msc_bluesky.campaign.summary.summarize`, read back from tiled.
+
+    Conditions are the requested setpoints recorded in each event; the findings are the
+    linked analysis run's fields.
+    """
+    from msc_bluesky.campaign.runner import CAMPAIGN_KEY
+    from msc_bluesky.storage.browse import campaign_table
+
+    table = campaign_table(client, md={CAMPAIGN_KEY: campaign_id})
+    rows = []
+    for rec in table.to_dict(orient="records"):
+        rows.append(
+            {
+                "plan_name": rec.get("plan_name"),
+                "t_nuc": rec.get("reactor_t_nuc_setpoint", rec.get("t_nuc")),
+                "t_growth": rec.get("reactor_t_growth_setpoint", rec.get("t_growth")),
+                "reaction_time": rec.get(
+                    "reactor_reaction_time_setpoint", rec.get("reaction_time")
+                ),
+                "phase": rec.get("phase"),
+                "msc437_detected": rec.get("msc437_detected"),
+                "nc_peak_nm": rec.get("nc_peak_nm"),
+                "nc_diameter_nm": rec.get("nc_diameter_nm"),
+                "mesophase_lamellar": rec.get("mesophase_lamellar"),
+                **{
+                    f"saxs_pop{i}_{field}": rec.get(f"saxs_pop{i}_{field}")
+                    for i in (1, 2, 3)
+                    for field in ("radius_nm", "volume_fraction")
+                },
+            }
+        )
+    return rows
