@@ -123,12 +123,14 @@ def test_saxs_only_conditions_get_a_phase_from_sizes():
         _row(260, 230, 1.5, "unknown", False, nc_peak_nm=nan, nc_diameter_nm=nan,
              saxs_pop1_radius_nm=1.18, saxs_pop1_volume_fraction=1e-4),
         _row(25, 25, 1.5, "unknown", False, nc_peak_nm=nan, nc_diameter_nm=nan,
-             mesophase_lamellar=True),
+             mesophase_lamellar=True, saxs_total_volume_fraction=0.0),
+        _row(30, 30, 1.5, "unknown", False, nc_peak_nm=nan, nc_diameter_nm=nan),
     ]
-    msc, nc, precursor = summarize(rows)["conditions"]
+    msc, nc, precursor, unmeasured = summarize(rows)["conditions"]
     assert (msc["phase"], msc["phase_source"], msc["nc_diameter_nm"]) == ("MSC", "saxs", None)
     assert nc["phase"] == "NC" and nc["nc_diameter_nm"] == pytest.approx(2.36)
-    assert precursor["phase"] == "unknown" and precursor["mesophase"] is True
+    assert precursor["phase"] == "none" and precursor["mesophase"] is True
+    assert unmeasured["phase"] == "unknown"
     json.dumps(summarize(rows))
 
 

@@ -93,6 +93,7 @@ def summary_rows(client: Any, campaign_id: str) -> list[dict[str, Any]]:
                 "nc_peak_nm": rec.get("nc_peak_nm"),
                 "nc_diameter_nm": rec.get("nc_diameter_nm"),
                 "mesophase_lamellar": rec.get("mesophase_lamellar"),
+                "saxs_total_volume_fraction": rec.get("saxs_total_volume_fraction"),
                 **{
                     f"saxs_pop{i}_{field}": rec.get(f"saxs_pop{i}_{field}")
                     for i in (1, 2, 3)

@@ -51,7 +51,8 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         pops = [(a, v) for a, v in zip(radii, shares, strict=True) if a is not None and v]
         phase, source = str(r.get("phase") or "unknown"), "uvvis"
         diameter = _finite(r.get("nc_diameter_nm"))
-        if phase in ("unknown", "none", "nan") and pops:
+        saxs_measured = _finite(r.get("saxs_total_volume_fraction")) is not None
+        if phase in ("unknown", "none", "nan") and (pops or saxs_measured):
             phase = classify_sizes([a for a, _ in pops], [v for _, v in pops])
             source = "saxs"
             nc_radii = [a for a, _ in pops if a > 1.1]

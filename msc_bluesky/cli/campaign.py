@@ -107,7 +107,8 @@ def _run_locally(args: argparse.Namespace, steps, campaign_id: str) -> int:
             if not args.no_report:
                 from msc_bluesky.storage.report import write_report
 
-                write_report(session.client, args.report_dir, campaign=campaign_id)
+                written = write_report(session.client, args.report_dir, campaign=campaign_id)
+                print("figures: " + ", ".join(str(p) for p in written))
         finally:
             session.close()
     if outcome.interrupted:

@@ -3,36 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from msc_bluesky.cli.store_options import add_store_arguments
 
 HELP = "Load runs saved in the data directory's backup into tiled (each run once)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``msc-bluesky replay``."""
-    parser.add_argument(
-        "--data-dir",
-        default=os.environ.get("MSC_DATA_DIR", "msc_data"),
-        help="data directory whose backup/ is replayed (default: $MSC_DATA_DIR or ./msc_data)",
-    )
-    parser.add_argument(
-        "--tiled-uri",
-        default=os.environ.get("MSC_TILED_URI"),
-        help="tiled server to write to (default: $MSC_TILED_URI, else the embedded catalog "
-        "of the data directory)",
-    )
-    parser.add_argument(
-        "--api-key",
-        default=os.environ.get("MSC_TILED_API_KEY"),
-        help="API key of the tiled server (default: $MSC_TILED_API_KEY)",
-    )
-    parser.add_argument(
-        "--catalog-uri",
-        default=os.environ.get("MSC_CATALOG_URI"),
-        help="embedded catalog database (PostgreSQL URI) when no --tiled-uri is given",
-    )
+    add_store_arguments(parser, "the backup to replay")
 
 
 def run(args: argparse.Namespace) -> int:

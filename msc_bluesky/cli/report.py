@@ -3,35 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
+
+from msc_bluesky.cli.store_options import add_store_arguments
 
 HELP = "Write the report figures (spectra, SAXS, precursor, phase map) from the tiled store."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``msc-bluesky report``."""
-    parser.add_argument(
-        "--data-dir",
-        default=os.environ.get("MSC_DATA_DIR", "msc_data"),
-        help="data directory of the embedded catalog (default: $MSC_DATA_DIR or ./msc_data)",
-    )
-    parser.add_argument(
-        "--tiled-uri",
-        default=os.environ.get("MSC_TILED_URI"),
-        help="tiled server to read from instead of the data directory (default: $MSC_TILED_URI)",
-    )
-    parser.add_argument(
-        "--api-key",
-        default=os.environ.get("MSC_TILED_API_KEY"),
-        help="API key of the tiled server (default: $MSC_TILED_API_KEY)",
-    )
-    parser.add_argument(
-        "--catalog-uri",
-        default=os.environ.get("MSC_CATALOG_URI"),
-        help="embedded catalog database (PostgreSQL URI) when no --tiled-uri is given",
-    )
+    add_store_arguments(parser, "the runs to draw")
     parser.add_argument(
         "--report-dir",
         type=Path,

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from msc_bluesky.cli.store_options import add_store_arguments
+
 logger = logging.getLogger(__name__)
 
 HELP = "Re-run the live analysis on a stored raw run and store a new linked analysis run."
@@ -18,27 +20,7 @@ HELP = "Re-run the live analysis on a stored raw run and store a new linked anal
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``msc-bluesky reprocess``."""
     parser.add_argument("uid", help="start uid of the stored raw run")
-    parser.add_argument(
-        "--data-dir",
-        default=os.environ.get("MSC_DATA_DIR", "msc_data"),
-        help="data directory of the embedded catalog (default: $MSC_DATA_DIR or ./msc_data)",
-    )
-    parser.add_argument(
-        "--tiled-uri",
-        default=os.environ.get("MSC_TILED_URI"),
-        help="tiled server holding the run (default: $MSC_TILED_URI, else the embedded "
-        "catalog of the data directory)",
-    )
-    parser.add_argument(
-        "--api-key",
-        default=os.environ.get("MSC_TILED_API_KEY"),
-        help="API key of the tiled server (default: $MSC_TILED_API_KEY)",
-    )
-    parser.add_argument(
-        "--catalog-uri",
-        default=os.environ.get("MSC_CATALOG_URI"),
-        help="embedded catalog database (PostgreSQL URI) when no --tiled-uri is given",
-    )
+    add_store_arguments(parser, "the run")
     parser.add_argument(
         "--settings",
         type=_json_object,

@@ -1,0 +1,41 @@
+"""The options every command that reads or writes the tiled store shares."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def add_store_arguments(parser: argparse.ArgumentParser, role: str = "the runs") -> None:
+    """Add ``--data-dir``, ``--tiled-uri``, ``--api-key`` and ``--catalog-uri``.
+
+    Defaults come from ``MSC_DATA_DIR``, ``MSC_TILED_URI``, ``MSC_TILED_API_KEY`` and
+    ``MSC_CATALOG_URI``, as for the IPython profile and the queue server.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    role : str
+        What the store holds for this command, used in the help texts.
+    """
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("MSC_DATA_DIR", "msc_data"),
+        help=f"data directory of the embedded catalog holding {role} "
+        "(default: $MSC_DATA_DIR or ./msc_data)",
+    )
+    parser.add_argument(
+        "--tiled-uri",
+        default=os.environ.get("MSC_TILED_URI"),
+        help="a tiled server instead of the data directory's catalog (default: $MSC_TILED_URI)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("MSC_TILED_API_KEY"),
+        help="API key of the tiled server (default: $MSC_TILED_API_KEY)",
+    )
+    parser.add_argument(
+        "--catalog-uri",
+        default=os.environ.get("MSC_CATALOG_URI"),
+        help="embedded catalog database (PostgreSQL URI) when no --tiled-uri is given",
+    )
