@@ -40,3 +40,11 @@ def test_precursor_only_spectrum_has_no_nc_and_no_msc():
     fit = uvvis.fit_spectrum(m.wavelength_nm, m.absorbance)
     assert fit.nc is None
     assert not any(b.detected for b in fit.msc.values())
+
+
+@pytest.mark.parametrize("t_growth", [170, 190])
+def test_narrow_nc_from_a_cold_oven_is_found(t_growth):
+    m = simulate(260, t_growth, 14.0, seed=7)
+    fit = uvvis.fit_spectrum(m.wavelength_nm, m.absorbance)
+    assert fit.nc is not None
+    assert 500.0 < fit.nc.peak_nm < 540.0

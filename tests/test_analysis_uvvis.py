@@ -150,3 +150,15 @@ def test_resolved_higher_transition_on_437_is_not_an_msc_band(band, noise):
     if band:
         # sharing the peak of a resolved transition, the amount is only good to ±50 %
         assert fit.msc[437].absorbance == pytest.approx(band, rel=0.5)
+
+
+@pytest.mark.parametrize("peak", [505.0, 515.0, 530.0])
+def test_narrow_nc_ensemble_is_still_an_nc(peak):
+    # FWHM 21 nm at 515 nm is ~0.1 eV: as narrow as real CdSe ensembles get, still
+    # three times an MSC band's width.
+    y = spectrum(LAM, nc_peak_nm=peak, nc_height=0.3, nc_fwhm_nm=21.0, noise=0.002,
+                 rng=np.random.default_rng(5))
+    fit = uvvis.fit_spectrum(LAM, y)
+    assert fit.nc is not None
+    assert fit.nc.peak_nm == pytest.approx(peak, abs=2.0)
+    assert not any(b.detected for b in fit.msc.values())

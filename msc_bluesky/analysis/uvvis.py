@@ -48,8 +48,9 @@ BROAD_STEP_EV = 0.10
 #: so a resolved higher transition is not mistaken for a narrow MSC band.
 NC_HIGHER_OFFSETS_EV: tuple[float, ...] = (0.20, 0.25, 0.30, 0.40, 0.50)
 
-#: Allowed Gaussian σ (eV) of the NC first exciton (FWHM ≈ 0.11–0.94 eV).
-NC_SIGMA_EV = (0.045, 0.40)
+#: Allowed Gaussian σ (eV) of the NC first exciton (FWHM ≈ 0.075–0.94 eV): narrow NC
+#: ensembles reach ~0.1 eV FWHM, MSC bands are at most ~0.07 eV.
+NC_SIGMA_EV = (0.032, 0.40)
 
 #: Without an NC, broad columns only model the deep-UV rise above this energy (eV).
 UV_ONLY_EV = HC_EV_NM / 335.0
