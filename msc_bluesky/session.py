@@ -35,6 +35,7 @@ ENV_FIELDS: dict[str, str] = {
     "MSC_TILED_API_KEY": "api_key",
     "MSC_CATALOG_URI": "catalog_uri",
     "MSC_BATCH_SIZE": "batch_size",
+    "MSC_HEARTBEAT_S": "heartbeat_s",
 }
 #: Environment variable naming a YAML file with SessionConfig fields.
 CONFIG_ENV = "MSC_CONFIG"
@@ -74,6 +75,10 @@ class SessionConfig:
         Added to every run's start document (``RE.md``).
     analysis_settings : dict, optional
         Passed to the live analysis.
+    heartbeat_s : float
+        Wall seconds between puts to the reactor IOC's heartbeat PV, so the IOC's
+        watchdog (``watchdog_timeout``) puts the heaters in standby if this process
+        stops. 0 (default) sends none.
     """
 
     prefix: str = "MSC:"
@@ -89,8 +94,17 @@ class SessionConfig:
     keep_backup: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
     analysis_settings: dict[str, Any] | None = None
+    heartbeat_s: float = 0.0
 
     def __post_init__(self) -> None:
+        try:
+            self.heartbeat_s = float(self.heartbeat_s)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"heartbeat_s must be a number of seconds >= 0, got {self.heartbeat_s!r}"
+            ) from None
+        if not self.heartbeat_s >= 0:
+            raise ValueError(f"heartbeat_s must be >= 0 s, got {self.heartbeat_s!r}")
         try:
             self.batch_size = int(self.batch_size)
         except (TypeError, ValueError):
@@ -201,6 +215,7 @@ class Session:
     uvvis: Any = None
     saxs: Any = None
     live_analysis: Any = None
+    heartbeat: Any = None
     tokens: dict[str, int] = field(default_factory=dict)
 
     def close(self, timeout: float = 60.0) -> bool:
@@ -211,6 +226,8 @@ class Session:
         bool
             True when every document was handled in time.
         """
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         for token in self.tokens.values():
             self.RE.unsubscribe(token)
         self.tokens.clear()
@@ -284,6 +301,10 @@ def build_session(config: SessionConfig | None = None) -> Session:
         session.reactor = instrument.reactor(config.prefix)
         session.uvvis = instrument.uvvis(config.prefix)
         session.saxs = instrument.saxs(config.prefix)
+        if config.heartbeat_s > 0:
+            from msc_bluesky.devices.heartbeat import Heartbeat
+
+            session.heartbeat = Heartbeat(session.reactor.heartbeat, config.heartbeat_s).start()
     return session
 
 

@@ -20,6 +20,11 @@ def use_loopback_channel_access(port: int) -> None:
     os.environ.setdefault("OPHYD_CONTROL_LAYER", "caproto")
 
 
+#: Wall seconds without a heartbeat after which the started IOC puts the heaters in
+#: standby (the campaign beats every second while it runs).
+WATCHDOG_WALL_S = 10.0
+
+
 @contextlib.contextmanager
 def simulated_reactor(
     prefix: str | None, time_scale: float, echo=print
@@ -27,8 +32,8 @@ def simulated_reactor(
     """Yield the PV prefix of the reactor to use, starting a simulated IOC if none is given.
 
     With ``prefix`` set, the IOC is assumed to run already (the EPICS environment is the
-    user's). Otherwise the simulated IOC starts on loopback and a free port, and stops
-    on exit.
+    user's). Otherwise the simulated IOC starts on loopback and a free port, with its
+    watchdog armed (:data:`WATCHDOG_WALL_S`), and stops on exit.
     """
     if prefix:
         yield prefix
@@ -38,7 +43,8 @@ def simulated_reactor(
     port = free_port()
     use_loopback_channel_access(port)
     echo(f"starting the simulated reactor IOC on 127.0.0.1:{port} (time scale {time_scale:g}) …")
-    with SimulatedIOC(time_scale=time_scale, port=port) as ioc:
+    watchdog = ("--watchdog", f"{WATCHDOG_WALL_S * time_scale:g}")
+    with SimulatedIOC(time_scale=time_scale, port=port, extra_args=watchdog) as ioc:
         echo(f"simulated IOC ready, PV prefix {ioc.prefix}")
         yield ioc.prefix
 

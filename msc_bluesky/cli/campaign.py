@@ -80,6 +80,7 @@ def _run_locally(args: argparse.Namespace, steps, campaign_id: str) -> int:
             live_analysis=True,
             live_plots=False,
             progress=False,
+            heartbeat_s=1.0,
         )
         session = build_session(config)
         try:
