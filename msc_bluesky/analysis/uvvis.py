@@ -184,7 +184,7 @@ def _nc_guess(
     window = max(5, int(round(16.0 / np.median(np.diff(lam)))) | 1)
     if window >= lam.size:
         return None
-    smooth = savgol_filter(residual, window, 2)
+    smooth = savgol_filter(residual, window, 2, mode="nearest")
     inner = np.arange(2, lam.size - 2)
     is_max = (smooth[inner] >= smooth[inner - 1]) & (smooth[inner] > smooth[inner + 1])
     peaks = inner[is_max & (smooth[inner] > 5.0 * noise) & (lam[inner] >= NC_MIN_PEAK_NM - 5.0)]
@@ -228,14 +228,22 @@ def _refine_nc(
     q, _ = np.linalg.qr(others)
     r_fixed = y - q @ (q.T @ y)
 
+    # The higher transitions NNLS used at the guess move with the exciton (active set);
+    # the exciton itself always does.
+    use = coef0[nc_cols] > 0
+    use[0] = True
+    offsets = np.array((0.0, *NC_HIGHER_OFFSETS_EV))[use]
+    ridge = np.eye(offsets.size)
+    energy = basis.energy[:, None]
+
     def resid(p: np.ndarray) -> np.ndarray:
-        # Residual of y projected on [others, G]: only the NC block G moves. The higher
-        # transitions keep the amplitudes NNLS chose at the guess (active set).
-        g = basis.nc(p[0], p[1])[:, coef0[nc_cols] > 0]
-        if g.shape[1] == 0:
-            return r_fixed
+        # Residual of y projected on [others, G]: only the NC block G moves.
+        g = np.exp(-0.5 * ((energy - (p[0] + offsets)) / p[1]) ** 2)
         g_perp = g - q @ (q.T @ g)
-        amp, *_ = np.linalg.lstsq(g_perp, r_fixed, rcond=None)
+        # normal equations of the small block (<= 6 columns), lightly regularised
+        gtg = g_perp.T @ g_perp
+        gtg += (1e-12 * max(float(np.trace(gtg)), 1e-300)) * ridge
+        amp = np.linalg.solve(gtg, g_perp.T @ r_fixed)
         return r_fixed - g_perp @ amp
 
     e0, s0 = guess
@@ -323,7 +331,7 @@ def fit_spectrum(
     path = positive_number(path_length_cm, "path_length_cm")
 
     step = float(np.median(np.diff(lam)))
-    factor = max(1, int(WORK_STEP_NM // step))
+    factor = max(1, int(round(WORK_STEP_NM / step)))
     lam_w, y_w = (_bin(lam, factor), _bin(y, factor)) if factor > 1 else (lam, y)
     noise = _noise_sigma(y) / np.sqrt(factor)
     basis = _basis_for(lam_w)
