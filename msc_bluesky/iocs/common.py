@@ -59,3 +59,22 @@ def separate_alarms(cls: type[PVGroup]) -> type[PVGroup]:
         if "." not in attr and prop.pvspec.alarm_group is None:
             prop.pvspec = prop.pvspec._replace(alarm_group=attr)
     return cls
+
+
+async def run_acquisition(group, instance, value) -> int:
+    """Body of a detector group's ``acquire`` putter.
+
+    One acquisition at a time (``group._lock``); ``acquire`` reads 1 and ``busy`` is 1
+    while ``group._acquire_once()`` runs; both return to 0 when it is done, so a
+    put-completion waits for the whole acquisition.
+    """
+    if not value:
+        return 0
+    async with group._lock:
+        await instance.write(1, verify_value=False)
+        await group.busy.write(1)
+        try:
+            await group._acquire_once()
+        finally:
+            await group.busy.write(0)
+    return 0

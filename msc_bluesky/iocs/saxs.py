@@ -12,7 +12,7 @@ import asyncio
 import numpy as np
 from caproto.server import PVGroup, pvproperty
 
-from msc_bluesky.iocs.common import clear_put_alarm, separate_alarms, sim_state
+from msc_bluesky.iocs.common import clear_put_alarm, run_acquisition, separate_alarms, sim_state
 from msc_bluesky.sim import detectors
 from msc_bluesky.sim.measurement import default_q_per_nm
 
@@ -69,16 +69,7 @@ class SaxsGroup(PVGroup):
 
     @acquire.putter
     async def acquire(self, instance, value):
-        if not value:
-            return 0
-        async with self._lock:
-            await instance.write(1, verify_value=False)
-            await self.busy.write(1)
-            try:
-                await self._acquire_once()
-            finally:
-                await self.busy.write(0)
-        return 0
+        return await run_acquisition(self, instance, value)
 
     async def _acquire_once(self) -> None:
         st = sim_state(self)

@@ -252,21 +252,12 @@ def temperature_grid(
             conditions.append(
                 {"t_nuc": t_nuc, "t_growth": t_growth, "reaction_time": reaction_time}
             )
-    _md = {
-        "plan_name": "temperature_grid",
-        "plan_args": {
-            "detectors": [_device_repr(d) for d in detectors],
-            "reactor": _device_repr(reactor),
-            "nucleation_temperatures": t_nucs,
-            "reaction_time": reaction_time,
-            "growth_steps": steps,
-            "growth_step": step,
-            "residence_volumes": residence_volumes,
-        },
-        "hints": {"dimensions": [(["reactor_t_nuc"], "primary"),
-                                 (["reactor_t_growth"], "primary")]},
-    }
-    _md.update(md or {})
+    _md = _plan_md(
+        "temperature_grid", detectors, reactor,
+        {"nucleation_temperatures": t_nucs, "reaction_time": reaction_time,
+         "growth_steps": steps, "growth_step": step, "residence_volumes": residence_volumes},
+        ("reactor_t_nuc", "reactor_t_growth"), md,
+    )
     return (
         yield from condition_scan(
             detectors, reactor, conditions,
@@ -302,17 +293,12 @@ def reaction_time_series(
     """
     times = _sequence("reaction_times", reaction_times)
     conditions = [{"t_nuc": t_nuc, "t_growth": t_growth, "reaction_time": t} for t in times]
-    _md = {
-        "plan_name": "reaction_time_series",
-        "plan_args": {
-            "detectors": [_device_repr(d) for d in detectors],
-            "reactor": _device_repr(reactor),
-            "t_nuc": t_nuc, "t_growth": t_growth, "reaction_times": times,
-            "residence_volumes": residence_volumes,
-        },
-        "hints": {"dimensions": [(["reactor_reaction_time"], "primary")]},
-    }
-    _md.update(md or {})
+    _md = _plan_md(
+        "reaction_time_series", detectors, reactor,
+        {"t_nuc": t_nuc, "t_growth": t_growth, "reaction_times": times,
+         "residence_volumes": residence_volumes},
+        ("reactor_reaction_time",), md,
+    )
     return (
         yield from condition_scan(
             detectors, reactor, conditions,
@@ -349,17 +335,12 @@ def nucleation_series(
     conditions = [
         {"t_nuc": t, "t_growth": t_growth, "reaction_time": reaction_time} for t in t_nucs
     ]
-    _md = {
-        "plan_name": "nucleation_series",
-        "plan_args": {
-            "detectors": [_device_repr(d) for d in detectors],
-            "reactor": _device_repr(reactor),
-            "nucleation_temperatures": t_nucs, "t_growth": t_growth,
-            "reaction_time": reaction_time, "residence_volumes": residence_volumes,
-        },
-        "hints": {"dimensions": [(["reactor_t_nuc"], "primary")]},
-    }
-    _md.update(md or {})
+    _md = _plan_md(
+        "nucleation_series", detectors, reactor,
+        {"nucleation_temperatures": t_nucs, "t_growth": t_growth,
+         "reaction_time": reaction_time, "residence_volumes": residence_volumes},
+        ("reactor_t_nuc",), md,
+    )
     return (
         yield from condition_scan(
             detectors, reactor, conditions,
@@ -394,17 +375,12 @@ def precursor_blank(
     """
     temps = _temperatures("temperatures", temperatures)
     conditions = [{"t_nuc": t, "t_growth": t, "reaction_time": reaction_time} for t in temps]
-    _md = {
-        "plan_name": "precursor_blank",
-        "plan_args": {
-            "detectors": [_device_repr(d) for d in detectors],
-            "reactor": _device_repr(reactor),
-            "temperatures": temps, "reaction_time": reaction_time,
-            "residence_volumes": residence_volumes,
-        },
-        "hints": {"dimensions": [(["reactor_t_nuc"], "primary")]},
-    }
-    _md.update(md or {})
+    _md = _plan_md(
+        "precursor_blank", detectors, reactor,
+        {"temperatures": temps, "reaction_time": reaction_time,
+         "residence_volumes": residence_volumes},
+        ("reactor_t_nuc",), md,
+    )
     return (
         yield from condition_scan(
             detectors, reactor, conditions,
@@ -413,6 +389,28 @@ def precursor_blank(
             take_references=take_references, progress=progress, md=_md,
         )
     )
+
+
+def _plan_md(
+    plan_name: str,
+    detectors: Sequence[Any],
+    reactor: Any,
+    plan_args: dict[str, Any],
+    dimensions: Sequence[str],
+    md: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Start metadata of a plan built on :func:`condition_scan`, updated by ``md``."""
+    _md: dict[str, Any] = {
+        "plan_name": plan_name,
+        "plan_args": {
+            "detectors": [_device_repr(d) for d in detectors],
+            "reactor": _device_repr(reactor),
+            **plan_args,
+        },
+        "hints": {"dimensions": [([key], "primary") for key in dimensions]},
+    }
+    _md.update(md or {})
+    return _md
 
 
 def _sequence(name: str, values: Any) -> list[Any]:
