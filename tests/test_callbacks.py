@@ -294,3 +294,14 @@ def test_function_paths_are_checked_and_resolved():
     assert settings.to_dict()["classify"] == "callbacks_helpers:fake_classify"
     with pytest.raises(ValueError, match="package.module:function"):
         AnalysisSettings(fit_spectrum="no_colon_here")
+
+
+def test_live_plot_distribution_axis_shows_where_the_volume_is():
+    from msc_bluesky.callbacks.live_plot import _radius_span
+
+    radius = np.linspace(0.4, 63.0, 60)
+    phi = np.where(np.abs(radius - 1.5) < 1.2, 1e-4, 0.0)
+    assert 3.0 <= _radius_span(radius, phi) < 6.0
+    big = np.where(np.abs(radius - 20.0) < 2.0, 1e-4, 0.0)
+    assert _radius_span(radius, big) > 25.0
+    assert _radius_span(radius, np.zeros_like(radius)) == pytest.approx(63.0)

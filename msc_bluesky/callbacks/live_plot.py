@@ -49,6 +49,17 @@ def size_distribution_model(
     return intensity + (0.0 if not np.isfinite(background) else float(background))
 
 
+def _radius_span(radius: np.ndarray, phi: np.ndarray, floor_nm: float = 3.0) -> float:
+    """Upper radius limit that shows the distribution: 1.5× the radius below which
+    99.5 % of the volume lies (at least ``floor_nm``), not the whole inversion grid."""
+    weights = np.clip(np.nan_to_num(phi), 0.0, None)
+    total = float(weights.sum())
+    if total <= 0:
+        return float(max(floor_nm, np.nanmax(radius) if radius.size else floor_nm))
+    r995 = float(radius[np.searchsorted(np.cumsum(weights), 0.995 * total)])
+    return max(floor_nm, 1.5 * r995)
+
+
 class LivePlot:
     """Listener of :class:`LiveAnalysis` that redraws the latest point.
 
@@ -132,6 +143,7 @@ class LivePlot:
                 model = size_distribution_model(p.q_per_nm, radius, phi, row["saxs_background"])
             ax.loglog(p.q_per_nm, model, color="tab:red", gid="saxs_fit", label="fit")
             dist_ax.plot(radius, phi, drawstyle="steps-mid", color="tab:green", gid="distribution")
+            dist_ax.set_xlim(0.0, _radius_span(radius, phi))
         if row.get("mesophase_detected"):
             for key in ("mesophase_q1_per_nm", "mesophase_q2_per_nm"):
                 if np.isfinite(row.get(key, np.nan)):
