@@ -48,3 +48,19 @@ def test_narrow_nc_from_a_cold_oven_is_found(t_growth):
     fit = uvvis.fit_spectrum(m.wavelength_nm, m.absorbance)
     assert fit.nc is not None
     assert 500.0 < fit.nc.peak_nm < 540.0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_mesophase_only_in_the_cold_precursor(seed):
+    from msc_bluesky.analysis.saxs import find_mesophase
+
+    for t_nuc, t_growth, time, expected in (
+        (25, 25, 1.5, True), (50, 50, 1.5, True), (100, 100, 1.5, False),
+        (190, 230, 1.5, False), (280, 280, 14.0, False),
+    ):
+        m = simulate(t_nuc, t_growth, time, seed=seed)
+        found = find_mesophase(m.q_per_nm, m.intensity)
+        assert found.lamellar is expected, (t_nuc, t_growth, time)
+        assert (len(found.peaks_q_per_nm) > 0) is expected, (t_nuc, found.peaks_q_per_nm)
+        if expected:
+            assert found.d_spacing_nm == pytest.approx(3.41, abs=0.05)

@@ -4,8 +4,9 @@ Narrow peaks are separated from the smooth scattering (form factors, Guinier and
 regions, background) by a high-pass filter in ``log I``: the curve minus its running
 median over ±``MEDIAN_HALF_WIDTH`` in ``ln q``. Peaks of that high-passed curve that
 rise well above the point-to-point noise of ``ln I`` and are narrow are Bragg peaks. The stack is
-called lamellar when a second-order peak sits at twice the first (within 3 %); the
-lamellar period is ``d = 2π / q1``.
+called lamellar when one peak has a second order at twice its q (within 3 %); the
+lamellar period is ``d = 2π / q1`` with q1 that first-order peak. Peaks within one
+running-median half-width of either end of the q range are not considered.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from msc_bluesky.analysis.results import Mesophase
 #: Half-width of the running median in ln q (±8 % in q): wider than a Bragg peak,
 #: narrower than a form-factor oscillation.
 MEDIAN_HALF_WIDTH = 0.08
+
+#: Half-width in ln q of the window for the local noise (wide enough that a Bragg peak
+#: is a small part of it).
+NOISE_HALF_WIDTH = 0.3
 
 #: A Bragg peak must rise this many robust noise σ above the smooth curve ...
 MIN_SIGNIFICANCE = 6.0
@@ -70,14 +75,22 @@ def find_mesophase(q_per_nm: ArrayLike, intensity: ArrayLike) -> Mesophase:
         smooth[i] = np.median(log_i[lo[i] : hi[i]])
     high = log_i - smooth
 
-    # Point-to-point noise of ln I from second differences (blind to smooth structure).
-    d2 = np.diff(log_i, 2)
-    noise = float(np.median(np.abs(d2 - np.median(d2)))) / 0.6745 / np.sqrt(6.0)
-    threshold = max(MIN_SIGNIFICANCE * noise, MIN_RISE)
+    # Point-to-point noise of ln I from second differences (blind to smooth structure),
+    # estimated locally: counting noise in ln I varies strongly along q.
+    d2 = np.abs(np.diff(log_i, 2))
+    d2 = np.concatenate([d2[:1], d2, d2[-1:]])
+    nlo = np.searchsorted(log_q, log_q - NOISE_HALF_WIDTH)
+    nhi = np.searchsorted(log_q, log_q + NOISE_HALF_WIDTH, side="right")
+    noise = np.array([np.median(d2[nlo[i] : nhi[i]]) for i in range(q.size)])
+    noise *= 1.0 / 0.6745 / np.sqrt(6.0)
+    threshold = np.maximum(MIN_SIGNIFICANCE * noise, MIN_RISE)
     idx, _ = find_peaks(high, height=threshold)
     # Ignore the ends, where the running median is one-sided, and broad bumps
     # (form-factor oscillations): a Bragg peak is narrow in ln q.
-    idx = idx[(idx >= 2) & (idx <= q.size - 3)]
+    inside = (log_q[idx] >= log_q[0] + MEDIAN_HALF_WIDTH) & (
+        log_q[idx] <= log_q[-1] - MEDIAN_HALF_WIDTH
+    )
+    idx = idx[inside & (idx >= 2) & (idx <= q.size - 3)]
     if idx.size:
         _, _, left, right = peak_widths(high, idx, rel_height=0.5)
         grid = np.arange(q.size)
@@ -87,13 +100,17 @@ def find_mesophase(q_per_nm: ArrayLike, intensity: ArrayLike) -> Mesophase:
         return Mesophase.empty()
 
     peaks = np.sort(np.array([_refine(q, high, i) for i in idx]))
-    q1 = float(peaks[0])
-    doubles = np.abs(peaks / (2.0 * q1) - 1.0) < LAMELLAR_TOLERANCE
-    lamellar = bool(doubles.any())
-    if lamellar:
-        second: float | None = float(peaks[doubles][0])
-    else:
-        second = float(peaks[1]) if peaks.size > 1 else None
+    # Lamellar: some peak has its second order at twice its q (not only the lowest
+    # peak: a stray low-q feature must not hide the stack).
+    q1, second = float(peaks[0]), None
+    lamellar = False
+    for first in peaks:
+        doubles = np.abs(peaks / (2.0 * first) - 1.0) < LAMELLAR_TOLERANCE
+        if doubles.any():
+            q1, second, lamellar = float(first), float(peaks[doubles][0]), True
+            break
+    if not lamellar and peaks.size > 1:
+        second = float(peaks[1])
     return Mesophase(
         peaks_q_per_nm=peaks,
         d_spacing_nm=float(2.0 * np.pi / q1),
