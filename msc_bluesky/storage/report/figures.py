@@ -408,7 +408,8 @@ def precursor_figure(
                 label=f"Bragg peak (q in {_PER_NM})",
             )
         )
-    ax.legend(handles=handles, title="Temperature", fontsize=8, title_fontsize=8)
+    ax.legend(handles=handles, title="Temperature", fontsize=8, title_fontsize=8,
+              loc="upper left", bbox_to_anchor=(1.02, 1.0))
     ax.set_xlabel(f"q ({_PER_NM})")
     ax.set_ylabel("I(q) (cm$^{-1}$)" + (", scaled for clarity" if scale_step != 1 else ""))
     ax.set_title("Precursor mixture: SAXS and mesophase Bragg peaks")
