@@ -180,10 +180,18 @@ def open_catalog(data_dir: str | Path, *, catalog_uri: str | None = None):
     tiled.client.container.Container
         A ``CatalogOfBlueskyRuns`` client; close it with :func:`close_client`.
     """
-    from tiled.client import Context, from_context
-    from tiled.server.app import build_app
+    import logging
+    import warnings
 
-    context = Context.from_app(build_app(catalog_adapter(data_dir, catalog_uri=catalog_uri)))
+    with warnings.catch_warnings():
+        # tiled's in-process transport; the deprecation is tiled's to act on, not users'
+        warnings.filterwarnings("ignore", message=".*starlette.testclient.*")
+        from tiled.client import Context, from_context
+        from tiled.server.app import build_app
+
+        # the embedded server announces its version at INFO: not news in a session
+        logging.getLogger("tiled.server.app").setLevel(logging.WARNING)
+        context = Context.from_app(build_app(catalog_adapter(data_dir, catalog_uri=catalog_uri)))
     return from_context(context)
 
 
