@@ -36,6 +36,7 @@ ENV_FIELDS: dict[str, str] = {
     "MSC_CATALOG_URI": "catalog_uri",
     "MSC_BATCH_SIZE": "batch_size",
     "MSC_HEARTBEAT_S": "heartbeat_s",
+    "MSC_LIVE_PLOTS": "live_plots",
 }
 #: Environment variable naming a YAML file with SessionConfig fields.
 CONFIG_ENV = "MSC_CONFIG"

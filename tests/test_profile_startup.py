@@ -46,3 +46,19 @@ def test_queue_server_config_turns_plots_and_progress_off():
 
 def test_plain_python_is_not_the_queue_server():
     assert in_queue_server() is False
+
+
+def test_live_plots_default_follows_the_display_and_msc_live_plots():
+    import sys
+
+    from msc_bluesky.qserver.startup import wants_live_plots
+    from msc_bluesky.session import SessionConfig
+
+    headless = sys.platform not in ("darwin", "win32")
+    assert wants_live_plots({"DISPLAY": ":0"}) is True
+    if headless:
+        assert wants_live_plots({}) is False
+    assert wants_live_plots({"DISPLAY": ":0", "MSC_LIVE_PLOTS": "0"}) is False
+    assert wants_live_plots({"MSC_LIVE_PLOTS": "yes"}) is True
+    assert SessionConfig.from_env({"MSC_LIVE_PLOTS": "false"}).live_plots is False
+    assert SessionConfig.from_env({"MSC_LIVE_PLOTS": "true"}).live_plots is True

@@ -67,6 +67,23 @@ class FlushAfterRun:
             )
 
 
+def wants_live_plots(environ=None) -> bool:
+    """Whether an interactive session should show live plots by default.
+
+    Yes when a display is available (``DISPLAY`` or ``WAYLAND_DISPLAY``, or macOS /
+    Windows), unless ``MSC_LIVE_PLOTS`` says otherwise; never in the queue server.
+    """
+    import os
+    import sys
+
+    env = os.environ if environ is None else environ
+    if "MSC_LIVE_PLOTS" in env:
+        return env["MSC_LIVE_PLOTS"].strip().lower() in ("1", "true", "yes", "on")
+    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")) or sys.platform in (
+        "darwin", "win32",
+    )
+
+
 def open_session(cfg=None):
     """Build the profile's session and close it when the interpreter exits.
 
@@ -74,8 +91,9 @@ def open_session(cfg=None):
     ----------
     cfg : msc_bluesky.session.SessionConfig or None
         Configuration; read from ``MSC_*`` environment variables (or the YAML file named
-        by ``MSC_CONFIG``) when None. In the queue server, plots and progress bars are
-        switched off whatever the configuration says. Every run is stored before the
+        by ``MSC_CONFIG``) when None, with live plots on in an interactive session that
+        has a display (:func:`wants_live_plots`). In the queue server, plots and progress
+        bars are switched off whatever the configuration says. Every run is stored before the
         plan returns (:class:`FlushAfterRun`).
 
     Returns
@@ -85,7 +103,10 @@ def open_session(cfg=None):
     """
     from msc_bluesky.session import SessionConfig, build_session
 
-    cfg = SessionConfig.from_env() if cfg is None else cfg
+    if cfg is None:
+        cfg = SessionConfig.from_env()
+        if not in_queue_server() and wants_live_plots() and cfg.live_analysis:
+            cfg = dataclasses.replace(cfg, live_plots=True)
     if in_queue_server():
         cfg = queue_server_config(cfg)
     session = build_session(cfg)
