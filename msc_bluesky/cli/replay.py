@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from msc_bluesky.cli.store_options import add_store_arguments
+from msc_bluesky.cli.store_options import add_store_arguments, open_store
 
 HELP = "Load runs saved in the data directory's backup into tiled (each run once)."
 
@@ -18,20 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Replay every pending journal; exit status 1 if any failed."""
-    from msc_bluesky.storage.catalog import DataDirectory, close_client, connect, open_catalog
+    from msc_bluesky.storage.catalog import DataDirectory, close_client
     from msc_bluesky.storage.replay import replay_backups
 
     directory = DataDirectory(Path(args.data_dir).resolve())
     if not directory.backup_dir.is_dir():
         print(f"nothing to replay: {directory.backup_dir} does not exist")
         return 0
-    try:
-        if args.tiled_uri:
-            client = connect(args.tiled_uri, api_key=args.api_key)
-        else:
-            client = open_catalog(directory.root, catalog_uri=args.catalog_uri)
-    except Exception as err:
-        print(f"error: cannot open tiled ({type(err).__name__}: {err})", file=sys.stderr)
+    client = open_store(args, str(directory.root))
+    if client is None:
         return 1
     try:
         report = replay_backups(client, directory.backup_dir)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from msc_bluesky.cli.store_options import add_store_arguments
+from msc_bluesky.cli.store_options import add_store_arguments, open_store
 
 HELP = "Write the report figures (spectra, SAXS, precursor, phase map) from the tiled store."
 
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Open the store, write the figures, print each file written; 1 on error."""
-    from msc_bluesky.storage.catalog import close_client, connect, open_catalog
+    from msc_bluesky.storage.catalog import close_client
     from msc_bluesky.storage.report import parse_since, write_report
 
     try:
@@ -53,13 +53,8 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-    try:
-        if args.tiled_uri:
-            client = connect(args.tiled_uri, api_key=args.api_key)
-        else:
-            client = open_catalog(args.data_dir, catalog_uri=args.catalog_uri)
-    except Exception as err:
-        print(f"error: cannot open tiled ({type(err).__name__}: {err})", file=sys.stderr)
+    client = open_store(args)
+    if client is None:
         return 1
     try:
         written = write_report(client, args.report_dir, since=since, campaign=args.campaign)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from msc_bluesky.cli.store_options import add_store_arguments
+from msc_bluesky.cli.store_options import add_store_arguments, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     """Read the raw run from tiled, analyse it, write the analysis run; 0 on success."""
     from msc_bluesky.callbacks import AnalysisSettings, LiveTable
     from msc_bluesky.callbacks.analysis_run import reprocess_documents
-    from msc_bluesky.storage.catalog import close_client, connect, open_catalog
+    from msc_bluesky.storage.catalog import close_client
     from msc_bluesky.storage.writer import make_tiled_writer
 
     try:
@@ -107,13 +107,8 @@ def run(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    try:
-        if args.tiled_uri:
-            client = connect(args.tiled_uri, api_key=args.api_key)
-        else:
-            client = open_catalog(os.path.abspath(args.data_dir), catalog_uri=args.catalog_uri)
-    except Exception as err:
-        print(f"error: cannot open tiled ({type(err).__name__}: {err})", file=sys.stderr)
+    client = open_store(args, os.path.abspath(args.data_dir))
+    if client is None:
         return 1
     try:
         try:

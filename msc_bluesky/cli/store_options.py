@@ -39,3 +39,25 @@ def add_store_arguments(parser: argparse.ArgumentParser, role: str = "the runs")
         default=os.environ.get("MSC_CATALOG_URI"),
         help="embedded catalog database (PostgreSQL URI) when no --tiled-uri is given",
     )
+
+
+def open_store(args: argparse.Namespace, data_dir: str | None = None):
+    """Open the store named by :func:`add_store_arguments`' options.
+
+    Returns
+    -------
+    tiled client or None
+        None after printing ``error: cannot open tiled (...)`` to stderr, so the
+        command can return exit status 1.
+    """
+    import sys
+
+    from msc_bluesky.storage.catalog import connect, open_catalog
+
+    try:
+        if args.tiled_uri:
+            return connect(args.tiled_uri, api_key=args.api_key)
+        return open_catalog(data_dir or args.data_dir, catalog_uri=args.catalog_uri)
+    except Exception as err:
+        print(f"error: cannot open tiled ({type(err).__name__}: {err})", file=sys.stderr)
+        return None
