@@ -50,3 +50,14 @@ def simulated_ioc_module():
 
     with SimulatedIOC(time_scale=100.0) as ioc:
         yield ioc
+
+
+@pytest.fixture
+def RE():  # noqa: N802 - bluesky's conventional name
+    """A fresh RunEngine without SIGINT handling, halted if a test leaves it running."""
+    from bluesky import RunEngine
+
+    engine = RunEngine({}, context_managers=[])
+    yield engine
+    if engine.state != "idle":
+        engine.halt()

@@ -9,7 +9,6 @@ import threading
 
 import numpy as np
 import pytest
-from bluesky import RunEngine
 from bluesky.utils import RunEngineInterrupted
 from fake_lab import FakeLab
 from ophyd.sim import SynSignal
@@ -41,14 +40,6 @@ def lab():
     fake = FakeLab()
     yield fake
     fake.close()
-
-
-@pytest.fixture
-def RE():  # noqa: N802 - bluesky's conventional name
-    engine = RunEngine({}, context_managers=[])
-    yield engine
-    if engine.state != "idle":
-        engine.halt()
 
 
 def run_collect(RE, plan):  # noqa: N803

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bluesky import RunEngine
 from ophyd.sim import SynSignal
 
 from msc_bluesky.instrument import reactor as make_reactor
@@ -34,14 +33,6 @@ def devices(ioc):
     for device in built:
         device.wait_for_connection(timeout=CONNECT_TIMEOUT_S)
     return built
-
-
-@pytest.fixture
-def RE():  # noqa: N802 - bluesky's conventional name
-    engine = RunEngine({}, context_managers=[])
-    yield engine
-    if engine.state != "idle":
-        engine.halt()
 
 
 def collect(RE, plan):  # noqa: N803
