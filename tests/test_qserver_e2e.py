@@ -66,7 +66,8 @@ def addresses():
 
 
 @pytest.fixture(scope="module")
-def api(redis, ioc, data_dir, addresses, tmp_path_factory):
+def stack(redis, ioc, data_dir, addresses, tmp_path_factory):
+    """The running manager with an open environment, and a client of it."""
     env = {
         **ioc.env,
         "MSC_PREFIX": ioc.prefix,
@@ -84,6 +85,7 @@ def api(redis, ioc, data_dir, addresses, tmp_path_factory):
             env=env,
             output=log,
             redis_name_prefix=f"msc_test_{free_port()}",
+            run_dir=data_dir / "qserver",
         )
         manager.start()
         client = manager.api()
@@ -94,13 +96,18 @@ def api(redis, ioc, data_dir, addresses, tmp_path_factory):
             client.wait_for_idle(timeout=ENV_TIMEOUT_S)
             status = client.status()
             assert status["worker_environment_exists"], log_path.read_text()[-3000:]
-            yield client
+            yield manager, client
         finally:
             try:
                 close_environment(client, timeout=ENV_TIMEOUT_S)
             finally:
                 client.close()
                 manager.stop()  # the manager goes before Redis (fixture order)
+
+
+@pytest.fixture(scope="module")
+def api(stack):
+    return stack[1]
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -161,7 +168,7 @@ def test_functions_cannot_be_executed(api):
         api.function_execute(BFunc("print", "hello"))
 
 
-def test_the_campaign_is_accepted_by_the_queue_server(api, addresses):
+def test_the_campaign_is_accepted_by_the_queue_server(api, stack, addresses):
     from msc_bluesky.campaign.definition import paper_campaign
     from msc_bluesky.campaign.runner import submit_campaign
 
@@ -170,6 +177,7 @@ def test_the_campaign_is_accepted_by_the_queue_server(api, addresses):
         uids = submit_campaign(
             paper_campaign(quick=True), "queued-campaign",
             zmq_control_addr=addresses[0], start_queue=False, echo=lambda line: None,
+            zmq_public_key=stack[0].public_key,
         )
         items = api.queue_get()["items"]
         assert [i["item_uid"] for i in items] == uids

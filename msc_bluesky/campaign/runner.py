@@ -151,8 +151,13 @@ def submit_campaign(
     zmq_control_addr: str = "tcp://127.0.0.1:60615",
     start_queue: bool = True,
     echo: Callable[[str], None] = print,
+    zmq_public_key: str | None = None,
 ) -> list[str]:
     """Add the campaign's plans to a running queue server; optionally start the queue.
+
+    ``zmq_public_key`` is the RE Manager's public key when its control socket is
+    encrypted (``msc-bluesky qserver`` always encrypts it); bluesky-queueserver-api
+    also reads ``QSERVER_ZMQ_PUBLIC_KEY``.
 
     Returns
     -------
@@ -168,7 +173,7 @@ def submit_campaign(
     from bluesky_queueserver_api import BPlan
     from bluesky_queueserver_api.zmq import REManagerAPI
 
-    api = REManagerAPI(zmq_control_addr=zmq_control_addr)
+    api = REManagerAPI(zmq_control_addr=zmq_control_addr, zmq_public_key=zmq_public_key)
     try:
         uids = []
         for item in queue_items(steps, campaign_id):
@@ -189,3 +194,85 @@ def submit_campaign(
         return uids
     finally:
         api.close()
+
+
+def follow_queue(
+    api: Any,
+    item_uids: Sequence[str],
+    campaign_id: str,
+    *,
+    echo: Callable[[str], None] = print,
+    poll_s: float = 1.0,
+    timeout: float | None = None,
+) -> CampaignOutcome:
+    """Follow queued campaign items until each has run, or the queue stopped on a failure.
+
+    Parameters
+    ----------
+    api : REManagerAPI or compatible
+        Client of the running manager (``status()``, ``history_get()``, ``queue_get()``).
+    item_uids : sequence of str
+        The campaign's queue items, in order (from :func:`submit_campaign`).
+    campaign_id : str
+        The campaign's tag (recorded in the outcome).
+    echo : callable
+        Where one line per finished item goes.
+    poll_s : float
+        Seconds between status requests.
+    timeout : float or None
+        Give up after this many seconds (``TimeoutError``); None waits as long as it runs.
+
+    Returns
+    -------
+    CampaignOutcome
+        ``run_uids`` and ``completed_steps`` of the items that completed; ``error`` the
+        first failure's message (the queue server stops the queue on it).
+    """
+    import threading
+
+    outcome = CampaignOutcome(campaign_id=campaign_id)
+    wanted = list(item_uids)
+    reported: set[str] = set()
+    pause = threading.Event()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last_history_uid = None
+    idle_polls = 0
+    while True:
+        status = api.status()
+        if status.get("plan_history_uid") != last_history_uid:
+            last_history_uid = status.get("plan_history_uid")
+            for item in api.history_get()["items"]:
+                uid = item.get("item_uid")
+                if uid not in wanted or uid in reported:
+                    continue
+                reported.add(uid)
+                result = item.get("result") or {}
+                exit_status = result.get("exit_status", "unknown")
+                step = wanted.index(uid) + 1
+                title = (item.get("kwargs", {}).get("md") or {}).get("campaign_step", item["name"])
+                echo(f"[{step}/{len(wanted)}] {title}: {exit_status}")
+                if exit_status == "completed":
+                    outcome.completed_steps += 1
+                    outcome.run_uids.extend(result.get("run_uids") or ())
+                elif not outcome.error:
+                    message = result.get("msg") or result.get("traceback", "")
+                    outcome.error = f"{item['name']} {exit_status}: " + (
+                        message.strip().splitlines()[-1] if message.strip() else "no message"
+                    )
+        if len(reported) == len(wanted):
+            return outcome
+        idle = status.get("manager_state") == "idle"
+        if idle and outcome.error:
+            return outcome  # the failure stopped the queue; the rest stays queued
+        idle_polls = idle_polls + 1 if idle else 0
+        if idle_polls >= 3:  # idle for a while with items of ours not run
+            queued = {i.get("item_uid") for i in api.queue_get()["items"]}
+            left = len(set(wanted) - reported)
+            outcome.error = (
+                f"the queue stopped with {left} of the campaign's items not run"
+                + (" (still queued: `qserver queue start` continues)" if queued else "")
+            )
+            return outcome
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"campaign {campaign_id} still running after {timeout} s")
+        pause.wait(poll_s)

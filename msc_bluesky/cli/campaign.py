@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="submit the campaign to a running queue server instead")
     parser.add_argument("--zmq-control-addr", default="tcp://127.0.0.1:60615",
                         help="queue server control address (with --queue)")
+    parser.add_argument("--wait", action="store_true",
+                        help="with --queue: follow the queued campaign and print the summary "
+                             "from the stored analysis runs, as a local run does")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,17 +53,13 @@ def run(args: argparse.Namespace) -> int:
     if args.time_scale <= 0:
         print("msc-bluesky campaign: --time-scale must be > 0", file=sys.stderr)
         return 2
+    if args.wait and not args.queue:
+        print("msc-bluesky campaign: --wait follows a queued campaign; add --queue",
+              file=sys.stderr)
+        return 2
     campaign_id = uuid.uuid4().hex[:12]
     if args.queue:
-        from msc_bluesky.campaign.runner import submit_campaign
-
-        try:
-            submit_campaign(steps, campaign_id, zmq_control_addr=args.zmq_control_addr)
-        except Exception as err:
-            print(f"msc-bluesky campaign: {err}", file=sys.stderr)
-            return 1
-        print(f"campaign {campaign_id} submitted; results appear in tiled as it runs")
-        return 0
+        return _queue_campaign(args, steps, campaign_id)
     return _run_locally(args, steps, campaign_id)
 
 
@@ -116,4 +115,64 @@ def _run_locally(args: argparse.Namespace, steps, campaign_id: str) -> int:
         print("campaign interrupted: reactor in standby, data so far kept in "
               f"{args.data_dir}")
         return 130
+    return 1 if outcome.error else 0
+
+
+def _queue_campaign(args: argparse.Namespace, steps, campaign_id: str) -> int:
+    """Submit to ``msc-bluesky qserver``; with ``--wait``, follow it and print the summary."""
+    from bluesky_queueserver_api.zmq import REManagerAPI
+
+    from msc_bluesky.campaign.runner import follow_queue, submit_campaign
+    from msc_bluesky.qserver.keys import client_public_key
+    from msc_bluesky.qserver.manager import run_dir_of
+
+    try:
+        public_key = client_public_key(run_dir_of(args.data_dir))
+        uids = submit_campaign(steps, campaign_id, zmq_control_addr=args.zmq_control_addr,
+                               zmq_public_key=public_key)
+    except Exception as err:
+        print(f"msc-bluesky campaign: {err}", file=sys.stderr)
+        return 1
+    if not args.wait:
+        print(f"campaign {campaign_id} submitted; results appear in tiled as it runs")
+        return 0
+    print(f"campaign {campaign_id} submitted; following it (Ctrl-C stops following, "
+          "not the queue) …", flush=True)
+    api = REManagerAPI(zmq_control_addr=args.zmq_control_addr, zmq_public_key=public_key)
+    try:
+        outcome = follow_queue(api, uids, campaign_id,
+                               echo=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        print(f"stopped following; campaign {campaign_id} keeps running in the queue")
+        return 130
+    finally:
+        api.close()
+    if outcome.error:
+        print(f"campaign stopped: {outcome.error}", file=sys.stderr)
+    return _print_stored_summary(args, campaign_id, outcome)
+
+
+def _print_stored_summary(args: argparse.Namespace, campaign_id: str, outcome) -> int:
+    """The local run's summary (and figures), from the runs the queue worker stored."""
+    from msc_bluesky.campaign.local import summary_rows
+    from msc_bluesky.campaign.summary import format_summary, summarize
+    from msc_bluesky.storage.catalog import close_client, connect, open_catalog
+
+    client = (connect(args.tiled_uri, api_key=args.api_key) if args.tiled_uri
+              else open_catalog(args.data_dir))
+    try:
+        summary = summarize(summary_rows(client, campaign_id))
+        summary.update(campaign_id=campaign_id, interrupted=False, error=outcome.error)
+        print()
+        print(format_summary(summary))
+        if args.summary_json:
+            Path(args.summary_json).write_text(json.dumps(summary, indent=2) + "\n")
+            print(f"summary written to {args.summary_json}")
+        if not args.no_report:
+            from msc_bluesky.storage.report import write_report
+
+            written = write_report(client, args.report_dir, campaign=campaign_id)
+            print("figures: " + ", ".join(str(p) for p in written))
+    finally:
+        close_client(client)
     return 1 if outcome.error else 0

