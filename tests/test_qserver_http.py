@@ -1,0 +1,167 @@
+"""The queue server's REST door: bluesky-httpserver with an API key and a 'user' role.
+
+One module-scoped stack: our own Redis, a simulated IOC, the RE Manager (encrypted
+control socket) with an open environment, and ``start-bluesky-httpserver`` on
+127.0.0.1, driven with plain HTTP requests. ``msc-bluesky campaign --queue --wait``
+runs against the same manager.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from msc_bluesky.qserver.http import HTTPServer
+from msc_bluesky.qserver.manager import REManager, close_environment
+from msc_bluesky.qserver.redis import find_or_start_redis, free_port
+
+httpx = pytest.importorskip("httpx")
+pytestmark = pytest.mark.integration
+
+PROFILE = Path(__file__).resolve().parents[1] / "profile_collection"
+ENV_TIMEOUT_S = 120.0
+PLAN_TIMEOUT_S = 180.0
+API_KEY = "msctest" + "0123456789abcdef" * 2
+
+
+def wait_until(condition, timeout: float, what: str, interval: float = 0.3):
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        pause.wait(interval)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """Redis, IOC, RE Manager with an open environment, and the HTTP server."""
+    from msc_bluesky.iocs.launcher import SimulatedIOC
+
+    tmp = tmp_path_factory.mktemp("http")
+    data_dir = tmp / "data"
+    control, info = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    with (
+        find_or_start_redis(force_start=True) as redis,
+        SimulatedIOC(time_scale=200.0) as ioc,
+        open(tmp / "re_manager.log", "w") as log,
+        open(tmp / "http.log", "w") as http_log,
+    ):
+        env = {**ioc.env, "MSC_PREFIX": ioc.prefix, "MSC_DATA_DIR": str(data_dir),
+               "OPHYD_CONTROL_LAYER": "caproto", "MPLBACKEND": "Agg"}  # fmt: skip
+        manager = REManager(
+            redis_addr=redis.addr, startup_dir=PROFILE / "startup",
+            zmq_control_addr=control, zmq_info_addr=info, env=env, output=log,
+            redis_name_prefix=f"msc_http_{free_port()}", run_dir=data_dir / "qserver",
+        )  # fmt: skip
+        manager.start()
+        api = manager.api()
+        http = HTTPServer(
+            port=free_port(), api_key=API_KEY, zmq_control_addr=control,
+            zmq_info_addr=info, zmq_public_key=manager.public_key, output=http_log,
+        )  # fmt: skip
+        try:
+            api.environment_open()
+            api.wait_for_idle(timeout=ENV_TIMEOUT_S)
+            assert api.status()["worker_environment_exists"], (tmp / "re_manager.log").read_text()
+            http.start()
+            yield {"http": http, "api": api, "data_dir": data_dir, "control": control}
+        finally:
+            http.stop()
+            try:
+                close_environment(api, timeout=ENV_TIMEOUT_S)
+            finally:
+                api.close()
+                manager.stop()
+
+
+@pytest.fixture
+def rest(stack):
+    http = stack["http"]
+    with httpx.Client(base_url=http.url, headers=http.headers(), timeout=30.0) as client:
+        yield client
+
+
+def test_requests_without_the_api_key_get_401(stack):
+    url = stack["http"].url
+    assert httpx.get(f"{url}/status").status_code == 401
+    assert httpx.post(f"{url}/queue/start").status_code == 401
+    wrong = {"Authorization": "ApiKey " + "f" * 32}
+    assert httpx.get(f"{url}/status", headers=wrong).status_code == 401
+
+
+def test_the_server_listens_on_loopback_and_reports_status(rest):
+    assert str(rest.base_url).startswith("http://127.0.0.1:")
+    status = rest.get("/status").json()
+    assert status["worker_environment_exists"] is True
+    assert status["manager_state"] == "idle"
+
+
+def test_a_bad_item_is_rejected_with_its_message(rest):
+    before = rest.get("/queue/get").json()["items"]
+    item = {"name": "temperature_grid", "item_type": "plan",
+            "args": [["uvvis"], "reactor", [500.0], 3.0]}  # fmt: skip
+    answer = rest.post("/queue/item/add", json={"item": item}).json()
+    assert answer["success"] is False
+    assert "500" in answer["msg"] and "range" in answer["msg"], answer["msg"]
+    assert rest.get("/queue/get").json()["items"] == before
+
+
+@pytest.mark.parametrize(
+    "path, payload",
+    [
+        ("/script/upload", {"script": "import os\nos.system('true')\n"}),
+        ("/function/execute", {"item": {"name": "print", "item_type": "function"}}),
+        ("/permissions/set", {"user_group_permissions": {}}),
+        ("/manager/stop", {}),
+    ],
+)
+def test_scripts_functions_permissions_and_stopping_are_forbidden(rest, path, payload):
+    answer = rest.post(path, json=payload)
+    assert answer.status_code == 401
+    assert "Not enough permissions" in answer.json()["detail"]
+
+
+def test_a_plan_added_and_started_over_http_runs_to_completion(rest):
+    item = {"name": "temperature_grid", "item_type": "plan",
+            "args": [["uvvis", "saxs"], "reactor", [240.0], 3.0],
+            "kwargs": {"growth_steps": 2, "growth_step": 10.0, "residence_volumes": 1}}  # fmt: skip
+    added = rest.post("/queue/item/add", json={"item": item}).json()
+    assert added["success"] is True, added
+    uid = added["item"]["item_uid"]
+    assert rest.post("/queue/start").json()["success"] is True
+
+    def finished():
+        history = rest.get("/history/get").json()["items"]
+        return next((h for h in history if h["item_uid"] == uid), None)
+
+    done = wait_until(finished, PLAN_TIMEOUT_S, "the plan to finish")
+    assert done["result"]["exit_status"] == "completed", done["result"].get("traceback")
+    assert len(done["result"]["run_uids"]) == 1
+    wait_until(lambda: rest.get("/status").json()["manager_state"] == "idle", 30, "idle")
+
+
+def test_campaign_queue_wait_follows_the_queue_and_prints_the_summary(stack, tmp_path, capsys):
+    from msc_bluesky.cli import main
+
+    campaign = tmp_path / "one.csv"
+    campaign.write_text("t_nuc,t_growth,reaction_time\n240,240,3\n")
+    code = main([
+        "campaign", "--queue", "--wait", "--file", str(campaign),
+        "--data-dir", str(stack["data_dir"]), "--zmq-control-addr", stack["control"],
+        "--no-report",
+    ])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0, out.out + out.err
+    assert "[1/1] conditions from one.csv: completed" in out.out
+    lines = out.out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["T_nuc", "T_growth"])
+    row = lines[header + 2].split()
+    assert row[:3] == ["240", "240", "3.0"], lines[header:]
+    assert "CdSe-437 persists at 14 s" in out.out
