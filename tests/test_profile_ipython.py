@@ -29,7 +29,7 @@ plans = [p for p in ("temperature_grid", "condition_scan", "reaction_time_series
 print("RESULT " + json.dumps({
     "uids": list(uids), "n_events": len(events), "exit_status": stop["exit_status"],
     "keys": sorted(events[0]["data"]), "n_points": len(events[0]["data"]["uvvis_absorbance"]),
-    "names": names, "plans": plans,
+    "names": names, "plans": plans, "bec": type(bec).__name__,
 }))
 """
 
@@ -91,3 +91,9 @@ def test_profile_runs_count_of_uvvis_against_the_ioc(tmp_path):
     assert result["n_points"] == 1000
     assert result["names"] == {"reactor": "reactor", "uvvis": "uvvis", "saxs": "saxs"}
     assert len(result["plans"]) == 6
+    # BestEffortCallback: its table of the count (no display here: tables only).
+    assert result["bec"] == "BestEffortCallback"
+    assert "Transient Scan ID:" in done.stdout and "seq_num" in done.stdout
+    # The banner says what is defined.
+    assert "msc_bluesky profile — defined names:" in done.stdout
+    assert "bec" in done.stdout and f"{ioc.prefix!r}" in done.stdout

@@ -8,6 +8,9 @@ runs against the same manager.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -42,19 +45,23 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.3):
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """Redis, IOC, RE Manager with an open environment, and the HTTP server."""
+    from msc_bluesky.cli.qserver import LiveStreamProxy
     from msc_bluesky.iocs.launcher import SimulatedIOC
 
     tmp = tmp_path_factory.mktemp("http")
     data_dir = tmp / "data"
     control, info = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    live_in, live_out = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     with (
+        LiveStreamProxy(live_in, live_out),
         find_or_start_redis(force_start=True) as redis,
         SimulatedIOC(time_scale=200.0) as ioc,
         open(tmp / "re_manager.log", "w") as log,
         open(tmp / "http.log", "w") as http_log,
     ):
         env = {**ioc.env, "MSC_PREFIX": ioc.prefix, "MSC_DATA_DIR": str(data_dir),
-               "OPHYD_CONTROL_LAYER": "caproto", "MPLBACKEND": "Agg"}  # fmt: skip
+               "OPHYD_CONTROL_LAYER": "caproto", "MPLBACKEND": "Agg",
+               "MSC_LIVE_STREAM": live_in}  # fmt: skip
         manager = REManager(
             redis_addr=redis.addr, startup_dir=PROFILE / "startup",
             zmq_control_addr=control, zmq_info_addr=info, env=env, output=log,
@@ -71,7 +78,8 @@ def stack(tmp_path_factory):
             api.wait_for_idle(timeout=ENV_TIMEOUT_S)
             assert api.status()["worker_environment_exists"], (tmp / "re_manager.log").read_text()
             http.start()
-            yield {"http": http, "api": api, "data_dir": data_dir, "control": control}
+            yield {"http": http, "api": api, "data_dir": data_dir, "control": control,
+                   "live": (live_in, live_out)}  # fmt: skip
         finally:
             http.stop()
             try:
@@ -165,3 +173,40 @@ def test_campaign_queue_wait_follows_the_queue_and_prints_the_summary(stack, tmp
     row = lines[header + 2].split()
     assert row[:3] == ["240", "240", "3.0"], lines[header:]
     assert "CdSe-437 persists at 14 s" in out.out
+
+
+def test_msc_bluesky_live_shows_a_queued_plan(stack, rest):
+    from msc_bluesky.callbacks.zmq_consumer import make_publisher, wait_for_consumer
+
+    live_in, live_out = stack["live"]
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    env.pop("DISPLAY", None)
+    viewer = subprocess.Popen(
+        [sys.executable, "-m", "msc_bluesky.cli", "live", "--address", live_out,
+         "--max-runs", "1", "--analysis"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(viewer.stdout), daemon=True)
+    reader.start()
+    probe = make_publisher(live_in)
+    try:
+        wait_for_consumer(probe, lambda: any(line.startswith("probe ") for line in lines))
+        item = {"name": "condition_scan", "item_type": "plan",
+                "args": [["uvvis", "saxs"], "reactor",
+                         [{"t_nuc": 240.0, "t_growth": 240.0, "reaction_time": 3.0}]]}  # fmt: skip
+        added = rest.post("/queue/item/add", json={"item": item}).json()
+        assert added["success"] is True, added
+        assert rest.post("/queue/start").json()["success"] is True
+        assert viewer.wait(timeout=PLAN_TIMEOUT_S) == 0
+        reader.join(timeout=10)
+    finally:
+        probe.close()
+        if viewer.poll() is None:
+            viewer.kill()
+            viewer.wait(timeout=10)
+    text = "".join(lines)
+    assert "started: condition_scan" in text and "stopped: success" in text, text
+    assert "reactor_t_nuc" in text, text  # BestEffortCallback's table of hinted fields
+    assert "phase" in text, text  # the live analysis table
+    wait_until(lambda: rest.get("/status").json()["manager_state"] == "idle", 30, "idle")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from collections.abc import Sequence
 
 from msc_bluesky.callbacks.zmq_consumer import (
@@ -18,6 +19,44 @@ from msc_bluesky.callbacks.zmq_consumer import (
     DEFAULT_OUT_ADDRESS,
     check_address,
 )
+
+
+def start_proxy_thread(
+    in_address: str = DEFAULT_IN_ADDRESS,
+    out_address: str = DEFAULT_OUT_ADDRESS,
+    timeout: float = 10.0,
+) -> threading.Thread:
+    """Run a proxy on a daemon thread of this process (it ends with the process).
+
+    Raises
+    ------
+    OSError
+        If an address cannot be bound (another proxy runs there, for example).
+    """
+    from bluesky.callbacks.zmq import Proxy
+
+    in_address, out_address = check_address(in_address), check_address(out_address)
+    ready = threading.Event()
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            proxy = Proxy(in_address=in_address, out_address=out_address)
+        except BaseException as err:  # reported to the caller below
+            failure.append(err)
+            ready.set()
+            return
+        ready.set()
+        proxy.start()
+
+    thread = threading.Thread(target=serve, name="msc-0mq-proxy", daemon=True)
+    thread.start()
+    if not ready.wait(timeout):
+        raise TimeoutError(f"the 0MQ proxy did not bind within {timeout} s")
+    if failure:
+        raise OSError(f"cannot run a 0MQ proxy on in={in_address} out={out_address}: "
+                      f"{failure[0]}")
+    return thread
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "report",
     "reprocess",
     "qserver",
+    "live",
 )
 
 

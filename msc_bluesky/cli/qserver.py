@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
+from msc_bluesky.callbacks.zmq_consumer import DEFAULT_IN_ADDRESS, DEFAULT_OUT_ADDRESS
 from msc_bluesky.qserver.manager import (
     DEFAULT_REDIS_NAME_PREFIX,
     DEFAULT_ZMQ_CONTROL_ADDR,
@@ -81,6 +84,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "command line, where `ps` shows them",
     )
     parser.add_argument(
+        "--live-stream",
+        nargs="?",
+        const=f"{DEFAULT_IN_ADDRESS},{DEFAULT_OUT_ADDRESS}",
+        default=None,
+        metavar="IN,OUT",
+        help="start a loopback 0MQ proxy and let the worker publish its documents to it, "
+        "for `msc-bluesky live` (default addresses %(const)s)",
+    )
+    parser.add_argument(
         "--update-lists",
         action="store_true",
         help="regenerate existing_plans_and_devices.yaml from the startup files and exit",
@@ -94,6 +106,57 @@ def _update_lists(startup_dir: Path | None) -> int:
     path = generate_lists(startup.parent, startup)
     print(f"wrote {path}")
     return 0
+
+
+def _live_addresses(text: str) -> tuple[str, str]:
+    from msc_bluesky.callbacks.zmq_consumer import check_address
+
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 2:
+        raise ValueError(f"--live-stream {text!r}: give IN,OUT, e.g. 127.0.0.1:5577,127.0.0.1:5578")
+    for part in parts:
+        check_address(part)
+        if part.rpartition(":")[0] not in ("127.0.0.1", "localhost"):
+            raise ValueError(f"--live-stream {part!r} is not allowed: use 127.0.0.1 (loopback)")
+    return parts[0], parts[1]
+
+
+class LiveStreamProxy:
+    """The 0MQ proxy subprocess of ``--live-stream`` (``python -m ...callbacks.zmq_proxy``)."""
+
+    def __init__(self, in_address: str, out_address: str) -> None:
+        self.command = [sys.executable, "-m", "msc_bluesky.callbacks.zmq_proxy",
+                        "--in", in_address, "--out", out_address]  # fmt: skip
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30.0) -> LiveStreamProxy:
+        """Start the proxy and wait for its "proxy ready" line."""
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        line = self.process.stdout.readline()
+        if not line.startswith("proxy ready"):
+            self.stop()
+            raise RuntimeError(f"the live-stream proxy did not start: {line.strip()}")
+        self.process.stdout.close()
+        return self
+
+    def __enter__(self) -> LiveStreamProxy:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Terminate the proxy."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
 
 
 def _channel_access_line(extra: dict[str, str]) -> str:
@@ -121,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
 
             make_private_dir(run_dir)
             api_key, key_source = resolve_http_api_key(args.http_api_key_file, run_dir)
+        live = _live_addresses(args.live_stream) if args.live_stream else None
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"msc-bluesky qserver: {err}")
         return 2
@@ -138,6 +202,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"Redis at {redis.addr} ({origin})", flush=True)
     extra_ca = channel_access_env(os.environ)
     print(_channel_access_line(extra_ca), flush=True)
+    worker_env = {"MSC_DATA_DIR": str(data_dir), **extra_ca}
+    proxy = None
+    if live is not None:
+        proxy = LiveStreamProxy(*live).start()
+        worker_env["MSC_LIVE_STREAM"] = live[0]
+        print(f"live stream: the worker publishes to {live[0]}; watch with "
+              f"`msc-bluesky live --address {live[1]}`", flush=True)
     manager = REManager(
         redis_addr=redis.addr,
         startup_dir=startup,
@@ -145,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
         zmq_info_addr=args.zmq_info_addr,
         redis_name_prefix=args.redis_name_prefix,
         run_dir=run_dir,
-        env={"MSC_DATA_DIR": str(data_dir), **extra_ca},
+        env=worker_env,
     )
     http = None
     try:
@@ -196,5 +267,7 @@ def run(args: argparse.Namespace) -> int:
             http.stop()
         manager.stop()
         redis.stop()
+        if proxy is not None:
+            proxy.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
