@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from msc_bluesky.cli.api_keys import add_api_key_file_argument, resolve_api_key
+
 HELP = "Serve the data directory's tiled catalog (loopback, API key; --public for read-only)."
 
 
@@ -25,9 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-key",
         default=None,
-        help="API key clients must give (letters and digits); default: a new random key, "
-        "printed once",
+        help="API key clients must give (letters and digits; visible to other users in `ps`: "
+        "prefer --api-key-file or $MSC_TILED_API_KEY); default: a new random key, printed once",
     )
+    add_api_key_file_argument(parser, "MSC_TILED_API_KEY")
     parser.add_argument(
         "--public",
         action="store_true",
@@ -48,8 +51,13 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         print(f"error: --port must be 1..65535, got {args.port}", file=sys.stderr)
         return 2
-    generated = args.api_key is None
-    api_key = generate_api_key() if generated else args.api_key
+    try:
+        api_key = resolve_api_key(args, "MSC_TILED_API_KEY")
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    generated = api_key is None
+    api_key = generate_api_key() if generated else api_key
     try:
         check_api_key(api_key)
     except ValueError as err:
