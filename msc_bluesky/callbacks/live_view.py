@@ -65,12 +65,19 @@ class DocumentReceiver:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the dispatcher's loop and join the thread."""
-        if self._dispatcher is not None:
+        """Cancel the dispatcher's polling (it then closes its socket) and join the thread."""
+        if self._dispatcher is not None and not self._dispatcher.closed:
             loop = self._dispatcher.loop
-            if loop.is_running():
-                loop.call_soon_threadsafe(loop.stop)
+            try:
+                loop.call_soon_threadsafe(_cancel_tasks, loop)
+            except RuntimeError:  # the loop is closed already
+                pass
         self._thread.join(timeout)
+
+
+def _cancel_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
 
 
 def best_effort_callback(*, plots: bool, table: bool = True):
