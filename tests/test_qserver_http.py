@@ -111,6 +111,21 @@ def test_the_server_listens_on_loopback_and_reports_status(rest):
     assert status["manager_state"] == "idle"
 
 
+def test_bluesky_queueserver_apis_http_client_works_with_the_key(stack):
+    from bluesky_queueserver_api.http import REManagerAPI
+
+    http = stack["http"]
+    api = REManagerAPI(http_server_uri=f"http://{http.host}:{http.port}")
+    try:
+        api.set_authorization_key(api_key=http.api_key)
+        assert api.status()["manager_state"] == "idle"
+        assert "condition_scan" in api.plans_allowed()["plans_allowed"]
+        with pytest.raises(api.HTTPClientError, match="401"):
+            api.script_upload("print('no')")
+    finally:
+        api.close()
+
+
 def test_a_bad_item_is_rejected_with_its_message(rest):
     before = rest.get("/queue/get").json()["items"]
     item = {"name": "temperature_grid", "item_type": "plan",
