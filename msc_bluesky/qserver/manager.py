@@ -323,9 +323,11 @@ class REManager:
         """Close the worker environment, then stop the manager (killing it if it hangs)."""
         from msc_bluesky.qserver.stale import remove_record
 
-        if self.process is not None and self.process.poll() is not None:
+        if self.process is None:
+            return
+        if self.process.poll() is not None:  # start-re-manager died: its children may not
+            _stop_leftovers(self.process.pid)
             remove_record(self.run_dir, self.process.pid)
-        if not self.running():
             return
         api = self.api()
         try:
