@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -155,3 +157,40 @@ def test_the_queue_survives_a_restart_of_our_redis_and_manager(tmp_path):
 def test_process_alive_treats_a_missing_pid_as_dead():
     assert process_alive(os.getpid())
     assert not process_alive(2**22 + 12345)
+
+
+def _fake_manager_group() -> subprocess.Popen:
+    """A process in its own group whose command line looks like an RE Manager's."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()", "start-re-manager"],
+        stdin=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+
+
+def test_a_manager_whose_qserver_still_runs_is_not_touched(tmp_path):
+    from msc_bluesky.qserver.stale import (
+        ManagerRecord,
+        StaleManagerError,
+        clear_stale_manager,
+        write_record,
+    )
+
+    group, owner = _fake_manager_group(), _fake_manager_group()
+    try:
+        write_record(tmp_path, ManagerRecord(pgid=group.pid, owner_pid=owner.pid,
+                                             control_addr="tcp://127.0.0.1:1",
+                                             info_addr="tcp://127.0.0.1:2"))  # fmt: skip
+        with pytest.raises(StaleManagerError, match="stop that `msc-bluesky qserver` first"):
+            clear_stale_manager(tmp_path)
+        assert group.poll() is None and read_record(tmp_path) is not None
+
+        owner.kill()  # its qserver is gone: now the group is stale and ours to stop
+        owner.wait(timeout=10)
+        assert clear_stale_manager(tmp_path, echo=lambda line: None) == [group.pid]
+        assert group.wait(timeout=10) is not None
+        assert read_record(tmp_path) is None
+    finally:
+        for proc in (group, owner):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
