@@ -266,8 +266,9 @@ def follow_queue(
             return outcome  # the failure stopped the queue; the rest stays queued
         idle_polls = idle_polls + 1 if idle else 0
         if idle_polls >= 3:  # idle for a while with items of ours not run
-            queued = {i.get("item_uid") for i in api.queue_get()["items"]}
-            left = len(set(wanted) - reported)
+            not_run = set(wanted) - reported
+            queued = {i.get("item_uid") for i in api.queue_get()["items"]} & not_run
+            left = len(not_run)
             outcome.error = (
                 f"the queue stopped with {left} of the campaign's items not run"
                 + (" (still queued: `qserver queue start` continues)" if queued else "")
