@@ -62,3 +62,35 @@ def test_live_plots_default_follows_the_display_and_msc_live_plots():
     assert wants_live_plots({"MSC_LIVE_PLOTS": "yes"}) is True
     assert SessionConfig.from_env({"MSC_LIVE_PLOTS": "false"}).live_plots is False
     assert SessionConfig.from_env({"MSC_LIVE_PLOTS": "true"}).live_plots is True
+
+
+def test_best_effort_callback_tables_always_plots_with_a_display_none_in_the_queue(
+    monkeypatch, capsys
+):
+    from types import SimpleNamespace
+
+    from bluesky import RunEngine
+    from bluesky.plans import count
+    from ophyd.sim import det
+
+    import msc_bluesky.qserver.startup as startup
+
+    session = SimpleNamespace(RE=RunEngine({}, context_managers=[]), tokens={})
+    monkeypatch.setattr(startup, "in_queue_server", lambda: True)
+    assert startup.best_effort_callback(session) is None and session.tokens == {}
+    startup.print_banner()
+    assert capsys.readouterr().out == ""
+
+    monkeypatch.setattr(startup, "in_queue_server", lambda: False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("MSC_LIVE_PLOTS", "0")
+    bec = startup.best_effort_callback(session)
+    assert "best_effort" in session.tokens and not bec._plots_enabled
+    session.RE(count([det], num=2))
+    table = capsys.readouterr().out
+    assert "det" in table and table.count("|         2 |") == 1
+    monkeypatch.setenv("MSC_LIVE_PLOTS", "1")
+    assert startup.best_effort_callback(session)._plots_enabled
+    startup.print_banner()
+    assert "bec" in capsys.readouterr().out
