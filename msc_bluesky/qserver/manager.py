@@ -222,6 +222,7 @@ class REManager:
             redis_name_prefix=redis_name_prefix,
         )
         self.env = {**os.environ, **(env or {})}
+        self.env.pop("MSC_HTTP_API_KEY", None)  # the HTTP server's secret, not the worker's
         self.env.update(channel_access_env(self.env))
         self.env.setdefault("MPLBACKEND", "Agg")  # no GUI plots in the worker
         self.output = output
