@@ -161,10 +161,13 @@ def test_process_alive_treats_a_missing_pid_as_dead():
 
 def _fake_manager_group() -> subprocess.Popen:
     """A process in its own group whose command line looks like an RE Manager's."""
-    return subprocess.Popen(
-        [sys.executable, "-c", "import sys; sys.stdin.read()", "start-re-manager"],
-        stdin=subprocess.PIPE, start_new_session=True,
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; print('up', flush=True); sys.stdin.read()",
+         "start-re-manager"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
+    assert proc.stdout.readline() == "up\n"  # it runs its own command line by now
+    return proc
 
 
 def test_a_manager_whose_qserver_still_runs_is_not_touched(tmp_path):
