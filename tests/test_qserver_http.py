@@ -67,7 +67,7 @@ def stack(tmp_path_factory):
             zmq_control_addr=control, zmq_info_addr=info, env=env, output=log,
             redis_name_prefix=f"msc_http_{free_port()}", run_dir=data_dir / "qserver",
         )  # fmt: skip
-        manager.start()
+        manager.start(timeout=90)  # margin for a loaded 2-core machine
         api = manager.api()
         http = HTTPServer(
             port=free_port(), api_key=API_KEY, zmq_control_addr=control,
@@ -77,7 +77,7 @@ def stack(tmp_path_factory):
             api.environment_open()
             api.wait_for_idle(timeout=ENV_TIMEOUT_S)
             assert api.status()["worker_environment_exists"], (tmp / "re_manager.log").read_text()
-            http.start()
+            http.start(timeout=120)
             yield {"http": http, "api": api, "data_dir": data_dir, "control": control, "tmp": tmp,
                    "live": (live_in, live_out)}  # fmt: skip
         finally:
