@@ -56,7 +56,7 @@ class GPSurrogate:
         self._gp = GaussianProcessRegressor(
             kernel=_kernel(x.shape[1]),
             normalize_y=False,
-            n_restarts_optimizer=2,
+            n_restarts_optimizer=1,
             random_state=self.seed,
         )
         self._mean = 0.0
