@@ -109,3 +109,22 @@ class ExplorationRecorder:
         stop = self._run.compose_stop(exit_status=exit_status, reason=reason)
         stop.update(summary)
         self.emit("stop", stop)
+
+
+def find_exploration(client: Any, exploration_id: str) -> Any:
+    """The stored record of one exploration (a BlueskyRun client).
+
+    Raises
+    ------
+    KeyError
+        When no exploration with that id is in the store.
+    """
+    from tiled.queries import Key
+
+    found = client.search(Key("start.plan_name") == EXPLORATION_PLAN_NAME).search(
+        Key("start.exploration_id") == exploration_id
+    )
+    runs = list(found.values())
+    if not runs:
+        raise KeyError(f"no exploration {exploration_id!r} in the store")
+    return runs[-1]
