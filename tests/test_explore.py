@@ -219,3 +219,35 @@ def test_summary_holds_what_the_issue_names():
     low, high = summary["msc437_window_c"]
     assert low < high
     assert len(summary["msc437_window_uncertainty_c"]) == 2
+
+
+def test_ipython_approve_reject_edit_and_stop():
+    from types import SimpleNamespace
+
+    from msc_bluesky.explore import interactive
+
+    docs, shown = [], []
+    session = SimpleNamespace(writer=lambda name, doc: docs.append((name, doc)))
+    ex = interactive.explore(
+        session, budget=5, operator="ada", echo=shown.append,
+        measure=fake_measure(window_truth()), seed=0,
+    )
+    first = ex.proposal
+    assert first is not None and any("approve()" in s for s in shown)
+    interactive.approve()
+    second = ex.proposal
+    interactive.reject("oven being cleaned")
+    assert ex.proposal.condition != second.condition
+    with pytest.raises(ValueError, match="needs a reason"):
+        interactive.reject("")
+    with pytest.raises(ValueError, match="cannot edit"):
+        interactive.approve(pressure=2)
+    interactive.approve(t_nuc=285.0)
+    summary = interactive.stop_exploration()
+    assert summary["conditions_used"] == 2
+    assert summary["points"][1]["t_nuc"] == 285.0
+    events = [d for n, d in docs if n == "event"]
+    assert [e["data"]["decision"] for e in events] == ["accept", "reject", "edit"]
+    assert [n for n, _ in docs][-1] == "stop"
+    with pytest.raises(RuntimeError, match="no proposal is waiting"):
+        interactive.approve()
