@@ -13,15 +13,14 @@ import warnings
 
 import numpy as np
 from scipy.stats import norm
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
 #: Length-scale bounds in scaled units (1 = 100 °C, or a factor e in reaction time).
 LENGTH_SCALE_BOUNDS = (0.05, 10.0)
 
 
 def _kernel(n_dims: int):
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
     return ConstantKernel(1.0, (0.1, 10.0)) * RBF(
         length_scale=np.full(n_dims, 0.3), length_scale_bounds=LENGTH_SCALE_BOUNDS
     ) + WhiteKernel(0.01, (1e-4, 0.5))
@@ -38,7 +37,7 @@ class GPSurrogate:
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
-        self._gp: GaussianProcessRegressor | None = None
+        self._gp = None  # sklearn GaussianProcessRegressor once fitted
         self._mean = 0.0
 
     @property
@@ -48,6 +47,9 @@ class GPSurrogate:
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> GPSurrogate:
         """Fit to points ``x`` (n, d) and outcomes ``y`` (n,)."""
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.gaussian_process import GaussianProcessRegressor
+
         x = np.atleast_2d(np.asarray(x, dtype=float))
         y = np.asarray(y, dtype=float)
         if len(x) == 0:
