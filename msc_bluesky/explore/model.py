@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtr
 
 #: Length-scale bounds in scaled units (1 = 100 °C, or a factor e in reaction time).
 LENGTH_SCALE_BOUNDS = (0.05, 10.0)
@@ -99,4 +99,4 @@ class PresenceModel:
         """``P(present)`` and the latent's standard deviation at ``x``."""
         mean, std = self.surrogate.predict(x)
         scale = np.sqrt(std**2 + self.surrogate.noise_variance)
-        return norm.cdf(mean / scale), std
+        return ndtr(mean / scale), std
