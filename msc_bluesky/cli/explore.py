@@ -51,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-scale", type=float, default=100.0,
                         help="simulated seconds per wall second for the started IOC "
                              "(default 100)")
+    parser.add_argument("--queue", action="store_true",
+                        help="measure through a running queue server (msc-bluesky qserver); "
+                             "with --approve each proposal waits in the queue until a person "
+                             "starts the queue (release) or deletes the item (reject)")
+    parser.add_argument("--zmq-control-addr", default="tcp://127.0.0.1:60615",
+                        help="queue server control address (with --queue)")
     parser.add_argument("--tiled-uri", default=os.environ.get("MSC_TILED_URI"),
                         help="a running tiled server instead of the embedded store")
     parser.add_argument("--api-key", default=os.environ.get("MSC_TILED_API_KEY"),
@@ -89,7 +95,102 @@ def run(args: argparse.Namespace) -> int:
     except (ConditionError, ValueError) as err:
         print(f"msc-bluesky explore: {err}", file=sys.stderr)
         return 2
+    if args.queue:
+        return _explore_through_queue(args, agent)
     return _explore_locally(args, agent)
+
+
+def _finish(args, agent, exploration, recorder, exploration_id: str, status: int) -> None:
+    """Summary, record's stop document, JSON and figures (whatever ended the loop)."""
+    from msc_bluesky.explore.summary import format_exploration, summarize_exploration
+
+    summary = summarize_exploration(
+        agent, exploration.points, exploration_id=exploration_id,
+        stop_reason=exploration.stop_reason, decisions=exploration.decisions,
+    )
+    recorder.stop(
+        exit_status={0: "success", 130: "abort"}.get(status, "fail"),
+        reason=exploration.stop_reason,
+        conditions_used=summary["conditions_used"],
+        msc437_window_c=summary["msc437_window_c"],
+    )
+    print()
+    print(format_exploration(summary))
+    if args.summary_json:
+        Path(args.summary_json).write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"summary written to {args.summary_json}")
+    if not args.no_report and exploration.points:
+        from msc_bluesky.explore.figures import write_exploration_figures
+
+        written = write_exploration_figures(agent, summary, exploration.history, args.report_dir)
+        print("figures: " + ", ".join(str(p) for p in written))
+
+
+def _metadata(args, agent, exploration_id: str, operator: str) -> dict:
+    return {"exploration_id": exploration_id, "objective": agent.objective,
+            "space": agent.space.to_dict(), "budget": args.budget, "seed": args.seed,
+            "approve": bool(args.approve), "operator": operator, "queue": bool(args.queue)}
+
+
+def _explore_through_queue(args: argparse.Namespace, agent) -> int:
+    """Proposals become queue items; the queue worker measures and stores them."""
+    from bluesky_queueserver_api.zmq import REManagerAPI
+
+    from msc_bluesky.explore.gate import Decision, current_user
+    from msc_bluesky.explore.loop import Exploration
+    from msc_bluesky.explore.measure import queue_measure
+    from msc_bluesky.explore.record import ExplorationRecorder
+    from msc_bluesky.qserver.keys import client_public_key
+    from msc_bluesky.qserver.manager import run_dir_of
+    from msc_bluesky.storage.catalog import close_client, connect, open_catalog
+    from msc_bluesky.storage.writer import JournaledWriter
+
+    class QueueGate:
+        """The queue is the gate: a released item is accepted, a deleted one rejected."""
+
+        def review(self, proposal):
+            how = "released by starting the queue" if args.approve else "queued and started"
+            return Decision("accept", dict(proposal.condition), how, "queue")
+
+    exploration_id = uuid.uuid4().hex[:12]
+    operator = args.operator or current_user()
+    try:
+        api = REManagerAPI(zmq_control_addr=args.zmq_control_addr,
+                           zmq_public_key=client_public_key(run_dir_of(args.data_dir)))
+        client = (connect(args.tiled_uri, api_key=args.api_key) if args.tiled_uri
+                  else open_catalog(args.data_dir))
+    except Exception as err:
+        print(f"msc-bluesky explore: {err}", file=sys.stderr)
+        return 1
+    writer = JournaledWriter(client, Path(args.data_dir) / "explore-backup")
+    recorder = ExplorationRecorder(writer, _metadata(args, agent, exploration_id, operator))
+    exploration = Exploration(
+        agent,
+        queue_measure(api, client, exploration_id, release=not args.approve,
+                      detectors=tuple(args.detectors)),
+        QueueGate(), budget=args.budget, recorder=recorder,
+    )
+    print(f"exploration {exploration_id} through the queue server at {args.zmq_control_addr}: "
+          f"objective {agent.objective}, budget {args.budget}")
+    status = 0
+    try:
+        exploration.run()
+    except KeyboardInterrupt:
+        status = 130
+        exploration.stop_reason = "stopped following (Ctrl-C); queued items stay in the queue"
+    except Exception as err:
+        status = 1
+        exploration.stop_reason = f"{type(err).__name__}: {err}"
+        print(f"msc-bluesky explore: {exploration.stop_reason}", file=sys.stderr)
+    try:
+        _finish(args, agent, exploration, recorder, exploration_id, status)
+    finally:
+        api.close()
+        if not writer.close(60):
+            print("some documents are kept in the local backup; run "
+                  f"`msc-bluesky replay --data-dir {args.data_dir}`", file=sys.stderr)
+        close_client(client)
+    return status
 
 
 def _explore_locally(args: argparse.Namespace, agent) -> int:
@@ -98,7 +199,6 @@ def _explore_locally(args: argparse.Namespace, agent) -> int:
     from msc_bluesky.explore.loop import Exploration
     from msc_bluesky.explore.measure import session_measure
     from msc_bluesky.explore.record import ExplorationRecorder
-    from msc_bluesky.explore.summary import format_exploration, summarize_exploration
 
     exploration_id = uuid.uuid4().hex[:12]
     operator = args.operator or current_user()
@@ -117,9 +217,7 @@ def _explore_locally(args: argparse.Namespace, agent) -> int:
             except ConnectionError as err:
                 print(f"msc-bluesky explore: {err}", file=sys.stderr)
                 return 1
-            md = {"exploration_id": exploration_id, "objective": agent.objective,
-                  "space": agent.space.to_dict(), "budget": args.budget, "seed": args.seed,
-                  "approve": bool(args.approve), "operator": operator}
+            md = _metadata(args, agent, exploration_id, operator)
             recorder = ExplorationRecorder(session.writer, md)
             measure = session_measure(
                 session, exploration_id, detectors=tuple(args.detectors),
@@ -143,27 +241,7 @@ def _explore_locally(args: argparse.Namespace, agent) -> int:
                 status = 1
                 exploration.stop_reason = f"{type(err).__name__}: {err}"
                 print(f"msc-bluesky explore: {exploration.stop_reason}", file=sys.stderr)
-            summary = summarize_exploration(
-                agent, exploration.points, exploration_id=exploration_id,
-                stop_reason=exploration.stop_reason, decisions=exploration.decisions,
-            )
-            recorder.stop(
-                exit_status={0: "success", 130: "abort"}.get(status, "fail"),
-                reason=exploration.stop_reason,
-                conditions_used=summary["conditions_used"],
-                msc437_window_c=summary["msc437_window_c"],
-            )
-            print()
-            print(format_exploration(summary))
-            if args.summary_json:
-                Path(args.summary_json).write_text(json.dumps(summary, indent=2) + "\n")
-                print(f"summary written to {args.summary_json}")
-            if not args.no_report and exploration.points:
-                from msc_bluesky.explore.figures import write_exploration_figures
-
-                written = write_exploration_figures(agent, summary, exploration.history,
-                                                    args.report_dir)
-                print("figures: " + ", ".join(str(p) for p in written))
+            _finish(args, agent, exploration, recorder, exploration_id, status)
         finally:
             if recorder is not None:
                 recorder.stop("fail", "the explorer ended unexpectedly")

@@ -12,6 +12,7 @@ from typing import Any
 
 from msc_bluesky.explore.agent import Agent, Observation, Proposal
 from msc_bluesky.explore.gate import AutoGate, Decision, Gate
+from msc_bluesky.explore.measure import ProposalWithdrawn
 from msc_bluesky.explore.summary import diagonal_window
 from msc_bluesky.limits import ConditionError
 
@@ -115,7 +116,17 @@ class Exploration:
         reason = proposal.reason if decision.action == "accept" else (
             f"{proposal.reason}; edited by {decision.decided_by}"
         )
-        observation = self.measure(condition, step, reason)
+        try:
+            observation = self.measure(condition, step, reason)
+        except ProposalWithdrawn as err:
+            withdrawn = Decision("reject", {}, str(err), "queue")
+            record.update(decision="reject", decision_reason=str(err), decided_by="queue")
+            self.agent.reject(proposal)
+            self.decisions.append(record)
+            if self.recorder is not None:
+                self.recorder.proposal(proposal, withdrawn)
+            self.echo(f"rejected in the queue: {err}")
+            return None
         self.agent.ingest([observation])
         self.points.append(
             {

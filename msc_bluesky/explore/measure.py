@@ -110,3 +110,103 @@ def _true(value: Any) -> bool:
     if isinstance(value, float) and math.isnan(value):
         return False
     return bool(value)
+
+
+class ProposalWithdrawn(Exception):
+    """A queued proposal was deleted from the queue before it ran (a person rejected it)."""
+
+
+def _wait_for_item(api: Any, item_uid: str, poll_s: float, timeout: float | None):
+    """The history entry of a queue item once it ran; None if it left the queue unrun."""
+    import threading
+    import time
+
+    pause = threading.Event()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        for item in reversed(api.history_get()["items"]):
+            if item.get("item_uid") == item_uid:
+                return item
+        queued = {i.get("item_uid") for i in api.queue_get()["items"]}
+        running = (api.queue_get().get("running_item") or {}).get("item_uid")
+        if item_uid not in queued and item_uid != running:
+            # not queued, not running, not (yet) in the history: look once more, then give up
+            if not any(i.get("item_uid") == item_uid for i in api.history_get()["items"]):
+                return None
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"queue item {item_uid} did not run within {timeout:g} s")
+        pause.wait(poll_s)
+
+
+def queue_measure(
+    api: Any,
+    client: Any,
+    exploration_id: str,
+    *,
+    release: bool = True,
+    detectors: tuple[str, ...] = ("uvvis",),
+    echo: Callable[[str], None] = print,
+    poll_s: float = 0.5,
+    timeout: float | None = None,
+    storage_timeout: float = 120.0,
+) -> Callable[[dict[str, float], int, str], Observation]:
+    """A ``measure`` callable that queues ``condition_scan`` on the queue server.
+
+    Parameters
+    ----------
+    api : bluesky_queueserver_api REManagerAPI
+        Client of the running RE Manager.
+    client : tiled client
+        The store the queue worker writes to (read back for the analysis).
+    exploration_id : str
+    release : bool
+        Start the queue for every proposal (True); with False, each proposal waits in the
+        queue until a person starts the queue (releases it) or deletes the item (rejects it,
+        :class:`ProposalWithdrawn`).
+    detectors : tuple of str
+        Device names in the worker's namespace.
+    timeout : float, optional
+        Seconds to wait for an item to run (None: as long as it takes).
+    storage_timeout : float
+        Seconds to wait for the worker's analysis run to appear in the store.
+    """
+    from bluesky_queueserver_api import BPlan
+
+    def measure(condition: dict[str, float], step: int, reason: str) -> Observation:
+        import threading
+        import time
+
+        md = {EXPLORATION_KEY: exploration_id, STEP_KEY: step, "exploration_reason": reason}
+        plan = BPlan("condition_scan", list(detectors), "reactor", [condition], md=md)
+        try:
+            uid = api.item_add(plan)["item"]["item_uid"]
+        except api.RequestFailedError as err:
+            raise RuntimeError(f"the queue server refused the proposal: {err}") from None
+        if release:
+            status = api.status()
+            if not status.get("worker_environment_exists"):
+                api.environment_open()
+                api.wait_for_idle(timeout=300)
+            if api.status().get("manager_state") == "idle":
+                api.queue_start()
+        else:
+            echo(f"proposal queued as item {uid}: start the queue to release it, or delete "
+                 "the item to reject it")
+        item = _wait_for_item(api, uid, poll_s, timeout)
+        if item is None:
+            raise ProposalWithdrawn(f"queue item {uid} was deleted before it ran")
+        result = item.get("result") or {}
+        if result.get("exit_status") != "completed":
+            message = (result.get("msg") or "").strip().splitlines()
+            raise RuntimeError(
+                f"queue item {uid} {result.get('exit_status', 'failed')}: "
+                + (message[-1] if message else "no message")
+            )
+        pause, deadline = threading.Event(), time.monotonic() + storage_timeout
+        while True:
+            observation = read_observation(client, exploration_id, step, condition)
+            if observation.raw_uid and observation.fit_ok or time.monotonic() > deadline:
+                return observation
+            pause.wait(poll_s)
+
+    return measure
