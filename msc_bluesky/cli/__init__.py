@@ -19,6 +19,7 @@ import sys
 #: Subcommands in the order ``--help`` lists them.
 COMMANDS: tuple[str, ...] = (
     "campaign",
+    "explore",
     "simulate",
     "ioc",
     "serve",
