@@ -231,3 +231,70 @@ def test_queued_temperature_grid_runs_and_is_stored_in_tiled(api, data_dir):
         assert analysis[0].metadata["start"]["plan_name"] == "msc_analysis"
     finally:
         close_client(client)
+
+
+def test_explore_proposals_wait_in_the_queue_until_released_or_deleted(
+    api, addresses, data_dir, tmp_path
+):
+    """``explore --queue --approve``: a person releases one proposal, deletes the next."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from msc_bluesky.explore.record import find_exploration
+    from msc_bluesky.storage.catalog import close_client, open_catalog
+
+    api.queue_clear()
+    summary_file = tmp_path / "explore.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "msc_bluesky.cli", "explore", "--queue", "--approve",
+         "--budget", "2", "--initial", "2", "--t-nuc", "260", "300", "--growth-span", "20",
+         "--zmq-control-addr", addresses[0], "--data-dir", str(data_dir), "--no-report",
+         "--summary-json", str(summary_file)],
+        env={**os.environ, "MPLBACKEND": "Agg"}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )
+
+    def waiting(*seen):
+        items = api.queue_get()["items"]
+        return items[0] if items and items[0]["item_uid"] not in seen else None
+
+    try:
+        first = wait_until(waiting, 90, "the first proposal in the queue")
+        assert first["name"] == "condition_scan"
+        assert first["kwargs"]["md"]["exploration_step"] == 1
+        assert api.status()["manager_state"] == "idle"  # nothing runs until a person says so
+        api.queue_start()  # released
+        second = wait_until(lambda: waiting(first["item_uid"]), PLAN_TIMEOUT_S, "proposal 2")
+        api.item_remove(uid=second["item_uid"])  # rejected
+        wait_until(lambda: waiting(first["item_uid"], second["item_uid"]), 90, "proposal 3")
+        api.queue_start()
+        out, _ = proc.communicate(timeout=2 * PLAN_TIMEOUT_S)
+        assert proc.returncode == 0, out[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        api.queue_clear()
+    summary = json.loads(summary_file.read_text())
+    assert summary["conditions_used"] == 2
+    assert [d["decision"] for d in summary["decisions"]] == ["accept", "reject", "accept"]
+    client = open_catalog(data_dir)
+    try:
+        record = wait_until(
+            lambda: _found(find_exploration, client, summary["exploration_id"]), 30, "the record"
+        )
+        events = record["proposals"].read()
+        assert list(events["decision"]) == ["accept", "reject", "accept"]
+        assert set(events["decided_by"]) == {"queue"}
+        assert "deleted before it ran" in list(events["decision_reason"])[1]
+    finally:
+        close_client(client)
+
+
+def _found(find, client, key):
+    try:
+        return find(client, key)
+    except KeyError:
+        return None
