@@ -174,7 +174,7 @@ def test_a_refused_write_is_not_retried_and_is_reported(catalog, tmp_path, monke
     ("error", "transient"),
     [
         (RuntimeError("(sqlite3.OperationalError) database is locked"), True),
-        (ConnectionError("tiled is not reachable"), False),
+        (ConnectionError("tiled is not reachable"), True),
         (ValueError("Unsupported PyArrow type: list<item: string>"), False),
     ],
 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -29,11 +31,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="simulated seconds per wall second for the started IOC "
                              "(default 100)")
     parser.add_argument("--tiled-uri", help="a running tiled server instead of the embedded store")
-    parser.add_argument("--api-key", help="API key of --tiled-uri")
+    parser.add_argument("--api-key", default=os.environ.get("MSC_TILED_API_KEY"),
+                        help="API key of --tiled-uri (default: $MSC_TILED_API_KEY)")
     parser.add_argument("--queue", action="store_true",
                         help="submit the campaign to a running queue server instead")
     parser.add_argument("--zmq-control-addr", default="tcp://127.0.0.1:60615",
                         help="queue server control address (with --queue)")
+
+
+class _OneLineFormatter(logging.Formatter):
+    """Log records as one line each: no tracebacks on the terminal.
+
+    Storage failures are handled (journalled, retried, reported at the end); the
+    libraries below still log them with their tracebacks, which would bury the one line
+    that says what to do.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord(record.__dict__)
+        if record.exc_info:
+            record.msg = f"{record.getMessage()} ({record.exc_info[1]!r})"
+            record.args = None
+        record.exc_info = record.exc_text = record.stack_info = None
+        return super().format(record)
+
+
+def _one_line_logging() -> None:
+    root = logging.getLogger()
+    if root.handlers:  # configured by the caller: leave it alone
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_OneLineFormatter("%(name)s: %(message)s"))
+    root.addHandler(handler)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"msc-bluesky campaign: {err}", file=sys.stderr)
         return 2
     campaign_id = uuid.uuid4().hex[:12]
+    _one_line_logging()
     if args.queue:
         from msc_bluesky.campaign.runner import submit_campaign
 

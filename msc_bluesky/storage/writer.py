@@ -47,7 +47,8 @@ _TRANSIENT_WORDS = ("database is locked", "database is busy", "locked", "timed o
 def is_transient(err: BaseException) -> bool:
     """Whether a storage error may go away by itself (worth a retry).
 
-    True for connection problems and timeouts (``httpx.TransportError``), server-side
+    True for connection problems and timeouts (``httpx.TransportError``,
+    ``ConnectionError``, ``TimeoutError``), server-side
     failures (HTTP 5xx, 429) and SQL lock errors ("database is locked": two writers on
     one SQLite store). False for refusals (4xx) and errors in the documents themselves.
 
@@ -61,7 +62,7 @@ def is_transient(err: BaseException) -> bool:
     """
     import httpx
 
-    if isinstance(err, httpx.TransportError):
+    if isinstance(err, httpx.TransportError | ConnectionError | TimeoutError):
         return True
     if isinstance(err, httpx.HTTPStatusError):
         code = err.response.status_code
@@ -341,9 +342,8 @@ class JournaledWriter:
             logger.info("run %s: storage error (%s: %s); retrying in %g s",
                         uid, type(err).__name__, err, delay)
             time.sleep(delay)
-            if not self._server_answers():
-                err = ConnectionError("tiled is not reachable")
-                continue
+            if not self._server_answers():  # tiled's client has retried it already
+                return False
             try:
                 self._rewrite(uid, state)
             except Exception as again:
