@@ -19,6 +19,7 @@ from callbacks_helpers import (
 )
 
 import msc_bluesky
+from msc_bluesky.analysis.results import DEFAULT_N_RADII
 from msc_bluesky.callbacks import AnalysisSettings, LiveAnalysis, LivePlot, LiveTable
 from msc_bluesky.callbacks.result_fields import SAXS_ARRAY_FIELDS, SCALAR_FIELDS
 
@@ -88,8 +89,11 @@ def test_only_one_kind_of_data_still_works(spectrum, saxs):
     assert math.isnan(data["nc_peak_nm"]) != spectrum
     assert math.isnan(data["saxs_pop1_radius_nm"]) != saxs
     assert data["phase"] == ("MSC+NC" if spectrum else "unknown")
-    expected_length = N_RADII if saxs else 0
+    # without SAXS the arrays keep the fit's default length, NaN-filled (never 0: tiled
+    # cannot store a zero-length array)
+    expected_length = N_RADII if saxs else DEFAULT_N_RADII
     assert out.named("descriptor")[0]["data_keys"]["saxs_radius_nm"]["shape"] == [expected_length]
+    assert np.isnan(data["saxs_radius_nm"]).all() != saxs
 
 
 def test_run_without_spectra_or_saxs_gets_no_analysis_run():
@@ -141,7 +145,8 @@ def test_all_saxs_fits_failing_still_closes_the_run():
     out = Collector()
     run_through(LiveAnalysis(out, {**FAKE_SETTINGS, "fit_size_distribution": failing}), raw_run())
     assert [n for n, _ in out.docs].count("event") == 3
-    assert out.named("descriptor")[0]["data_keys"]["saxs_radius_nm"]["shape"] == [0]
+    assert out.named("descriptor")[0]["data_keys"]["saxs_radius_nm"]["shape"] == [DEFAULT_N_RADII]
+    assert np.isnan(out.named("event")[0]["data"]["saxs_radius_nm"]).all()
     assert out.named("stop")[0]["exit_status"] == "success"
 
 

@@ -114,7 +114,7 @@ def test_condition_scan_refuses_unknown_keys_and_nan(allowed):
     for bad, words in [
         ({**good, "pressure": 1.0}, "pressure"),
         ({**good, "t_nuc": math.nan}, "finite number"),
-        ({**good, "reaction_time": 0.0}, "out of range"),
+        ({**good, "reaction_time": 0.0}, "greater than or equal to 0.01"),
     ]:
         ok, msg = check({**base, "args": [["uvvis"], "reactor", [bad]]}, allowed)
         assert not ok and words in msg, msg

@@ -268,6 +268,21 @@ class _RunAnalysis(DocumentRouter):
         self._pending.append(row)
         self._flush(final=False)
 
+    def _default_array_length(self) -> int:
+        """Size-distribution length when no SAXS fit gave one: the fit's default grid.
+
+        A run without SAXS curves (UV-Vis only), or whose SAXS fits all failed, still
+        declares the arrays, NaN-filled, with the length a fit would give: the keys and
+        shapes are those of every other analysis run, and nothing has zero length.
+        """
+        from msc_bluesky.analysis.results import DEFAULT_N_RADII
+
+        try:
+            length = int(self._settings.saxs_options.get("n_radii", DEFAULT_N_RADII))
+        except (TypeError, ValueError):
+            length = DEFAULT_N_RADII
+        return length if length > 0 else DEFAULT_N_RADII
+
     def _flush(self, final: bool) -> None:
         """Emit queued rows once the size-distribution length is known (or at the end).
 
@@ -279,7 +294,7 @@ class _RunAnalysis(DocumentRouter):
         if self._compose_event is None:
             if self._array_length is None and self._expects_saxs and not final:
                 return
-            length = self._array_length or 0
+            length = self._array_length or self._default_array_length()
             self._array_length = length
             bundle = self._bundle.compose_descriptor(
                 name="primary",

@@ -7,6 +7,7 @@ queue items, so both paths measure exactly the same conditions.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -166,8 +167,97 @@ def conditions_of(step: CampaignStep) -> list[dict[str, float]]:
     return [{"t_nuc": x, "t_growth": x, "reaction_time": t} for x in k["temperatures"]]
 
 
-def check_campaign(steps: Sequence[CampaignStep]) -> int:
-    """Check every condition of every step before anything moves.
+def _plan(name: str):
+    from msc_bluesky import plans
+
+    return getattr(plans, name)
+
+
+def simulated_reactor_configuration():
+    """Geometry and pump limits of the simulated reactor a local campaign starts.
+
+    Used to check flows before any IOC runs; a campaign on a running reactor is checked
+    again against the configuration read from its IOC before the first step.
+    """
+    from msc_bluesky.limits import PUMP_MAX_FLOW_ML_MIN
+    from msc_bluesky.plans.validation import ReactorConfiguration
+    from msc_bluesky.sim.geometry import ReactorGeometry
+
+    g = ReactorGeometry()
+    return ReactorConfiguration(
+        g.nucleation_volume_ml, g.growth_volume_ml, g.transfer_volume_ml,
+        PUMP_MAX_FLOW_ML_MIN, PUMP_MAX_FLOW_ML_MIN,
+    )  # fmt: skip
+
+
+def check_step(step: CampaignStep, configuration=None) -> list[dict[str, float]]:
+    """Check one step completely: argument names, types and ranges, every condition,
+    the flows its reaction times need.
+
+    Parameters
+    ----------
+    step : CampaignStep
+    configuration : msc_bluesky.plans.validation.ReactorConfiguration, optional
+        The reactor's geometry and pump limits; default the simulated reactor's.
+
+    Returns
+    -------
+    list of dict
+        The step's conditions, as floats.
+
+    Raises
+    ------
+    ConditionError
+        Naming the step, the argument or condition, the value and what is allowed.
+    """
+    from msc_bluesky.plans.validation import check_arguments, check_flows
+
+    where = f"step {step.title!r}"
+    try:
+        check_arguments(_plan(step.plan), step.kwargs)
+        conds = conditions_of(step)
+        if not conds:
+            raise ConditionError("no conditions to measure")
+        checked = []
+        for i, cond in enumerate(conds, start=1):
+            if not isinstance(cond, dict):
+                raise ConditionError(
+                    f"condition {i} = {cond!r} is not a mapping {{t_nuc, t_growth, reaction_time}}"
+                )
+            missing = [k for k in ("t_nuc", "t_growth", "reaction_time") if k not in cond]
+            unknown = [k for k in cond if k not in ("t_nuc", "t_growth", "reaction_time")]
+            if missing or unknown:
+                raise ConditionError(
+                    f"condition {i} has missing keys {missing} / unknown keys {unknown}; "
+                    "expected exactly ['t_nuc', 't_growth', 'reaction_time']"
+                )
+            try:
+                checked.append({
+                    "t_nuc": check_temperature("t_nuc", cond["t_nuc"]),
+                    "t_growth": check_temperature("t_growth", cond["t_growth"]),
+                    "reaction_time": check_reaction_time(cond["reaction_time"]),
+                })  # fmt: skip
+            except ConditionError as err:
+                raise ConditionError(f"{err} (condition {i} of {len(conds)})") from None
+        check_flows(checked, configuration or simulated_reactor_configuration())
+    except ConditionError as err:
+        raise ConditionError(f"{where}: {err}") from None
+    except (KeyError, TypeError, ValueError) as err:
+        raise ConditionError(f"{where}: malformed argument ({type(err).__name__}: {err})") from None
+    return checked
+
+
+def check_campaign(steps: Sequence[CampaignStep], configuration=None) -> int:
+    """Check every step of the campaign (:func:`check_step`) before anything moves.
+
+    A misspelt or negative argument in the last step fails here, before the first step
+    runs.
+
+    Parameters
+    ----------
+    steps : sequence of CampaignStep
+    configuration : msc_bluesky.plans.validation.ReactorConfiguration, optional
+        The reactor's geometry and pump limits; default the simulated reactor's.
 
     Returns
     -------
@@ -181,28 +271,96 @@ def check_campaign(steps: Sequence[CampaignStep]) -> int:
     """
     if not steps:
         raise ConditionError("the campaign has no steps")
-    total = 0
-    for step in steps:
-        try:
-            conds = conditions_of(step)
-        except (KeyError, TypeError) as err:
+    return sum(len(check_step(step, configuration)) for step in steps)
+
+
+#: Keys a step of a YAML campaign file may have.
+STEP_KEYS: tuple[str, ...] = ("title", "plan", "detectors", "kwargs")
+
+
+def _read_text(p: Path) -> str:
+    try:
+        raw = p.read_bytes()
+    except OSError as err:
+        raise ConditionError(f"campaign file {p} cannot be read: {err.strerror}") from None
+    if b"\0" in raw:
+        raise ConditionError(f"{p}: a binary file, not a YAML or CSV campaign (text)")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConditionError(
+            f"{p}: not UTF-8 text (byte {err.start}); campaign files are YAML or CSV text"
+        ) from None
+
+
+def _yaml(p: Path, text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        lines = text.splitlines()
+        if mark is not None and mark.line < len(lines) and "\t" in lines[mark.line]:
+            problem = "a tab character; indent YAML with spaces, not tabs"
+        raise ConditionError(f"{p}: not valid YAML{where}: {problem}") from None
+
+
+def _step_from(p: Path, index: int, item: Any) -> CampaignStep:
+    where = f"{p}: steps[{index}]"
+    if not isinstance(item, dict):
+        raise ConditionError(
+            f"{where} = {item!r} is not a mapping; a step has keys {', '.join(STEP_KEYS)}"
+        )
+    unknown = [k for k in item if k not in STEP_KEYS]
+    if unknown:
+        raise ConditionError(
+            f"{where}: unknown key(s) {unknown}; a step has keys {', '.join(STEP_KEYS)}"
+        )
+    if "plan" not in item:
+        raise ConditionError(f"{where}: no 'plan'; allowed: " + ", ".join(CAMPAIGN_PLANS))
+    detectors = item.get("detectors", list(DETECTOR_NAMES))
+    if not isinstance(detectors, list) or not all(isinstance(d, str) for d in detectors):
+        raise ConditionError(
+            f"{where}: detectors = {detectors!r} must be a list of names from "
+            + ", ".join(DETECTOR_NAMES)
+        )
+    kwargs = item.get("kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise ConditionError(f"{where}: kwargs = {kwargs!r} must be a mapping of arguments")
+    title = item.get("title", item["plan"])
+    return CampaignStep(
+        title=str(title), plan=str(item["plan"]), detectors=tuple(detectors), kwargs=kwargs
+    )
+
+
+def _csv_conditions(p: Path, text: str) -> list[dict[str, float]]:
+    need = ("t_nuc", "t_growth", "reaction_time")
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as err:
+        raise ConditionError(f"{p}: not a valid CSV file ({err})") from None
+    rows = [(n, r) for n, r in enumerate(rows, start=1) if any(c.strip() for c in r)]
+    if not rows:
+        raise ConditionError(f"{p}: empty; a CSV campaign needs the header {','.join(need)}")
+    header = [c.strip() for c in rows[0][1]]
+    if sorted(header) != sorted(need):
+        raise ConditionError(
+            f"{p}: header {','.join(header)!r}; a CSV campaign needs exactly the columns "
+            + ",".join(need)
+        )
+    if len(rows) == 1:
+        raise ConditionError(f"{p}: no conditions below the header")
+    conditions = []
+    for number, row in rows[1:]:
+        if len(row) != len(header):
             raise ConditionError(
-                f"step {step.title!r}: missing or malformed argument {err}"
-            ) from None
-        if not conds:
-            raise ConditionError(f"step {step.title!r} has no conditions")
-        for cond in conds:
-            for name in ("t_nuc", "t_growth"):
-                try:
-                    check_temperature(name, cond[name])
-                except ConditionError as err:
-                    raise ConditionError(f"step {step.title!r}: {err}") from None
-            try:
-                check_reaction_time(cond["reaction_time"])
-            except ConditionError as err:
-                raise ConditionError(f"step {step.title!r}: {err}") from None
-        total += len(conds)
-    return total
+                f"{p} line {number}: {len(row)} value(s), expected {len(header)} "
+                f"({','.join(header)})"
+            )
+        conditions.append({k: _number(v, f"{p} line {number}: {k}") for k, v in zip(
+            header, row, strict=True)})  # fmt: skip
+    return conditions
 
 
 def load_campaign(path: str | Path) -> list[CampaignStep]:
@@ -214,39 +372,41 @@ def load_campaign(path: str | Path) -> list[CampaignStep]:
 
     CSV: a header with ``t_nuc,t_growth,reaction_time`` (°C, °C, s), one condition a row.
 
+    The file's structure is checked here; the values by :func:`check_campaign`.
+
     Raises
     ------
     ConditionError
-        If the file is not one of these forms, with what was found.
+        If the file is missing, binary, not valid YAML/CSV or not one of these forms,
+        with one line saying what was found and what is expected.
     """
     p = Path(path)
     if not p.exists():
         raise ConditionError(f"campaign file {p} does not exist")
-    if p.suffix.lower() == ".csv":
-        with p.open(newline="") as fh:
-            rows = list(csv.DictReader(fh))
-        need = {"t_nuc", "t_growth", "reaction_time"}
-        if not rows or not need <= set(rows[0]):
-            raise ConditionError(
-                f"{p}: a CSV campaign needs the header t_nuc,t_growth,reaction_time"
-            )
-        return [_conditions_step(p.name, [{k: _number(r[k], p) for k in need} for r in rows])]
-    if p.suffix.lower() not in (".yaml", ".yml"):
+    if not p.is_file():
+        raise ConditionError(f"campaign file {p} is not a file")
+    suffix = p.suffix.lower()
+    if suffix not in (".csv", ".yaml", ".yml"):
         raise ConditionError(f"{p}: campaign files are .yaml, .yml or .csv")
-    data = yaml.safe_load(p.read_text()) or {}
+    text = _read_text(p)
+    if suffix == ".csv":
+        return [_conditions_step(p.name, _csv_conditions(p, text))]
+    data = _yaml(p, text)
     if isinstance(data, dict) and "steps" in data:
-        return [
-            CampaignStep(
-                title=str(s.get("title", s.get("plan", "step"))),
-                plan=str(s.get("plan")),
-                detectors=tuple(s.get("detectors", DETECTOR_NAMES)),
-                kwargs=dict(s.get("kwargs", {})),
-            )
-            for s in data["steps"]
-        ]
+        steps = data["steps"]
+        if not isinstance(steps, list) or not steps:
+            raise ConditionError(f"{p}: steps must be a non-empty list of steps, got {steps!r}")
+        return [_step_from(p, i, item) for i, item in enumerate(steps)]
     if isinstance(data, dict) and "conditions" in data:
-        return [_conditions_step(p.name, list(data["conditions"]))]
-    raise ConditionError(f"{p}: expected a mapping with 'steps:' or 'conditions:'")
+        conditions = data["conditions"]
+        if not isinstance(conditions, list) or not conditions:
+            raise ConditionError(
+                f"{p}: conditions must be a non-empty list of "
+                f"{{t_nuc, t_growth, reaction_time}}, got {conditions!r}"
+            )
+        return [_conditions_step(p.name, conditions)]
+    found = type(data).__name__ if not isinstance(data, dict) else f"keys {sorted(data)}"
+    raise ConditionError(f"{p}: expected a mapping with 'steps:' or 'conditions:', found {found}")
 
 
 def _conditions_step(name: str, conditions: Iterable[dict[str, Any]]) -> CampaignStep:
@@ -256,9 +416,9 @@ def _conditions_step(name: str, conditions: Iterable[dict[str, Any]]) -> Campaig
     )
 
 
-def _number(text: str, path: Path) -> float:
+def _number(text: str, where: str) -> float:
     try:
         v = float(text)
     except ValueError:
-        raise ConditionError(f"{path}: {text!r} is not a number") from None
+        raise ConditionError(f"{where} = {text.strip()!r} is not a number") from None
     return v if math.isfinite(v) else float("nan")

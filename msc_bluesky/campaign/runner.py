@@ -85,7 +85,7 @@ def run_campaign(
     """
     from bluesky.utils import RunEngineInterrupted
 
-    total = check_campaign(steps)
+    total = check_campaign(steps, reactor_configuration(session.reactor))
     outcome = CampaignOutcome(campaign_id=campaign_id)
     echo(f"campaign {campaign_id}: {len(steps)} steps, {total} conditions")
     done = 0
@@ -115,6 +115,32 @@ def run_campaign(
         outcome.completed_steps += 1
         done += n
     return outcome
+
+
+def reactor_configuration(reactor: Any):
+    """Geometry and pump limits read from a connected reactor, or None if unreadable.
+
+    The campaign checks every step's flows against them before the first step runs
+    (outside any plan, so plain ophyd reads).
+
+    Returns
+    -------
+    msc_bluesky.plans.validation.ReactorConfiguration or None
+    """
+    from msc_bluesky.plans.validation import ReactorConfiguration
+
+    try:
+        values = [
+            float(signal.get())
+            for signal in (
+                reactor.volume_nuc, reactor.volume_growth, reactor.volume_transfer,
+                reactor.pump_cd.max_flow, reactor.pump_se.max_flow, reactor.flow_ratio,
+            )
+        ]  # fmt: skip
+    except Exception as err:  # not connected, or a fake reactor: the plans check again
+        logger.info("reactor configuration not readable (%s); using the simulated one", err)
+        return None
+    return ReactorConfiguration(*values)
 
 
 def _abort(RE: Any, reason: str) -> None:  # noqa: N803

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -29,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="simulated seconds per wall second for the started IOC "
                              "(default 100)")
     parser.add_argument("--tiled-uri", help="a running tiled server instead of the embedded store")
-    parser.add_argument("--api-key", help="API key of --tiled-uri")
+    parser.add_argument("--api-key", default=os.environ.get("MSC_TILED_API_KEY"),
+                        help="API key of --tiled-uri (default: $MSC_TILED_API_KEY)")
     parser.add_argument("--queue", action="store_true",
                         help="submit the campaign to a running queue server instead")
     parser.add_argument("--zmq-control-addr", default="tcp://127.0.0.1:60615",
@@ -39,34 +42,63 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "from the stored analysis runs, as a local run does")
 
 
+class _OneLineFormatter(logging.Formatter):
+    """Log records as one line each: no tracebacks on the terminal.
+
+    Storage failures are handled (journalled, retried, reported at the end); the
+    libraries below still log them with their tracebacks, which would bury the one line
+    that says what to do.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord(record.__dict__)
+        if record.exc_info:
+            record.msg = f"{record.getMessage()} ({record.exc_info[1]!r})"
+            record.args = None
+        record.exc_info = record.exc_text = record.stack_info = None
+        return super().format(record)
+
+
+def _one_line_logging() -> None:
+    root = logging.getLogger()
+    if root.handlers:  # configured by the caller: leave it alone
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_OneLineFormatter("%(name)s: %(message)s"))
+    root.addHandler(handler)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run (or queue) the campaign; print and write the summary and the figures."""
     from msc_bluesky.campaign.definition import check_campaign, load_campaign, paper_campaign
     from msc_bluesky.limits import ConditionError
 
+    if not args.time_scale > 0 or args.time_scale == float("inf"):
+        print(f"msc-bluesky campaign: --time-scale {args.time_scale:g} must be a finite "
+              "number > 0", file=sys.stderr)
+        return 2
     try:
         steps = load_campaign(args.file) if args.file else paper_campaign(quick=args.quick)
         check_campaign(steps)
-    except ConditionError as err:
+    except ConditionError as err:  # every malformed file and bad value: one line, status 2
         print(f"msc-bluesky campaign: {err}", file=sys.stderr)
-        return 2
-    if args.time_scale <= 0:
-        print("msc-bluesky campaign: --time-scale must be > 0", file=sys.stderr)
         return 2
     if args.wait and not args.queue:
         print("msc-bluesky campaign: --wait follows a queued campaign; add --queue",
               file=sys.stderr)
         return 2
     campaign_id = uuid.uuid4().hex[:12]
+    _one_line_logging()
     if args.queue:
         return _queue_campaign(args, steps, campaign_id)
     return _run_locally(args, steps, campaign_id)
 
 
 def _run_locally(args: argparse.Namespace, steps, campaign_id: str) -> int:
-    from msc_bluesky.campaign.local import connect_devices, simulated_reactor, summary_rows
+    from msc_bluesky.campaign.local import connect_devices, simulated_reactor
     from msc_bluesky.campaign.runner import run_campaign
-    from msc_bluesky.campaign.summary import format_summary, summarize
+    from msc_bluesky.limits import ConditionError
 
     with simulated_reactor(args.prefix, args.time_scale) as prefix:
         from msc_bluesky.session import SessionConfig, build_session
@@ -88,34 +120,90 @@ def _run_locally(args: argparse.Namespace, steps, campaign_id: str) -> int:
             except ConnectionError as err:
                 print(f"msc-bluesky campaign: {err}", file=sys.stderr)
                 return 1
-            outcome = run_campaign(steps, session, campaign_id)
+            try:
+                outcome = run_campaign(steps, session, campaign_id)
+            except ConditionError as err:  # re-checked against the connected reactor
+                print(f"msc-bluesky campaign: {err}", file=sys.stderr)
+                return 2
             print("finishing storage …")
-            session.writer.flush(600)
-            if session.client is None:
-                print("tiled was unreachable: runs are in the local backup; "
-                      "run `msc-bluesky replay` and then `msc-bluesky report`")
-                return 1
-            summary = summarize(summary_rows(session.client, campaign_id))
-            summary["campaign_id"] = campaign_id
-            summary["interrupted"] = outcome.interrupted
-            summary["error"] = outcome.error
-            print()
-            print(format_summary(summary))
-            if args.summary_json:
-                Path(args.summary_json).write_text(json.dumps(summary, indent=2) + "\n")
-                print(f"summary written to {args.summary_json}")
-            if not args.no_report:
-                from msc_bluesky.storage.report import write_report
-
-                written = write_report(session.client, args.report_dir, campaign=campaign_id)
-                print("figures: " + ", ".join(str(p) for p in written))
+            stored = _finish_storage(session, args)
+            if stored:
+                stored = _summarise(session, args, campaign_id, outcome)
         finally:
             session.close()
     if outcome.interrupted:
         print("campaign interrupted: reactor in standby, data so far kept in "
               f"{args.data_dir}")
         return 130
-    return 1 if outcome.error else 0
+    return 1 if outcome.error or not stored else 0
+
+
+def _replay_hint(args: argparse.Namespace) -> str:
+    where = f" --data-dir {args.data_dir}"
+    if args.tiled_uri:
+        where += f" --tiled-uri {args.tiled_uri}"
+    return f"run `msc-bluesky replay{where}`"
+
+
+def _finish_storage(session, args: argparse.Namespace) -> bool:
+    """Wait for the writer; say in one line what is only in the local backup.
+
+    Returns
+    -------
+    bool
+        True when every run of the campaign is in tiled.
+    """
+    writer = session.writer
+    drained = writer.flush(600)
+    status = writer.status
+    if session.client is None:
+        print(f"msc-bluesky campaign: tiled was unreachable; all {status.kept} documents "
+              f"are kept in the local backup; {_replay_hint(args)}, then `msc-bluesky report`",
+              file=sys.stderr)
+        return False
+    if not drained:
+        print("msc-bluesky campaign: tiled is still not accepting the last documents; "
+              f"every document is in the local backup; {_replay_hint(args)}", file=sys.stderr)
+        return False
+    if status.backed_up:
+        reasons = sorted(set(status.backed_up.values()))
+        print(f"msc-bluesky campaign: storage failed ({reasons[0]}); {status.kept} documents "
+              f"of {len(status.backed_up)} run(s) kept in the local backup; "
+              f"{_replay_hint(args)}", file=sys.stderr)
+        return False
+    return True
+
+
+def _summarise(session, args: argparse.Namespace, campaign_id: str, outcome) -> bool:
+    """Print and write the summary and figures from the stored runs; False if tiled failed."""
+    from msc_bluesky.campaign.local import summary_rows
+    from msc_bluesky.campaign.summary import format_summary, summarize
+
+    try:
+        summary = summarize(summary_rows(session.client, campaign_id))
+        summary["campaign_id"] = campaign_id
+        summary["interrupted"] = outcome.interrupted
+        summary["error"] = outcome.error
+        print()
+        print(format_summary(summary))
+        if args.summary_json:
+            Path(args.summary_json).write_text(json.dumps(summary, indent=2) + "\n")
+            print(f"summary written to {args.summary_json}")
+        if not args.no_report:
+            from msc_bluesky.storage.report import write_report
+
+            written = write_report(session.client, args.report_dir, campaign=campaign_id)
+            print("figures: " + ", ".join(str(p) for p in written))
+    except Exception as err:  # e.g. the server went away after the last run was stored
+        import httpx
+
+        if not isinstance(err, httpx.HTTPError | ConnectionError | TimeoutError):
+            raise
+        print(f"msc-bluesky campaign: the runs are stored, but reading them back from tiled "
+              f"failed ({type(err).__name__}: {err}); try `msc-bluesky report "
+              f"--data-dir {args.data_dir}` later", file=sys.stderr)
+        return False
+    return True
 
 
 def _queue_campaign(args: argparse.Namespace, steps, campaign_id: str) -> int:

@@ -8,10 +8,14 @@ geometry, which :func:`read_reactor_configuration` reads from the IOC with ``bps
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
-from collections.abc import Generator, Iterable, Mapping
+import types
+from collections import abc
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import bluesky.plan_stubs as bps
 from bluesky.utils import Msg
@@ -21,7 +25,12 @@ from msc_bluesky.devices.reactor import (
     flows_for_reaction_time,
     reaction_time_range,
 )
-from msc_bluesky.limits import ConditionError, check_reaction_time, check_temperature
+from msc_bluesky.limits import (
+    ConditionError,
+    check_reaction_time,
+    check_temperature,
+    is_number,
+)
 
 #: Keys of one condition, in order.
 CONDITION_KEYS: tuple[str, ...] = ("t_nuc", "t_growth", "reaction_time")
@@ -193,13 +202,130 @@ def check_flows(conditions: list[dict[str, float]], config: ReactorConfiguration
 
 
 def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    """Return ``value`` as float if finite and > 0 (or >= 0 with ``allow_zero``)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ConditionError(f"{name} = {value!r} is not a number") from None
+    """Return ``value`` as float if it is a finite number > 0 (or >= 0 with ``allow_zero``).
+
+    Booleans and strings are refused, not converted (``True`` is not 1 s).
+    """
+    bound = ">= 0" if allow_zero else "> 0"
+    if not is_number(value):
+        raise ConditionError(
+            f"{name} = {value!r} ({type(value).__name__}) is not a number; "
+            f"it must be finite and {bound}"
+        )
+    v = float(value)
     ok = math.isfinite(v) and (v >= 0 if allow_zero else v > 0)
     if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
         raise ConditionError(f"{name} = {value!r} is not allowed; it must be finite and {bound}")
     return v
+
+
+def check_count(name: str, value: Any) -> int:
+    """Return ``value`` if it is a whole number >= 1 (not a bool, string or 2.5)."""
+    if not is_number(value) or not float(value).is_integer() or value < 1:
+        raise ConditionError(f"{name} = {value!r} is not allowed; it must be a whole number >= 1")
+    return int(value)
+
+
+#: Range checks of plan options, by parameter name (all plans use the same names).
+OPTION_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "residence_volumes": lambda n, v: check_positive(n, v, allow_zero=True),
+    "temperature_band": check_positive,
+    "recovery_timeout": check_positive,
+    "growth_step": check_positive,
+    "growth_steps": check_count,
+    "drift_tolerance": lambda n, v: None if v is None else check_positive(n, v),
+}
+
+#: Parameters a caller of :func:`check_arguments` supplies itself (devices, metadata).
+SUPPLIED_PARAMETERS: tuple[str, ...] = ("detectors", "reactor", "md")
+
+
+def _describe(hint: Any) -> str:
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is type(None):
+        return "null"
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin in (list, tuple, abc.Sequence, abc.Iterable):
+        return f"a list of {_describe(args[0]).removeprefix('a ')}s" if args else "a list"
+    if origin in (dict, abc.Mapping):
+        return "a mapping"
+    return {float: "a number", int: "a whole number", bool: "true or false",
+            str: "a string"}.get(hint, str(hint))  # fmt: skip
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether ``value`` (from JSON/YAML) has the type ``hint`` names; unknown hints pass."""
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if origin in (Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if hint is float:
+        return is_number(value)
+    if hint is int:
+        return is_number(value) and float(value).is_integer()
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (list, tuple, abc.Sequence, abc.Iterable):
+        if not isinstance(value, list | tuple):
+            return False
+        return not args or all(_matches(v, args[0]) for v in value)
+    if origin in (dict, abc.Mapping):
+        return isinstance(value, Mapping)  # contents: the plan's own checks
+    return True
+
+
+def check_arguments(plan: Callable, kwargs: Mapping[str, Any]) -> None:
+    """Check a plan call's arguments by name, type and range, before anything runs.
+
+    Names must be parameters of ``plan`` (other than :data:`SUPPLIED_PARAMETERS`) and
+    every required one must be given; values must have the type of the plan's hint
+    (numbers are numbers: booleans and strings are refused); options named in
+    :data:`OPTION_CHECKS` must be in range. Conditions (temperatures, times, flows)
+    are checked by :func:`normalise_conditions` and :func:`check_flows`.
+
+    Parameters
+    ----------
+    plan : callable
+        A plan of :mod:`msc_bluesky.plans`.
+    kwargs : mapping
+        Its arguments after ``detectors`` and ``reactor``, by name.
+
+    Raises
+    ------
+    ConditionError
+        Naming the argument, what was given and what is allowed.
+    """
+    if not isinstance(kwargs, Mapping):
+        raise ConditionError(f"arguments must be a mapping of names to values, got {kwargs!r}")
+    signature = inspect.signature(plan)
+    hints = get_type_hints(plan)
+    allowed = [n for n in signature.parameters if n not in SUPPLIED_PARAMETERS]
+    for name in kwargs:
+        if name not in allowed:
+            close = difflib.get_close_matches(str(name), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConditionError(
+                f"unknown argument {name!r} for {plan.__name__}{hint}; allowed: "
+                + ", ".join(allowed)
+            )
+    missing = [
+        n for n in allowed
+        if signature.parameters[n].default is inspect.Parameter.empty and n not in kwargs
+    ]  # fmt: skip
+    if missing:
+        raise ConditionError(f"{plan.__name__} needs the argument(s) {', '.join(missing)}")
+    for name, value in kwargs.items():
+        hint = hints.get(name, Any)
+        if not _matches(value, hint):
+            raise ConditionError(
+                f"{name} = {value!r} ({type(value).__name__}) is not allowed; it must be "
+                f"{_describe(hint)}"
+            )
+        if name in OPTION_CHECKS:
+            OPTION_CHECKS[name](name, value)

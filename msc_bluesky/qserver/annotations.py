@@ -8,9 +8,10 @@ which devices a parameter may name (``reactor`` only the reactor, ``detectors`` 
 queue is left unchanged.
 
 Annotations are chosen by parameter name (:data:`PARAMETER_RULES`), so they follow the
-plans' signatures: a rule whose name a plan does not have is simply not used. The
-queue server's range check lets NaN through; the plans validate their inputs again
-(:mod:`msc_bluesky.limits`).
+plans' signatures: a rule whose name a plan does not have is simply not used. Numbers
+are strict finite floats (no bools, strings, NaN); each ``condition_scan`` condition
+is the typed dict :class:`msc_bluesky.qserver.conditions.Condition` (per-field
+ranges). The plans validate their inputs again (:mod:`msc_bluesky.limits`).
 
 The wrapped plans behave exactly like the originals (same generator, same signature);
 only the wrapper carries the annotation, the plans in :mod:`msc_bluesky.plans` are not
@@ -30,15 +31,11 @@ from bluesky_queueserver import parameter_annotation_decorator
 
 from msc_bluesky import plans as _plans
 from msc_bluesky.limits import PUMP_MAX_FLOW_ML_MIN, TEMPERATURE_LIMITS_C
+from msc_bluesky.qserver.conditions import CONDITION_ANNOTATION, REACTION_TIME_RANGE_S
 
 #: Names of the instrument's devices that plans may receive.
 REACTOR_DEVICES: tuple[str, ...] = ("reactor",)
 DETECTOR_DEVICES: tuple[str, ...] = ("uvvis", "saxs")
-#: Reaction times the queue accepts (s). The lower bound rejects zero and negative
-#: times; whether a time is reachable with the actual reactor volumes and pumps is
-#: checked by the plan. The upper bound (10 min) is a sanity limit: the paper's
-#: reaction times are 1.5–14 s.
-REACTION_TIME_RANGE_S: tuple[float, float] = (0.01, 600.0)
 #: Other durations (settling, timeouts, exposures), s.
 DURATION_RANGE_S: tuple[float, float] = (0.0, 3600.0)
 #: Band around a heater setpoint within which a run goes on (°C).
@@ -66,10 +63,14 @@ PLAN_NAMES: tuple[str, ...] = (
     "equilibrate",
 )
 
-#: A float that is neither NaN nor infinite. The queue server evaluates annotation types
+#: A finite number, not a bool or string. The queue server evaluates annotation types
 #: with only ``typing``/``collections``/``enum`` in scope, and its min/max checks let NaN
-#: through; pydantic's ``FiniteFloat`` refuses NaN and inf at submission.
-FINITE_FLOAT = "__import__('pydantic').FiniteFloat"
+#: through; pydantic's strict mode refuses ``true`` and ``"300"`` (lax mode converts
+#: them) and ``AllowInfNan(False)`` refuses NaN and inf, at submission.
+FINITE_FLOAT = (
+    "typing.Annotated[float, __import__('pydantic').Strict(), "
+    "__import__('pydantic').AllowInfNan(False)]"
+)
 #: Keys of one condition of ``condition_scan`` (see :mod:`msc_bluesky.plans.validation`).
 CONDITION_KEYS: tuple[str, ...] = ("t_nuc", "t_growth", "reaction_time")
 
@@ -103,7 +104,9 @@ class ParameterRule:
 
 
 _T_LOW, _T_HIGH = TEMPERATURE_LIMITS_C
-_CONDITION = f"typing.Dict[typing.Literal{list(CONDITION_KEYS)}, {FINITE_FLOAT}]"
+#: One condition: exactly the three keys, each a finite number in its own range
+#: (:class:`msc_bluesky.qserver.conditions.Condition`).
+_CONDITION = CONDITION_ANNOTATION
 
 #: First matching rule wins.
 PARAMETER_RULES: tuple[ParameterRule, ...] = (
@@ -133,9 +136,9 @@ PARAMETER_RULES: tuple[ParameterRule, ...] = (
     ),
     ParameterRule(
         r"conditions?",
-        "conditions {t_nuc: °C, t_growth: °C, reaction_time: s}",
+        f"conditions {{t_nuc: °C, t_growth: °C ({_T_LOW:g}–{_T_HIGH:g}), reaction_time: s "
+        f"({REACTION_TIME_RANGE_S[0]:g}–{REACTION_TIME_RANGE_S[1]:g})}}",
         _CONDITION,
-        (min(REACTION_TIME_RANGE_S[0], _T_LOW), max(REACTION_TIME_RANGE_S[1], _T_HIGH)),
     ),
     ParameterRule(
         r"\w*_band",

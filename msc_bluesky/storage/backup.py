@@ -140,7 +140,7 @@ def locked_if_idle(path: str | Path) -> Iterator[bool]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def read_journal(path: str | Path) -> list[tuple[str, dict]]:
+def read_journal(path: str | Path, limit: int | None = None) -> list[tuple[str, dict]]:
     """The documents of a journal, in order.
 
     A last line cut short by a crash is dropped with a warning; a damaged line elsewhere
@@ -149,6 +149,8 @@ def read_journal(path: str | Path) -> list[tuple[str, dict]]:
     Parameters
     ----------
     path : str or Path
+    limit : int, optional
+        Read only the first ``limit`` documents (a journal still being written).
 
     Returns
     -------
@@ -157,6 +159,8 @@ def read_journal(path: str | Path) -> list[tuple[str, dict]]:
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     docs: list[tuple[str, dict]] = []
     for number, line in enumerate(lines, start=1):
+        if limit is not None and len(docs) >= limit:
+            break
         if not line.strip():
             continue
         try:

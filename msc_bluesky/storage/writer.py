@@ -8,8 +8,14 @@
    :class:`bluesky_tiled_plugins.TiledWriter` with a small batch size (default 1: every
    event is written to tiled as it arrives, so a crash loses at most the event in flight).
 
-If tiled fails for a run (server unreachable, refused write), the rest of that run goes
-only to the journal, which stays in the backup directory for ``msc-bluesky replay``.
+A failed tiled write is retried with backoff (:data:`DEFAULT_RETRY_DELAYS_S`) when the
+error is transient (:func:`is_transient`: SQLite "database is locked", a connection
+error, a 5xx answer): the run is rewritten in tiled from its journal, which holds every
+document so far, so a retry never duplicates or skips anything. If tiled still fails
+for a run (server gone, refused write), the rest of that run goes only to the journal,
+which stays in the backup directory for ``msc-bluesky replay``; the writer logs one
+warning per run and :meth:`JournaledWriter.backup_summary` gives the line to show at
+the end of a campaign.
 Runs that reached tiled completely have their journal removed (or kept, if asked).
 After a failure the writer is *offline*: a new run first checks that the server answers
 (one quick request) before writing to it.
@@ -25,17 +31,102 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .backup import STORED_SUBDIR, RunJournal
+from .backup import STORED_SUBDIR, RunJournal, read_journal
 from .conditions import add_condition_bounds
 
 logger = logging.getLogger(__name__)
 
 #: Default events per tiled write: 1, so a crash loses at most the event in flight.
 DEFAULT_BATCH_SIZE = 1
+#: Pauses (s) before each retry of a run whose tiled write failed transiently.
+DEFAULT_RETRY_DELAYS_S: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0)
+
+_TRANSIENT_WORDS = ("database is locked", "database is busy", "locked", "timed out", "timeout")
+
+
+def is_transient(err: BaseException) -> bool:
+    """Whether a storage error may go away by itself (worth a retry).
+
+    True for connection problems and timeouts (``httpx.TransportError``,
+    ``ConnectionError``, ``TimeoutError``), server-side
+    failures (HTTP 5xx, 429) and SQL lock errors ("database is locked": two writers on
+    one SQLite store). False for refusals (4xx) and errors in the documents themselves.
+
+    Parameters
+    ----------
+    err : BaseException
+
+    Returns
+    -------
+    bool
+    """
+    import httpx
+
+    if isinstance(err, httpx.TransportError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(err, httpx.HTTPStatusError):
+        code = err.response.status_code
+        return code >= 500 or code == 429
+    text = f"{type(err).__name__}: {err}".lower()
+    if "operationalerror" in text or "timeout" in type(err).__name__.lower():
+        return True
+    return any(word in text for word in _TRANSIENT_WORDS)
+
+
+class EmptyArrayFilter:
+    """TiledWriter patches that leave out event arrays declared with no elements.
+
+    tiled cannot store a zero-length array as zarr, and the SQL table it falls back to
+    has no column type for a list (SQLite: "Unsupported PyArrow type: list<item:
+    string>"), so one such key used to make the whole run fail. The key holds no values,
+    so leaving it out loses nothing; the descriptor records the keys left out under
+    ``empty_arrays_omitted``.
+    """
+
+    def __init__(self) -> None:
+        self._omitted: dict[str, list[str]] = {}  # descriptor uid -> keys left out
+
+    @staticmethod
+    def _is_empty(data_key: dict) -> bool:
+        shape = data_key.get("shape") or ()
+        return (
+            data_key.get("dtype") == "array"
+            and "external" not in data_key
+            and None not in shape
+            and 0 in shape
+        )
+
+    def descriptor(self, doc: dict) -> dict:
+        """Drop zero-size array keys from ``data_keys`` and ``object_keys``."""
+        empty = sorted(k for k, v in (doc.get("data_keys") or {}).items() if self._is_empty(v))
+        if not empty:
+            return doc
+        self._omitted[doc["uid"]] = empty
+        doc["data_keys"] = {k: v for k, v in doc["data_keys"].items() if k not in empty}
+        if doc.get("object_keys"):
+            doc["object_keys"] = {
+                obj: [k for k in keys if k not in empty]
+                for obj, keys in doc["object_keys"].items()
+            }
+        doc["empty_arrays_omitted"] = empty
+        return doc
+
+    def event(self, doc: dict) -> dict:
+        """Drop the keys its descriptor left out."""
+        empty = self._omitted.get(doc.get("descriptor"))
+        if empty:
+            for part in ("data", "timestamps", "filled"):
+                if isinstance(doc.get(part), dict):
+                    doc[part] = {k: v for k, v in doc[part].items() if k not in empty}
+        return doc
 
 
 def make_tiled_writer(client, batch_size: int = DEFAULT_BATCH_SIZE):
-    """A ``bluesky_tiled_plugins.TiledWriter`` with this package's start-document patch.
+    """A ``bluesky_tiled_plugins.TiledWriter`` with this package's document patches.
+
+    Start documents get ``condition_bounds``; every non-empty array in events is
+    written as a zarr array (``max_array_size=0``: SQL tables cannot hold lists), and
+    zero-size arrays are left out (:class:`EmptyArrayFilter`).
 
     Parameters
     ----------
@@ -52,7 +143,17 @@ def make_tiled_writer(client, batch_size: int = DEFAULT_BATCH_SIZE):
 
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return TiledWriter(client, batch_size=int(batch_size), patches={"start": add_condition_bounds})
+    empty = EmptyArrayFilter()
+    return TiledWriter(
+        client,
+        batch_size=int(batch_size),
+        max_array_size=0,
+        patches={
+            "start": add_condition_bounds,
+            "descriptor": empty.descriptor,
+            "event": empty.event,
+        },
+    )
 
 
 @dataclass
@@ -61,6 +162,8 @@ class _RunState:
     tiled: Any = None  # TiledWriter for this run, None once tiled failed
     failed: bool = False
     error: str = ""
+    journalled: int = 0  # documents in the journal (RunEngine thread)
+    handled: int = 0  # documents handed to tiled so far (writer thread)
 
 
 @dataclass
@@ -73,10 +176,38 @@ class WriterStatus:
         Start uids of runs written completely to tiled.
     backed_up : dict
         Start uid -> reason, for runs left in the backup directory for replay.
+    documents_kept : dict
+        Start uid -> number of documents of that run kept in the backup directory.
+    retries : int
+        Transient failures that a retry repaired (nothing went to the backup).
     """
 
     stored: list[str] = field(default_factory=list)
     backed_up: dict[str, str] = field(default_factory=dict)
+    documents_kept: dict[str, int] = field(default_factory=dict)
+    retries: int = 0
+
+    @property
+    def kept(self) -> int:
+        """Documents kept in the backup directory (0 when everything reached tiled)."""
+        return sum(self.documents_kept.values())
+
+    def summary(self, data_dir: str | Path | None = None) -> str:
+        """One line for people: what is in the backup and how to load it, or "".
+
+        Parameters
+        ----------
+        data_dir : str or Path, optional
+            The data directory to name in the ``msc-bluesky replay`` command.
+        """
+        if not self.backed_up:
+            return ""
+        where = f" --data-dir {data_dir}" if data_dir is not None else ""
+        return (
+            f"{self.kept} document{'s' if self.kept != 1 else ''} of "
+            f"{len(self.backed_up)} run{'s' if len(self.backed_up) != 1 else ''} kept in "
+            f"the local backup; run `msc-bluesky replay{where}`"
+        )
 
 
 class JournaledWriter:
@@ -96,6 +227,8 @@ class JournaledWriter:
         them.
     probe_timeout : float
         Seconds to wait for the server's answer when checking it after a failure.
+    retry_delays : sequence of float
+        Pauses (s) before each retry of a transient failure; ``()`` disables retries.
     """
 
     def __init__(
@@ -106,6 +239,7 @@ class JournaledWriter:
         batch_size: int = DEFAULT_BATCH_SIZE,
         keep_backup: bool = False,
         probe_timeout: float = 2.0,
+        retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS_S,
     ) -> None:
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -115,6 +249,7 @@ class JournaledWriter:
         self.batch_size = int(batch_size)
         self.keep_backup = keep_backup
         self.probe_timeout = probe_timeout
+        self.retry_delays = tuple(float(d) for d in retry_delays)
         self.status = WriterStatus()
         self._offline = client is None
         self._runs: dict[str, _RunState] = {}
@@ -159,6 +294,7 @@ class JournaledWriter:
             logger.warning("ignoring a %r document of run %s started elsewhere", name, uid)
             return
         state.journal.write(name, doc)
+        state.journalled += 1
         with self._idle:
             self._in_flight += 1
         self._queue.put((uid, name, doc))
@@ -185,6 +321,38 @@ class JournaledWriter:
         if self.client is not None:
             self._offline = True
 
+    def _rewrite(self, uid: str, state: _RunState) -> None:
+        """Write the run again, from its journal, up to the document being handled."""
+        try:
+            self.client[uid]
+        except KeyError:
+            pass
+        else:  # partly written before the failure: start over, the journal has it all
+            self.client.delete_contents(uid, recursive=True, external_only=False)
+        tiled = make_tiled_writer(self.client, self.batch_size)
+        for name, doc in read_journal(state.journal.path, limit=state.handled + 1):
+            tiled(name, doc)
+        state.tiled = tiled
+
+    def _retry(self, uid: str, state: _RunState, err: Exception) -> bool:
+        """Retry a failed write with backoff while the error looks transient."""
+        for delay in self.retry_delays:
+            if not is_transient(err):
+                return False
+            logger.info("run %s: storage error (%s: %s); retrying in %g s",
+                        uid, type(err).__name__, err, delay)
+            time.sleep(delay)
+            if not self._server_answers():  # tiled's client has retried it already
+                return False
+            try:
+                self._rewrite(uid, state)
+            except Exception as again:
+                err = again
+                continue
+            self.status.retries += 1
+            return True
+        return False
+
     def _write(self, uid: str, name: str, doc: dict) -> None:
         state = self._runs[uid]
         if name == "start":
@@ -196,8 +364,10 @@ class JournaledWriter:
         if not state.failed:
             try:
                 state.tiled(name, doc)
-            except Exception as err:  # any tiled failure: keep the journal for replay
-                self._fail(uid, state, f"{type(err).__name__}: {err}")
+            except Exception as err:  # retried, else the journal is kept for replay
+                if not self._retry(uid, state, err):
+                    self._fail(uid, state, f"{type(err).__name__}: {err}")
+        state.handled += 1
         if name == "stop":
             self._finish(uid, state)
 
@@ -205,11 +375,27 @@ class JournaledWriter:
         del self._runs[uid]
         if state.failed:
             state.journal.close()
-            self.status.backed_up[uid] = state.error
+            self._keep(uid, state, state.error)
         else:
             keep = self.backup_dir / STORED_SUBDIR if self.keep_backup else None
             state.journal.discard(keep_in=keep)
             self.status.stored.append(uid)
+
+    def _keep(self, uid: str, state: _RunState, reason: str) -> None:
+        self.status.backed_up[uid] = reason
+        self.status.documents_kept[uid] = state.journalled
+        logger.warning(
+            "run %s: %d documents kept in the local backup %s (%s); "
+            "load them with `msc-bluesky replay`",
+            uid, state.journalled, state.journal.path, reason,
+        )
+
+    def backup_summary(self) -> str:
+        """One line naming what is kept in the backup and how to load it, or "".
+
+        The data directory named is the backup directory's parent (``<data_dir>/backup``).
+        """
+        return self.status.summary(self.backup_dir.parent)
 
     def _work(self) -> None:
         while True:
@@ -268,7 +454,7 @@ class JournaledWriter:
             self._thread.join(timeout)
             for uid, state in list(self._runs.items()):
                 state.journal.close()
-                self.status.backed_up[uid] = "the run had not stopped when the writer closed"
+                self._keep(uid, state, "the run had not stopped when the writer closed")
             self._runs.clear()
         else:
             logger.warning("tiled writer did not drain in time; journals stay for replay")
