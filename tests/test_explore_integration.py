@@ -66,9 +66,11 @@ def test_explore_learns_from_stored_runs_and_writes_its_summary(tmp_path):
 
     client, record = _stored_exploration(data, summary["exploration_id"])
     events = record["proposals"].read()
-    assert list(events["decision"]) == ["accept"] * 4
-    raw = find_runs(client, md={"exploration_id": summary["exploration_id"]})
-    assert sorted(r.metadata["start"]["uid"] for r in raw) == sorted(events["raw_uid"])
+    assert list(events["decision"].values) == ["accept"] * 4
+    raw = find_runs(
+        client, plan_name="condition_scan", md={"exploration_id": summary["exploration_id"]}
+    )
+    assert sorted(r.metadata["start"]["uid"] for r in raw) == sorted(events["raw_uid"].values)
     assert record.metadata["stop"]["exit_status"] == "success"
 
 
@@ -88,9 +90,9 @@ def test_approve_gate_records_an_accepted_and_a_rejected_proposal(tmp_path):
     assert summary["conditions_used"] == 2
     _, record = _stored_exploration(data, summary["exploration_id"])
     events = record["proposals"].read()
-    assert list(events["decision"]) == ["accept", "reject", "accept", "stop"]
-    assert list(events["decision_reason"])[1] == "oven being cleaned"
-    assert set(events["decided_by"]) == {"ada"}
+    assert list(events["decision"].values) == ["accept", "reject", "accept", "stop"]
+    assert list(events["decision_reason"].values)[1] == "oven being cleaned"
+    assert set(events["decided_by"].values) == {"ada"}
     assert record.metadata["start"]["operator"] == "ada"
 
 

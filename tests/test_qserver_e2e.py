@@ -286,9 +286,9 @@ def test_explore_proposals_wait_in_the_queue_until_released_or_deleted(
             lambda: _found(find_exploration, client, summary["exploration_id"]), 30, "the record"
         )
         events = record["proposals"].read()
-        assert list(events["decision"]) == ["accept", "reject", "accept"]
-        assert set(events["decided_by"]) == {"queue"}
-        assert "deleted before it ran" in list(events["decision_reason"])[1]
+        assert list(events["decision"].values) == ["accept", "reject", "accept"]
+        assert set(events["decided_by"].values) == {"queue"}
+        assert "deleted before it ran" in list(events["decision_reason"].values)[1]
     finally:
         close_client(client)
 
