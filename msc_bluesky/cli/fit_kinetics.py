@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fix", metavar="NAME[=VALUE]", action="append", default=None,
                         help="hold this parameter, at VALUE or the model's value (repeatable)")
     parser.add_argument("--max-evaluations", type=int, default=None,
-                        help="largest number of optimiser evaluations (default 40)")
+                        help="largest number of optimiser evaluations (default 100)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                         help="processes for the model runs (default: up to 2)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

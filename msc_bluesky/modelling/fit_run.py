@@ -85,6 +85,11 @@ def fit_run_documents(
     summary = fit.to_dict(window_times)
     summary.pop("correlation", None)
     summary.pop("raw_uids", None)
+    # Start-document keys may not contain dots: windows as a list.
+    windows_c = summary.pop("msc437_window_c")
+    summary["msc437_windows"] = [
+        {"reaction_time": float(t), "window_c": w} for t, w in windows_c.items()
+    ]
     metadata = {
         "plan_name": FIT_PLAN_NAME,
         "campaign_id": campaign_id,
@@ -143,7 +148,7 @@ def fit_run_documents(
 
     windows = []
     for t in window_times:
-        w = summary["msc437_window_c"].get(f"{t:.1f}")
+        w = windows_c.get(f"{t:.1f}")
         low, high = w if w else (math.nan, math.nan)
         windows.append({"reaction_time": t, "low_c": low, "high_c": high})
     docs += _stream(run, "windows", windows, {"reaction_time": "num", "low_c": "num",

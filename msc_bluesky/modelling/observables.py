@@ -171,12 +171,25 @@ def _saxs_populations(row: Mapping[str, Any]) -> list[tuple[float, float]]:
     return pops
 
 
+def _flag(value: Any) -> bool:
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return bool(value)
+
+
 def measured_observables(row: Mapping[str, Any]) -> dict[str, float]:
     """The observables of one campaign-table row (NaN where not measured).
 
     The SAXS cluster volume fraction and NC radius are derived from the row's
     ``saxs_pop{i}_radius_nm`` / ``saxs_pop{i}_volume_fraction`` (radius <= 1.1 nm:
     clusters, as :func:`msc_bluesky.analysis.phase.classify_sizes` counts them).
+
+    Two SAXS values are left out because they do not measure what the model predicts:
+
+    - the cluster volume fraction where the row also has a spectrum: beside NCs,
+      SAXS does not resolve clusters (UV-Vis counts each family instead);
+    - every SAXS volume fraction where the precursor mesophase was detected
+      (``mesophase_detected``): its lamellae scatter too.
     """
     out = {name: _number(row.get(name)) for name in OBSERVABLE_NAMES}
     total = _number(row.get("saxs_total_volume_fraction"))
@@ -185,6 +198,14 @@ def measured_observables(row: Mapping[str, Any]) -> dict[str, float]:
         out["saxs_msc_volume_fraction"] = sum(v for r, v in pops if r <= MSC_MAX_RADIUS_NM)
         nc = [(r, v) for r, v in pops if r > MSC_MAX_RADIUS_NM]
         out["saxs_nc_radius_nm"] = max(nc, key=lambda p: p[1])[0] if nc else math.nan
+    has_spectrum = any(
+        math.isfinite(_number(row.get(f"msc{f}_absorbance"))) for f in MSC_FAMILIES_NM
+    )
+    if has_spectrum:
+        out["saxs_msc_volume_fraction"] = math.nan
+    if _flag(row.get("mesophase_detected")):
+        out["saxs_total_volume_fraction"] = math.nan
+        out["saxs_msc_volume_fraction"] = math.nan
     if not math.isfinite(out["nc_peak_nm"]):
         out["nc_diameter_nm"] = math.nan
     return out

@@ -127,8 +127,9 @@ class ParameterSpace:
 
     def to_model(self, u: np.ndarray) -> np.ndarray:
         """Fit coordinates -> model units."""
-        u = np.asarray(u, dtype=float)
-        return np.where(self.log_scaled, np.exp(u), u)
+        u = np.array(u, dtype=float)
+        u[self.log_scaled] = np.exp(u[self.log_scaled])
+        return u
 
     def params(self, u: np.ndarray) -> KineticParameters:
         """The full parameter set at fit coordinates ``u``."""

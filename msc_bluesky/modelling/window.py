@@ -114,3 +114,49 @@ def measured_msc437_window_c(
         if detected:
             found.append(round(tn))
     return [float(min(found)), float(max(found))] if found else None
+
+
+def window_sensitivity(
+    absorbance_with: Callable[[Mapping[str, float], float], float],
+    edges: Iterable[float],
+    changes: Mapping[str, float],
+    *,
+    level: float = DETECTION_ABSORBANCE,
+    dt_c: float = 1.0,
+) -> dict[str, float]:
+    """How far (°C) each parameter change moves an edge of a CdSe-437 window.
+
+    Linearised at each edge: ``shift = −ΔA / (dA/dT)``, with ``ΔA`` the change of the
+    band absorbance at the edge when one parameter changes.
+
+    Parameters
+    ----------
+    absorbance_with : callable
+        ``absorbance_with(changes, t_nuc)``: the diagonal CdSe-437 absorbance at
+        ``t_nuc`` with the parameters in ``changes`` replaced (``{}``: unchanged).
+    edges : iterable of float
+        Edges (°C) of the window at the unchanged parameters (leave out an edge that is
+        only the end of the scanned range).
+    changes : mapping
+        Parameter name -> changed value.
+
+    Returns
+    -------
+    dict
+        Name -> the larger edge shift (°C, absolute).
+    """
+    edges = [float(e) for e in edges]
+    slopes = {}
+    for edge in edges:
+        up = absorbance_with({}, edge + dt_c)
+        down = absorbance_with({}, edge - dt_c)
+        slopes[edge] = (up - down) / (2 * dt_c)
+    out = {}
+    for name, value in changes.items():
+        shifts = []
+        for edge in edges:
+            delta = absorbance_with({name: value}, edge) - absorbance_with({}, edge)
+            slope = slopes[edge]
+            shifts.append(abs(delta / slope) if slope else math.inf)
+        out[name] = max(shifts, default=0.0)
+    return out
