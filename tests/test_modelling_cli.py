@@ -38,6 +38,7 @@ def test_help_lists_fit_kinetics(capsys):
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(900)  # a quick campaign (~50 s) and a short fit, with margin
 def test_fit_a_stored_quick_campaign_end_to_end(tmp_path):
     """Quick campaign on the simulated reactor into a real tiled store, then the fit."""
     data, summary_file = tmp_path / "data", tmp_path / "summary.json"

@@ -96,7 +96,8 @@ def format_windows(fit, measured: dict[float, list[float] | None]) -> str:
             text += " (band also above detection at " + ", ".join(others) + ")"
         seen = measured.get(t)
         if seen:
-            text += f"; measured {seen[0]:.0f}–{seen[1]:.0f} °C"
+            span = f"{seen[0]:.0f}" if seen[0] == seen[1] else f"{seen[0]:.0f}–{seen[1]:.0f}"
+            text += f"; measured {span} °C"
         lines.append(f"  {t:>4.1f} s: {text}")
     return "\n".join(lines)
 

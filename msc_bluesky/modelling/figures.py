@@ -76,7 +76,9 @@ def parity_figure(fit: KineticFit) -> Figure:
             lo, hi = float(finite.min()), float(finite.max())
             pad = 0.05 * (hi - lo or abs(hi) or 1.0)
             ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=0.8)
-        if name in _LOG_SCALE and finite.size and finite.min() > 0:
+        if name in _LOG_SCALE and finite.size and finite.min() > 0 and (
+            finite.max() / finite.min() < 1e4
+        ):
             ax.set_xscale("log")
             ax.set_yscale("log")
         label, unit, in_fit = labels[name]
@@ -239,7 +241,7 @@ def phase_map_figure(
         np.ma.masked_invalid(codes), cmap=cmap, norm=norm, edgecolors="white", linewidth=0.3,
     )
     if np.nanmax(np.nan_to_num(a437, nan=0.0)) >= DETECTION_ABSORBANCE:
-        cs = ax_p.contour(t_nuc_c, t_growth_c, np.nan_to_num(a437, nan=0.0),
+        cs = ax_p.contour(t_nuc_c, t_growth_c, np.ma.masked_invalid(a437),
                           levels=[DETECTION_ABSORBANCE], colors="k", linewidths=1.2)
         cs.set_gid("msc437-contour")
     if measured:

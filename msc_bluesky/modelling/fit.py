@@ -483,7 +483,8 @@ def fit_kinetics(
             max_nfev=int(max_evaluations),
         )
         u = result.x
-        final_jac = jac(u)
+        # least_squares leaves the Jacobian it evaluated at the solution in result.jac.
+        final_jac = np.asarray(result.jac)
         (final_table,) = problem.tables([u])
         r = problem.residual_of(final_table)
         evaluations = runner.evaluations

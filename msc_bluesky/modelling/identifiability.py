@@ -131,4 +131,5 @@ def stderr_in_model_units(
     stderr_internal: np.ndarray, values: np.ndarray, log_scaled: np.ndarray
 ) -> np.ndarray:
     """Standard errors in model units (``k σ(ln k)`` for rate constants)."""
-    return np.where(log_scaled, np.abs(values) * stderr_internal, stderr_internal)
+    with np.errstate(invalid="ignore"):
+        return np.where(log_scaled, np.abs(values) * stderr_internal, stderr_internal)
