@@ -356,14 +356,15 @@ class _Problem:
         return np.where(np.isfinite(r), r, UNPREDICTED_RESIDUAL)
 
     def tables(self, us: list[np.ndarray]) -> list[np.ndarray]:
-        missing = [u for u in us if u.tobytes() not in self._cache]
+        found = {u.tobytes(): self._cache[u.tobytes()] for u in us if u.tobytes() in self._cache}
+        missing = [u for u in us if u.tobytes() not in found]
         if missing:
             results = self.runner.many([self.space.params(u) for u in missing])
             if len(self._cache) > 64:
                 self._cache.clear()
             for u, table in zip(missing, results, strict=True):
-                self._cache[u.tobytes()] = table
-        return [self._cache[u.tobytes()] for u in us]
+                self._cache[u.tobytes()] = found[u.tobytes()] = table
+        return [found[u.tobytes()] for u in us]
 
 
 def fit_kinetics(
