@@ -1,6 +1,7 @@
 """The ``msc-bluesky`` command line.
 
-Each subcommand lives in its own module ``msc_bluesky.cli.<name>`` that defines
+Each subcommand lives in its own module ``msc_bluesky.cli.<name>`` (dashes in the
+command become underscores: ``fit-kinetics`` is ``fit_kinetics``) that defines
 
 - ``HELP``: one line for ``msc-bluesky --help``;
 - ``add_arguments(parser)``: its options;
@@ -26,16 +27,22 @@ COMMANDS: tuple[str, ...] = (
     "replay",
     "report",
     "reprocess",
+    "fit-kinetics",
     "qserver",
     "live",
 )
 
 
+def _module_name(command: str) -> str:
+    """Module of a subcommand: ``fit-kinetics`` lives in ``fit_kinetics``."""
+    return command.replace("-", "_")
+
+
 def _load(name: str):
     try:
-        return importlib.import_module(f"msc_bluesky.cli.{name}")
+        return importlib.import_module(f"msc_bluesky.cli.{_module_name(name)}")
     except ModuleNotFoundError as err:
-        if err.name == f"msc_bluesky.cli.{name}":
+        if err.name == f"msc_bluesky.cli.{_module_name(name)}":
             return None
         raise
 

@@ -1,0 +1,224 @@
+"""Which parameters of the kinetic model are fitted, and in which coordinates.
+
+The parameter set is discovered from ``dataclasses.fields(KineticParameters)``, so the
+fit follows the model when its parameters change. By naming convention the rate
+constants are ``k_<name>`` (at the model's reference temperature) and the activation
+energies ``ea_<name>`` (kJ/mol); those are the free parameters by default, everything
+else is held at the model's value.
+
+Internally a positive rate constant is fitted as ``ln k`` (rates span decades and must
+stay positive) and an activation energy as itself; other parameters a user frees are
+fitted as they are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from msc_bluesky.sim import KineticParameters
+
+#: Prefixes of the rate constants and activation energies (the default free set).
+RATE_PREFIX = "k_"
+ENERGY_PREFIX = "ea_"
+
+#: A rate constant may move at most this factor away from its starting value.
+RATE_RANGE_FACTOR = 1.0e4
+#: Bounds (kJ/mol) of a fitted activation energy.
+ENERGY_BOUNDS_KJ = (-50.0, 800.0)
+
+#: Gas constant (kJ mol^-1 K^-1) of the Arrhenius form ``k(T) = k exp(-Ea/R (1/T - 1/T_ref))``.
+GAS_CONSTANT_KJ = 8.314462618e-3
+
+#: Field of the model's reference temperature (°C) of the ``k_*`` values, and its
+#: fallback when the model has no such field.
+REFERENCE_TEMPERATURE_FIELD = "reference_temperature_c"
+DEFAULT_REFERENCE_TEMPERATURE_C = 280.0
+
+#: Finite-difference steps of the Jacobian: in ln k, in kJ/mol, and relative for others.
+STEP_LN_RATE = 2.0e-3
+STEP_ENERGY_KJ = 0.2
+STEP_RELATIVE = 1.0e-3
+
+
+def reference_temperature_c(params: KineticParameters) -> float:
+    """Temperature (°C) at which the model's ``k_*`` values apply."""
+    return float(getattr(params, REFERENCE_TEMPERATURE_FIELD, DEFAULT_REFERENCE_TEMPERATURE_C))
+
+
+def parameter_names() -> tuple[str, ...]:
+    """Every field of :class:`msc_bluesky.sim.KineticParameters`, in declaration order."""
+    return tuple(f.name for f in dataclasses.fields(KineticParameters))
+
+
+def default_free_parameters() -> tuple[str, ...]:
+    """The ``k_*`` rate constants and ``ea_*`` activation energies of the model."""
+    return tuple(
+        n for n in parameter_names() if n.startswith(RATE_PREFIX) or n.startswith(ENERGY_PREFIX)
+    )
+
+
+def is_rate(name: str) -> bool:
+    """True for a rate constant (``k_<name>``)."""
+    return name.startswith(RATE_PREFIX)
+
+
+def is_energy(name: str) -> bool:
+    """True for an activation energy (``ea_<name>``)."""
+    return name.startswith(ENERGY_PREFIX)
+
+
+def _check_names(names: Iterable[str], what: str) -> list[str]:
+    allowed = parameter_names()
+    names = list(names)
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise ValueError(
+            f"{what}: unknown parameter(s) {unknown}; the kinetic model's parameters are "
+            + ", ".join(allowed)
+        )
+    return names
+
+
+def _finite(name: str, value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"parameter {name} = {value!r} is not a number") from None
+    if not math.isfinite(v):
+        raise ValueError(f"parameter {name} = {value!r} must be finite")
+    return v
+
+
+@dataclass(frozen=True)
+class ParameterSpace:
+    """The free parameters, their internal coordinates and the held parameters.
+
+    Attributes
+    ----------
+    base : KineticParameters
+        Held values (and the model's reference temperature).
+    free : tuple of str
+        Names of the fitted parameters.
+    start : numpy.ndarray
+        Starting values of the free parameters (model units).
+    log_scaled : numpy.ndarray of bool
+        Which free parameters are fitted as their logarithm.
+    """
+
+    base: KineticParameters
+    free: tuple[str, ...]
+    start: np.ndarray
+    log_scaled: np.ndarray
+
+    @property
+    def held(self) -> tuple[str, ...]:
+        """Names of the parameters held at ``base``."""
+        return tuple(n for n in parameter_names() if n not in self.free)
+
+    def to_internal(self, values: np.ndarray) -> np.ndarray:
+        """Model units -> fit coordinates."""
+        v = np.asarray(values, dtype=float)
+        return np.where(self.log_scaled, np.log(np.where(self.log_scaled, v, 1.0)), v)
+
+    def to_model(self, u: np.ndarray) -> np.ndarray:
+        """Fit coordinates -> model units."""
+        u = np.array(u, dtype=float)
+        u[self.log_scaled] = np.exp(u[self.log_scaled])
+        return u
+
+    def params(self, u: np.ndarray) -> KineticParameters:
+        """The full parameter set at fit coordinates ``u``."""
+        values = self.to_model(u)
+        return dataclasses.replace(
+            self.base, **{n: float(v) for n, v in zip(self.free, values, strict=True)}
+        )
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds in fit coordinates."""
+        u0 = self.to_internal(self.start)
+        lo = np.full(u0.shape, -np.inf)
+        hi = np.full(u0.shape, np.inf)
+        for i, name in enumerate(self.free):
+            if self.log_scaled[i]:
+                span = math.log(RATE_RANGE_FACTOR)
+                lo[i], hi[i] = u0[i] - span, u0[i] + span
+            elif is_energy(name):
+                lo[i], hi[i] = ENERGY_BOUNDS_KJ
+        return lo, hi
+
+    def steps(self, u: np.ndarray) -> np.ndarray:
+        """Finite-difference step of each fit coordinate at ``u``."""
+        out = np.empty(len(self.free))
+        for i, name in enumerate(self.free):
+            if self.log_scaled[i]:
+                out[i] = STEP_LN_RATE
+            elif is_energy(name):
+                out[i] = STEP_ENERGY_KJ
+            else:
+                out[i] = STEP_RELATIVE * max(abs(float(u[i])), 1e-3)
+        return out
+
+
+def parameter_space(
+    parameters: Iterable[str] | Mapping[str, float] | None = None,
+    fixed: Iterable[str] | Mapping[str, float] | None = None,
+    base: KineticParameters | None = None,
+) -> ParameterSpace:
+    """Resolve which parameters are fitted, from where, and what is held.
+
+    Parameters
+    ----------
+    parameters : iterable of str or mapping, optional
+        Names to fit (starting from ``base``), or name -> starting value. Default: every
+        ``k_*`` and ``ea_*`` field of the model, minus those in ``fixed``.
+    fixed : iterable of str or mapping, optional
+        Names held at ``base``, or name -> held value.
+    base : KineticParameters, optional
+        The parameter set to start from and to hold (default: the model's defaults,
+        the twin's parameters).
+
+    Returns
+    -------
+    ParameterSpace
+
+    Raises
+    ------
+    ValueError
+        On unknown names, a name both fitted and held, non-finite values, or nothing
+        left to fit.
+    """
+    base = base or KineticParameters()
+    held_values: dict[str, float] = {}
+    if fixed is not None:
+        if isinstance(fixed, Mapping):
+            _check_names(fixed, "fixed")
+            held_values = {n: _finite(n, v) for n, v in fixed.items()}
+        else:
+            held_values = {n: getattr(base, n) for n in _check_names(fixed, "fixed")}
+    starts: dict[str, float] = {}
+    if parameters is None:
+        free = [n for n in default_free_parameters() if n not in held_values]
+    elif isinstance(parameters, Mapping):
+        free = _check_names(parameters, "parameters")
+        starts = {n: _finite(n, v) for n, v in parameters.items()}
+    else:
+        free = _check_names(parameters, "parameters")
+    both = sorted(set(free) & set(held_values)) if parameters is not None else []
+    if both:
+        raise ValueError(f"parameter(s) {both} cannot be both fitted and fixed")
+    if len(set(free)) != len(free):
+        raise ValueError(f"parameters lists a name twice: {free}")
+    if not free:
+        raise ValueError("nothing to fit: every parameter is fixed")
+    base = dataclasses.replace(base, **held_values) if held_values else base
+    start = np.array([starts.get(n, getattr(base, n)) for n in free], dtype=float)
+    log_scaled = np.array([is_rate(n) and s > 0 for n, s in zip(free, start, strict=True)])
+    for n, s in zip(free, start, strict=True):
+        if is_rate(n) and s <= 0:
+            raise ValueError(f"rate constant {n} must start > 0, got {s}")
+    return ParameterSpace(base=base, free=tuple(free), start=start, log_scaled=log_scaled)

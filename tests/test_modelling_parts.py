@@ -1,0 +1,116 @@
+"""Pieces of the modelling layer on plain numbers: observables, window, identifiability."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from msc_bluesky.modelling.identifiability import assess, covariance_from_jacobian
+from msc_bluesky.modelling.observables import (
+    DETECTION_ABSORBANCE,
+    OBSERVABLE_NAMES,
+    measured_observables,
+    model_observables,
+    path_length_of,
+    uncertainty,
+)
+from msc_bluesky.modelling.window import (
+    main_window,
+    measured_msc437_window_c,
+    persistence_segments,
+    window_sensitivity,
+)
+from msc_bluesky.physics.sizing import extinction_coefficient, yu_diameter_nm
+from msc_bluesky.sim import simulate_kinetics
+
+
+def test_model_observables_follow_beer_lambert_and_the_sizing_curve():
+    comp = simulate_kinetics(280.0, 280.0, 14.0)
+    obs = model_observables(comp, path_length_cm=0.1)
+    assert set(obs) == set(OBSERVABLE_NAMES)
+    eps = extinction_coefficient(yu_diameter_nm(437.0))
+    assert obs["msc437_absorbance"] == pytest.approx(eps * comp.msc_particles_mM(437) * 1e-4)
+    assert obs["nc_peak_nm"] == pytest.approx(comp.nc_exciton_nm)
+    assert obs["nc_concentration_molar"] == pytest.approx(comp.nc_number_mM * 1e-3)
+    twice = model_observables(comp, path_length_cm=0.2)
+    assert twice["msc437_absorbance"] == pytest.approx(2 * obs["msc437_absorbance"])
+
+
+def test_measured_observables_derive_saxs_and_skip_what_does_not_measure_the_model():
+    row = {
+        "saxs_total_volume_fraction": 3e-4,
+        "saxs_pop1_radius_nm": 1.6, "saxs_pop1_volume_fraction": 2e-4,
+        "saxs_pop2_radius_nm": 0.94, "saxs_pop2_volume_fraction": 1e-4,
+        "saxs_pop3_radius_nm": float("nan"), "saxs_pop3_volume_fraction": float("nan"),
+    }
+    got = measured_observables(row)
+    assert got["saxs_msc_volume_fraction"] == pytest.approx(1e-4)
+    assert got["saxs_nc_radius_nm"] == 1.6
+    with_spectrum = measured_observables({**row, "msc437_absorbance": 0.1})
+    assert math.isnan(with_spectrum["saxs_msc_volume_fraction"])  # UV-Vis counts clusters
+    mesophase = measured_observables({**row, "mesophase_detected": True})
+    assert math.isnan(mesophase["saxs_total_volume_fraction"])
+
+
+def test_uncertainty_prefers_the_reported_sigma():
+    assert uncertainty("nc_peak_nm", {"nc_peak_nm_sigma": 0.7}, 520.0) == 0.7
+    assert uncertainty("nc_peak_nm", {"nc_peak_nm_sigma": float("nan")}, 520.0) == 2.0
+    assert uncertainty("msc437_absorbance", {}, 0.2) == pytest.approx(math.hypot(0.003, 0.01))
+
+
+def test_path_length_comes_from_the_analysis_conversion():
+    eps = extinction_coefficient(yu_diameter_nm(437.0))
+    row = {"msc437_absorbance": 0.05, "msc437_concentration_molar": 0.05 / (eps * 0.2)}
+    assert path_length_of([row]) == pytest.approx(0.2)
+    assert path_length_of([{}]) == 0.1
+
+
+def test_persistence_segments_find_each_interval_and_its_edges():
+    def band(t: float) -> float:  # above the level on 200–230 and, stronger, on 270–300 °C
+        return 0.02 * (200 <= t <= 230) + 0.2 * max(0.0, 1 - abs(t - 285) / 15) ** 0.5
+
+    segments = persistence_segments(band, t_range=(150.0, 360.0))
+    assert len(segments) == 2
+    (lo1, hi1, _), (lo2, hi2, peak2) = segments
+    assert lo1 == pytest.approx(200, abs=1.0) and hi1 == pytest.approx(230, abs=1.0)
+    edge = 15 * (1 - (DETECTION_ABSORBANCE / 0.2) ** 2)
+    assert lo2 == pytest.approx(285 - edge, abs=0.2) and hi2 == pytest.approx(285 + edge, abs=0.2)
+    assert main_window(segments) == [lo2, hi2] and peak2 > 0.1
+    assert persistence_segments(lambda t: 0.0) == [] and main_window([]) is None
+
+
+def test_window_sensitivity_is_the_linear_edge_shift():
+    def absorbance_with(change, t):
+        centre = change.get("centre", 285.0)
+        return 0.2 - 0.01 * abs(t - centre)
+
+    shifts = window_sensitivity(absorbance_with, [266.0, 304.0], {"centre": 290.0})
+    assert shifts["centre"] == pytest.approx(5.0, rel=1e-6)
+
+
+def test_measured_window_reads_the_diagonal_at_that_time():
+    rows = [
+        {"t_nuc": t, "t_growth": t, "reaction_time": 14.0, "msc437_detected": 270 <= t <= 300}
+        for t in range(260, 321, 10)
+    ] + [{"t_nuc": 250.0, "t_growth": 200.0, "reaction_time": 14.0, "msc437_detected": True}]
+    assert measured_msc437_window_c(rows, 14.0) == [270.0, 300.0]
+    assert measured_msc437_window_c(rows, 4.5) is None
+    by_absorbance = [{"t_nuc": 280, "t_growth": 280, "reaction_time": 4.5,
+                      "msc437_absorbance": 2 * DETECTION_ABSORBANCE}]
+    assert measured_msc437_window_c(by_absorbance, 4.5) == [280.0, 280.0]
+
+
+def test_covariance_marks_unconstrained_directions_infinite():
+    jac = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+    cov = covariance_from_jacobian(jac)
+    assert cov[0, 0] == pytest.approx(1.0) and cov[1, 1] == pytest.approx(0.25)
+    assert math.isinf(cov[2, 2])
+    u = np.zeros(3)
+    ident = assess(jac * 10, u, u - 5, u + 5, np.array([1.0, 1.0, 1.0]),
+                   np.array([True, True, True]), reduced_chi2=4.0)
+    assert ident.scale == 4.0  # a poor fit widens the errors
+    assert ident.stderr_internal[0] == pytest.approx(0.2)
+    assert list(ident.identified) == [False, True, False]
+    assert "not constrain" in ident.reasons[2]
