@@ -20,17 +20,32 @@ its fitted height is well above the noise; otherwise ``nc`` is None.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import nnls
-from scipy.signal import savgol_filter
+from scipy.signal import savgol_coeffs, savgol_filter
 
 from msc_bluesky.analysis import spectral_noise
 from msc_bluesky.analysis._validate import as_curve, positive_number
 from msc_bluesky.analysis.results import MscBand, NcPeak, SpectrumFit
 from msc_bluesky.physics import sizing
+
+try:  # small matrices: BLAS threads only cost time (far more on a loaded machine)
+    from threadpoolctl import ThreadpoolController
+
+    _THREADPOOLS: ThreadpoolController | None = ThreadpoolController()
+except ImportError:  # pragma: no cover - optional
+    _THREADPOOLS = None
+
+
+def _one_blas_thread():
+    if _THREADPOOLS is None:
+        return contextlib.nullcontext()
+    return _THREADPOOLS.limit(limits=1, user_api="blas")
 
 #: hc in eV nm.
 HC_EV_NM = 1239.841984
@@ -233,6 +248,12 @@ def _nc_guess(
     return float(basis.energy[i]), s
 
 
+@functools.lru_cache(maxsize=16)
+def _second_derivative_filter(window: int) -> np.ndarray:
+    """Savitzky–Golay (cubic) second-derivative convolution kernel of ``window`` points."""
+    return savgol_coeffs(window, 3, deriv=2, use="conv")
+
+
 def _curvature_candidates(basis: _Basis, y: np.ndarray, sigma: np.ndarray) -> list[float]:
     """Energies of curvature maxima (peaks and shoulders) in the NC range, reddest first.
 
@@ -251,8 +272,8 @@ def _curvature_candidates(basis: _Basis, y: np.ndarray, sigma: np.ndarray) -> li
         window = max(7, int(round(width_nm / step)) | 1)
         if window >= lam.size:
             continue
-        coeffs = savgol_filter(np.eye(window)[window // 2], window, 3, deriv=2)
-        curvature = -savgol_filter(y, window, 3, deriv=2, mode="interp")
+        coeffs = _second_derivative_filter(window)
+        curvature = -np.convolve(y, coeffs, mode="same")  # edges are outside the range
         noise = np.sqrt(np.convolve(sigma**2, coeffs**2, mode="same"))
         c = curvature[inner]
         ok = (c > curvature[inner - 1]) & (c >= curvature[inner + 1])
@@ -273,6 +294,8 @@ def _screen(basis: _Basis, y: np.ndarray, guesses: list[tuple[float, float]],
     guess at a higher transition leaves the true first exciton unexplained: a low χ²
     marks the lowest-energy excitonic transition whatever the relative heights.
     """
+    if len(guesses) <= keep:
+        return guesses
     scored = sorted((_solve(basis.matrix(g), y)[1], i) for i, g in enumerate(guesses))
     return [guesses[i] for _, i in scored[:keep]]
 
@@ -408,7 +431,11 @@ def fit_spectrum(
         wavelength_nm, absorbance, x_name="wavelength_nm", y_name="absorbance", min_points=50
     )
     path = positive_number(path_length_cm, "path_length_cm")
+    with _one_blas_thread():
+        return _fit(lam, y, path)
 
+
+def _fit(lam: np.ndarray, y: np.ndarray, path: float) -> SpectrumFit:
     step = float(np.median(np.diff(lam)))
     factor = max(1, int(round(WORK_STEP_NM / step)))
     lam_w, y_w = (_bin(lam, factor), _bin(y, factor)) if factor > 1 else (lam, y)
@@ -635,16 +662,16 @@ def _band_centre(basis: _Basis, msc_coef: np.ndarray, residual: np.ndarray, fam:
     weights = msc_coef[mask]
     fwhm = float(np.dot(weights, MSC_FWHM_NM) / max(weights.sum(), 1e-300))
     x = (lam - nominal) / NARROW_WINDOW_NM
-    best, best_ssr = nominal, np.inf
-    for centre in nominal + np.arange(-CENTRE_FREEDOM_NM, CENTRE_FREEDOM_NM + 1e-9,
-                                      CENTRE_STEP_NM):
-        g = np.exp(-0.5 * ((lam - centre) / (fwhm * _SIG_PER_FWHM)) ** 2)
-        design = np.column_stack([g, np.ones_like(x), x])
-        sol, *_ = np.linalg.lstsq(design, local, rcond=None)
-        ssr = float(np.sum((design @ sol - local) ** 2))
-        if sol[0] > 0 and ssr < best_ssr:
-            best, best_ssr = float(centre), ssr
-    return best
+    centres = nominal + np.arange(-CENTRE_FREEDOM_NM, CENTRE_FREEDOM_NM + 1e-9, CENTRE_STEP_NM)
+    g = np.exp(-0.5 * ((lam[None, :] - centres[:, None]) / (fwhm * _SIG_PER_FWHM)) ** 2)
+    design = np.stack([g, np.broadcast_to(np.ones_like(x), g.shape),
+                       np.broadcast_to(x, g.shape)], axis=2)          # (centres, points, 3)
+    gram = np.einsum("cpi,cpj->cij", design, design)
+    rhs = np.einsum("cpi,p->ci", design, local)
+    sol = np.linalg.solve(gram + 1e-12 * np.eye(3), rhs[..., None])[..., 0]
+    ssr = float(local @ local) - np.einsum("ci,ci->c", sol, rhs)
+    ssr = np.where(sol[:, 0] > 0, ssr, np.inf)
+    return float(centres[int(np.argmin(ssr))]) if np.isfinite(ssr).any() else float(nominal)
 
 
 def _nc_peak(params: tuple[float, float], height: float, path: float,
