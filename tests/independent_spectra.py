@@ -95,7 +95,7 @@ class Case:
         return float(band.height * np.sqrt(np.sum((g / self.sigma) ** 2)))
 
 
-def _nc_absorbance(energy: np.ndarray, rng: np.random.Generator, peak_nm: float,
+def nc_absorbance(energy: np.ndarray, rng: np.random.Generator, peak_nm: float,
                    fwhm: float, height: float) -> np.ndarray:
     e1 = HC_EV_NM / peak_nm
     eta = 0.0 if rng.random() < 0.6 else rng.uniform(0.0, 0.3)
@@ -138,7 +138,7 @@ def make_case(rng: np.random.Generator, *, nc_probability: float = 0.75,
         nc_peak = float(rng.uniform(470.0, 660.0))
         nc_fwhm = float(rng.uniform(0.07, 0.15))
         nc_height = float(np.exp(rng.uniform(np.log(0.03), np.log(0.6))))
-        clean = clean + _nc_absorbance(energy, rng, nc_peak, nc_fwhm, nc_height)
+        clean = clean + nc_absorbance(energy, rng, nc_peak, nc_fwhm, nc_height)
     bands: dict[int, Band] = {}
     for fam, pos in FAMILY_POSITIONS_NM.items():
         if rng.random() >= band_probability:
