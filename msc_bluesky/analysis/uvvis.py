@@ -15,7 +15,17 @@ fixed-width columns (FWHM 6 and 11 nm) at its nominal centre, so a narrow band o
 width in that range (Gaussian or Lorentzian-like) is fitted while a broad NC feature
 falling on an MSC wavelength is taken by the broad columns instead. An NC peak is
 reported only when a broad maximum remains after MSCs and background are removed and
-its fitted height is well above the noise; otherwise ``nc`` is None.
+its fitted height is well above the noise; otherwise ``nc`` is None. Curvature maxima
+redder than that maximum compete with it, so a first exciton that is only a shoulder of
+stronger higher transitions is still found.
+
+The noise is estimated from the spectrum itself, ``σ(A) = a + b·10^A``
+(:mod:`~msc_bluesky.analysis.spectral_noise`), raised where the residual scatters more
+than that. A family is ``detected`` when its band absorbance is at least
+:data:`DETECTION_SIGMA` (5) times its σ from the noise-weighted covariance (all other
+active columns free: per spectrum 5 families × a few effectively independent trials, so
+noise alone gives a false family about once in 10^5 spectra) and, beside an NC, it is
+narrower than the NC's own features (:func:`_separable`).
 """
 
 from __future__ import annotations
@@ -77,13 +87,6 @@ UV_ONLY_EV = HC_EV_NM / 335.0
 #: exciton bluer than this is not reported.
 NC_MIN_PEAK_NM = 460.0
 
-#: An MSC band must exceed this fraction of the broad (NC) absorbance beneath it.
-RELATIVE_DETECTION = 0.03
-
-#: Smallest band absorbance reported as a detected MSC family: weaker bands are fitted
-#: and their absorbance reported, but not called present.
-MIN_BAND_ABSORBANCE = 0.01
-
 #: Relative threshold for a band within one NC FWHM of the NC exciton.
 NEAR_NC_RELATIVE_DETECTION = 0.10
 
@@ -106,6 +109,9 @@ REDDER_THAN_HUMP_NM = 10.0
 NC_GUESS_SIGMA_EV = 0.045
 #: Curvature maxima must exceed this many σ of the filter's own noise.
 CANDIDATE_SIGMA = 5.0
+
+#: A family is detected when its band absorbance is at least this many σ (and narrow).
+DETECTION_SIGMA = 5.0
 
 #: Band significance (amplitude over its σ) reported as ``MscBand.significance``.
 #: Centre search: ± this many nm around the family position, in CENTRE_STEP_NM steps.
@@ -470,13 +476,12 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float) -> SpectrumFit:
         if inside and significant:
             nc_params, coef, a_used = params, coef1, basis.matrix(params)
 
-    rms = float(np.sqrt(np.mean((a_used @ coef - y_w) ** 2)))
     # Smooth (NC + broad) absorbance under each band: misfit scales with it.
     n_bg = basis.background.shape[1]
     smooth = a_used[:, basis.n_fixed :] @ coef[basis.n_fixed :]
     msc_coef = coef[n_bg:basis.n_fixed]
     residual = y_w - a_used @ coef
-    msc = _msc_bands(basis, msc_coef, smooth, rms, noise, path)
+    msc = _msc_bands(basis, msc_coef, path)
     # Uncertainties from the spectrum's own noise σ(A), raised where the residual
     # scatters more than the noise nearby (local model mismatch counts as noise).
     window = max(3, int(round(MISFIT_WINDOW_NM / float(np.median(np.diff(lam_w))))))
@@ -487,10 +492,11 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float) -> SpectrumFit:
         nc = _nc_peak(nc_params, _nc_height(basis, nc_params, y_w, coef), path,
                       _nc_sigmas(nc_jac, sigma_eff, cov, index, basis.n_fixed))
     for fam, band in msc.items():
-        detected = band.detected and _separable(basis, msc_coef, residual, smooth, fam, nc)
         cols = [index[k] for k in np.flatnonzero(basis.msc_owner == fam) + n_bg]
         sigma = float(np.sqrt(max(cov[np.ix_(cols, cols)].sum(), 0.0))) if cols else np.nan
         amp = band.absorbance
+        significant = bool(sigma > 0 and amp >= DETECTION_SIGMA * sigma)
+        detected = significant and _separable(basis, msc_coef, residual, smooth, fam, nc)
         msc[fam] = dataclasses.replace(
             band,
             detected=bool(detected),
@@ -509,13 +515,8 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float) -> SpectrumFit:
     )
 
 
-def _msc_bands(
-    basis: _Basis, msc_coef: np.ndarray, smooth: np.ndarray, rms: float, noise: float, path: float
-) -> dict[int, MscBand]:
-    """Band amplitudes; detected when above noise, misfit, 2 % of the broad signal and
-    :data:`MIN_BAND_ABSORBANCE`."""
-    # Amplitude uncertainty of a narrow column under residual-level noise.
-    col_norm = np.sqrt(np.sum(basis.msc**2, axis=0)) if basis.msc.size else np.empty(0)
+def _msc_bands(basis: _Basis, msc_coef: np.ndarray, path: float) -> dict[int, MscBand]:
+    """Band amplitudes and concentrations (detection and σ are added by the caller)."""
     out: dict[int, MscBand] = {}
     for fam in _NOMINAL:
         mask = basis.msc_owner == fam
@@ -523,16 +524,9 @@ def _msc_bands(
             out[fam] = MscBand(fam, False, float("nan"), float("nan"))
             continue
         amp = float(msc_coef[mask].sum())
-        sigma_amp = max(rms, noise) / float(col_norm[mask].min())
-        under = float(np.interp(FAMILY_CENTRES_NM[fam], basis.lam, smooth))
-        threshold = max(
-            6.0 * sigma_amp, 2.5 * rms, 4.0 * noise, RELATIVE_DETECTION * under,
-            MIN_BAND_ABSORBANCE,
-        )
-        detected = amp > threshold
         d = sizing.yu_diameter_nm(FAMILY_CENTRES_NM[fam])
         conc = sizing.particle_concentration_molar(amp, d, path)
-        out[fam] = MscBand(fam, bool(detected), amp, conc)
+        out[fam] = MscBand(fam, False, amp, conc)
     return out
 
 
