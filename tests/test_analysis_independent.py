@@ -91,9 +91,9 @@ def test_reported_sigmas_and_centres(scores):
 def test_guarded_rates(scores):
     # What the fit reaches today (see benchmarks/validate_analysis.py), with margin.
     assert scores.n_spectra == N_CASES
-    assert scores.false_per_spectrum * 200 <= 10.0
+    assert scores.false_per_spectrum * 200 <= 8.0
     assert np.median(scores.nc_errors_nm) <= 2.0
-    assert scores.nc_missed <= 0.15 * (scores.nc_missed + len(scores.nc_errors_nm))
+    assert scores.nc_missed <= 0.2 * (scores.nc_missed + len(scores.nc_errors_nm))
     assert scores.nc_false <= 0.05 * N_CASES
     assert 0.5 <= robust_scatter(scores.band_pulls) <= 3.0
 
