@@ -79,7 +79,8 @@ class MscBand:
     nominal_nm : int
         Family name: its nominal first-absorption maximum (350, 380, 403, 437, 467).
     detected : bool
-        ``significance`` reaches the detection threshold (a fixed number of σ).
+        ``significance`` reaches the detection threshold (a fixed number of σ) and,
+        beside an NC, the band is narrower than the NC's own features.
     absorbance : float
         Fitted band absorbance at its maximum, background and NC removed (reported
         even when not detected: then it is a small value, often 0).

@@ -113,8 +113,8 @@ CANDIDATE_SIGMA = 5.0
 #: A family is detected when its band absorbance is at least this many σ (and narrow).
 DETECTION_SIGMA = 5.0
 
-#: Band significance (amplitude over its σ) reported as ``MscBand.significance``.
-#: Centre search: ± this many nm around the family position, in CENTRE_STEP_NM steps.
+#: ``MscBand.centre_nm`` search: ± this many nm around the family position, in
+#: CENTRE_STEP_NM steps.
 CENTRE_FREEDOM_NM = 3.0
 CENTRE_STEP_NM = 0.5
 
