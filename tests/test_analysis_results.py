@@ -11,6 +11,7 @@ from analysis_synthetic import bragg_curve, saxs_curve, spectrum
 
 from msc_bluesky.analysis import (
     Mesophase,
+    Population,
     SizeDistribution,
     SpectrumFit,
     phase,
@@ -25,9 +26,11 @@ Q = np.geomspace(0.05, 8.0, 300)
 
 SPECTRUM_KEYS = (
     [f"msc{f}_{k}" for f in (350, 380, 403, 437, 467)
-     for k in ("detected", "absorbance", "concentration_molar")]
+     for k in ("detected", "absorbance", "concentration_molar", "absorbance_sigma",
+               "centre_nm", "significance")]
     + ["nc_detected", "nc_peak_nm", "nc_fwhm_nm", "nc_diameter_nm", "nc_units_per_particle",
-       "nc_extinction_coefficient", "nc_concentration_molar", "extinction_model",
+       "nc_extinction_coefficient", "nc_concentration_molar", "nc_peak_nm_sigma",
+       "nc_diameter_nm_sigma", "nc_concentration_molar_sigma", "extinction_model",
        "spectrum_r_squared"]
 )
 SAXS_KEYS = [
@@ -99,6 +102,54 @@ def test_classify_all_phases():
     assert phase.classify(SpectrumFit.empty()) == "none"
     with pytest.raises(ValueError, match="SpectrumFit"):
         phase.classify({"nc": None})
+
+
+def test_stored_fields_come_from_the_result_classes():
+    from msc_bluesky.callbacks import result_fields as rf
+
+    assert list(SpectrumFit.fields()) == SPECTRUM_KEYS
+    assert SpectrumFit.fields()["msc437_detected"] == "bool"
+    assert SpectrumFit.fields()["nc_peak_nm_sigma"] == "float"
+    assert SpectrumFit.fields()["extinction_model"] == "str"
+    assert SizeDistribution.fields()["saxs_n_populations"] == "int"
+    assert SizeDistribution.array_fields() == tuple(k for k in SAXS_KEYS if k.startswith(
+        ("saxs_radius", "saxs_volume_fraction")) and "pop" not in k and "total" not in k)
+    assert list(Mesophase.fields()) == MESO_KEYS
+    assert rf.SPECTRUM_FIELDS == SpectrumFit.fields()
+    assert set(rf.SCALAR_FIELDS) >= set(SpectrumFit.fields()) | set(Mesophase.fields())
+    assert set(rf.SAXS_ARRAY_FIELDS) == set(SizeDistribution.array_fields())
+
+
+class _Sizes:
+    """A size distribution as the SAXS fit gives it (populations, fit_ok)."""
+
+    def __init__(self, pops, fit_ok=True):
+        self.populations = [Population(r, 0.05, v) for r, v in pops]
+        self.fit_ok = fit_ok
+
+
+def test_phase_of_spectrum_sizes_or_both():
+    msc_nc = uvvis.fit_spectrum(LAM, spectrum(LAM, msc={437.0: 0.15}, nc_peak_nm=527.0))
+    nothing = uvvis.fit_spectrum(LAM, spectrum(LAM))
+    clusters, ncs = _Sizes([(0.94, 2e-4)]), _Sizes([(0.94, 1e-4), (1.8, 3e-4)])
+    assert phase.phase_of() == "unknown"
+    assert phase.phase_of(spectrum=msc_nc) == "MSC+NC" == phase.classify(msc_nc)
+    assert phase.phase_of(sizes=clusters) == "MSC"
+    assert phase.phase_of(sizes=ncs) == "MSC+NC"
+    # The spectrum decides when it shows something; SAXS only when it shows nothing.
+    assert phase.decide(spectrum=msc_nc, sizes=clusters) == ("MSC+NC", "uvvis")
+    assert phase.decide(spectrum=nothing, sizes=clusters) == ("MSC", "saxs")
+    assert phase.decide(spectrum=nothing, sizes=_Sizes([])) == ("none", "uvvis")
+    # A SAXS fit that does not describe its curve never decides a phase.
+    bad = _Sizes([(0.94, 2e-4)], fit_ok=False)
+    assert phase.phase_of(sizes=bad) == "unknown"
+    assert phase.decide(spectrum=nothing, sizes=bad) == ("none", "uvvis")
+    # Stored flat fields give the same answers as the objects.
+    assert phase.phase_of(spectrum=msc_nc.to_dict()) == "MSC+NC"
+    flat = {"saxs_pop1_radius_nm": 0.94, "saxs_pop1_volume_fraction": 2e-4}
+    assert phase.decide(sizes=flat) == ("MSC", "saxs")
+    assert phase.phase_of(sizes={**flat, "saxs_fit_ok": False}) == "unknown"
+    assert phase.classify_sizes([0.94, 2.0], [1e-4, 1e-6]) == "MSC"  # 1 %: ignored
 
 
 @pytest.mark.parametrize(

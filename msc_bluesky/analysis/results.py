@@ -3,13 +3,16 @@
 ``to_dict()`` returns exactly the keys listed in docs/architecture.md ("Analysis
 results") for every input — NaN or False where a quantity is absent, arrays as lists of
 fixed length — so one event descriptor fits every event of a linked analysis run. Each
-type also has ``empty()``: the same keys, all NaN/False, for an event whose fit failed.
+type also has ``empty()``: the same keys, all NaN/False, for an event whose fit failed,
+and (from :class:`FlatResult`) ``fields()`` / ``array_fields()`` / ``empty_dict()``: the
+stored field list, read from ``empty().to_dict()`` so it is written only once.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +31,45 @@ def _num(value: float | None) -> float:
     return NAN if value is None else float(value)
 
 
+def _kind(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "bool"
+    if isinstance(value, int | np.integer):
+        return "int"
+    if isinstance(value, float | np.floating):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    raise TypeError(f"to_dict value {value!r} is not a bool, int, float or str")
+
+
+class FlatResult:
+    """The stored field list of a result type, taken from its own ``to_dict()``.
+
+    A subclass defines ``empty()`` and ``to_dict()`` (whose keys are the same for
+    every result); these class methods describe those keys once for storage.
+    """
+
+    @classmethod
+    def empty_dict(cls) -> dict[str, Any]:
+        """``to_dict()`` of the empty (failed-fit) result: every key, blank values."""
+        return cls.empty().to_dict()  # type: ignore[attr-defined]
+
+    @classmethod
+    def fields(cls) -> dict[str, str]:
+        """Scalar keys of ``to_dict()`` with their kind: "bool", "int", "float" or "str"."""
+        return {
+            key: _kind(value)
+            for key, value in cls.empty_dict().items()
+            if not isinstance(value, list)
+        }
+
+    @classmethod
+    def array_fields(cls) -> tuple[str, ...]:
+        """Keys of ``to_dict()`` whose values are float arrays (lists)."""
+        return tuple(k for k, v in cls.empty_dict().items() if isinstance(v, list))
+
+
 @dataclass(frozen=True)
 class MscBand:
     """One magic-size-cluster family in a spectrum.
@@ -37,19 +79,29 @@ class MscBand:
     nominal_nm : int
         Family name: its nominal first-absorption maximum (350, 380, 403, 437, 467).
     detected : bool
-        The band is significantly above noise and model mismatch.
+        ``significance`` reaches the detection threshold (a fixed number of σ) and,
+        beside an NC, the band is narrower than the NC's own features.
     absorbance : float
         Fitted band absorbance at its maximum, background and NC removed (reported
-        even when not detected: then it is an upper-bound-like small value, often 0).
+        even when not detected: then it is a small value, often 0).
     concentration_molar : float
         Cluster concentration (mol/L) from ``absorbance`` with the extinction model of
         :data:`msc_bluesky.physics.sizing.EXTINCTION_MODEL`.
+    absorbance_sigma : float
+        1σ uncertainty of ``absorbance`` from the spectrum's own noise.
+    centre_nm : float
+        Fitted band centre (nm), free within a few nm of the family's position.
+    significance : float
+        Band depth in units of its uncertainty (the detection statistic).
     """
 
     nominal_nm: int
     detected: bool
     absorbance: float
     concentration_molar: float
+    absorbance_sigma: float = NAN
+    centre_nm: float = NAN
+    significance: float = NAN
 
 
 @dataclass(frozen=True)
@@ -70,6 +122,9 @@ class NcPeak:
         Molar extinction coefficient at the first exciton (M^-1 cm^-1).
     concentration_molar : float
         Particle concentration (mol/L), Beer–Lambert.
+    peak_nm_sigma, diameter_nm_sigma, concentration_molar_sigma : float
+        1σ uncertainties from the spectrum's own noise (propagated through the sizing
+        curve and ε; the sizing curve's own calibration error is not included).
     """
 
     peak_nm: float
@@ -79,10 +134,13 @@ class NcPeak:
     units_per_particle: float
     extinction_coefficient: float
     concentration_molar: float
+    peak_nm_sigma: float = NAN
+    diameter_nm_sigma: float = NAN
+    concentration_molar_sigma: float = NAN
 
 
 @dataclass(frozen=True)
-class SpectrumFit:
+class SpectrumFit(FlatResult):
     """What :func:`msc_bluesky.analysis.uvvis.fit_spectrum` found in one spectrum.
 
     Attributes
@@ -120,22 +178,25 @@ class SpectrumFit:
         for fam in MSC_FAMILIES_NM:
             band = self.msc.get(fam)
             out[f"msc{fam}_detected"] = bool(band.detected) if band else False
-            out[f"msc{fam}_absorbance"] = _num(band.absorbance) if band else NAN
-            out[f"msc{fam}_concentration_molar"] = _num(band.concentration_molar) if band else NAN
+            for name in _BAND_NUMBERS:
+                out[f"msc{fam}_{name}"] = _num(getattr(band, name)) if band else NAN
         nc = self.nc
         out["nc_detected"] = nc is not None
-        for name in (
-            "peak_nm",
-            "fwhm_nm",
-            "diameter_nm",
-            "units_per_particle",
-            "extinction_coefficient",
-            "concentration_molar",
-        ):
+        for name in _NC_NUMBERS:
             out[f"nc_{name}"] = NAN if nc is None else float(getattr(nc, name))
         out["extinction_model"] = str(self.extinction_model)
         out["spectrum_r_squared"] = _num(self.r_squared)
         return out
+
+
+#: Numbers of an MSC band and of the NC peak in ``SpectrumFit.to_dict()``, in key order.
+_BAND_NUMBERS = (
+    "absorbance", "concentration_molar", "absorbance_sigma", "centre_nm", "significance"
+)
+_NC_NUMBERS = (
+    "peak_nm", "fwhm_nm", "diameter_nm", "units_per_particle", "extinction_coefficient",
+    "concentration_molar", "peak_nm_sigma", "diameter_nm_sigma", "concentration_molar_sigma",
+)
 
 
 @dataclass(frozen=True)
@@ -148,7 +209,7 @@ class Population:
 
 
 @dataclass(frozen=True)
-class SizeDistribution:
+class SizeDistribution(FlatResult):
     """What :func:`msc_bluesky.analysis.saxs.fit_size_distribution` found in one curve.
 
     Attributes
@@ -208,7 +269,7 @@ class SizeDistribution:
 
 
 @dataclass(frozen=True)
-class Mesophase:
+class Mesophase(FlatResult):
     """Bragg peaks of a (precursor) mesophase.
 
     Attributes

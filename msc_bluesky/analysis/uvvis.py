@@ -15,19 +15,47 @@ fixed-width columns (FWHM 6 and 11 nm) at its nominal centre, so a narrow band o
 width in that range (Gaussian or Lorentzian-like) is fitted while a broad NC feature
 falling on an MSC wavelength is taken by the broad columns instead. An NC peak is
 reported only when a broad maximum remains after MSCs and background are removed and
-its fitted height is well above the noise; otherwise ``nc`` is None.
+its fitted height is well above the noise; otherwise ``nc`` is None. Curvature maxima
+redder than that maximum compete with it, so a first exciton that is only a shoulder of
+stronger higher transitions is still found.
+
+The noise is estimated from the spectrum itself, ``σ(A) = a + b·10^A``
+(:mod:`~msc_bluesky.analysis.spectral_noise`), raised where the residual scatters more
+than that. A family is ``detected`` when its band absorbance is at least
+:data:`DETECTION_SIGMA` (5) times its σ from the noise-weighted covariance (all other
+active columns free: per spectrum 5 families × a few effectively independent trials, so
+noise alone gives a false family about once in 10^5 spectra) and, beside an NC, it is
+narrower than the NC's own features (:func:`_separable`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
+
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import nnls
-from scipy.signal import savgol_filter
+from scipy.signal import savgol_coeffs, savgol_filter
 
+from msc_bluesky.analysis import spectral_noise
 from msc_bluesky.analysis._validate import as_curve, positive_number
 from msc_bluesky.analysis.results import MscBand, NcPeak, SpectrumFit
 from msc_bluesky.physics import sizing
+
+try:  # small matrices: BLAS threads only cost time (far more on a loaded machine)
+    from threadpoolctl import ThreadpoolController
+
+    _THREADPOOLS: ThreadpoolController | None = ThreadpoolController()
+except ImportError:  # pragma: no cover - optional
+    _THREADPOOLS = None
+
+
+def _one_blas_thread():
+    if _THREADPOOLS is None:
+        return contextlib.nullcontext()
+    return _THREADPOOLS.limit(limits=1, user_api="blas")
 
 #: hc in eV nm.
 HC_EV_NM = 1239.841984
@@ -59,13 +87,6 @@ UV_ONLY_EV = HC_EV_NM / 335.0
 #: exciton bluer than this is not reported.
 NC_MIN_PEAK_NM = 460.0
 
-#: An MSC band must exceed this fraction of the broad (NC) absorbance beneath it.
-RELATIVE_DETECTION = 0.03
-
-#: Smallest band absorbance reported as a detected MSC family: weaker bands are fitted
-#: and their absorbance reported, but not called present.
-MIN_BAND_ABSORBANCE = 0.01
-
 #: Relative threshold for a band within one NC FWHM of the NC exciton.
 NEAR_NC_RELATIVE_DETECTION = 0.10
 
@@ -76,6 +97,29 @@ BROAD_TEST_FWHM_NM = 30.0
 #: The narrow shape must leave at most this fraction of the broad shape's residual
 #: (true bands leave ≤ 0.07 on the test spectra, misfit of broad features ≥ 0.25).
 NARROW_PREFERENCE = 0.15
+
+#: Range (nm) in which curvature maxima propose NC first-exciton candidates, the
+#: widths (nm) of the curvature filters, and how many of the reddest are screened.
+NC_SEARCH_NM = (465.0, 665.0)
+CURVATURE_WINDOWS_NM = (15.0, 35.0)
+MAX_NC_CANDIDATES = 3
+#: A curvature candidate competes with the hump guess when this much (nm) redder.
+REDDER_THAN_HUMP_NM = 10.0
+#: Exciton σ (eV) a curvature candidate starts from.
+NC_GUESS_SIGMA_EV = 0.045
+#: Curvature maxima must exceed this many σ of the filter's own noise.
+CANDIDATE_SIGMA = 5.0
+
+#: A family is detected when its band absorbance is at least this many σ (and narrow).
+DETECTION_SIGMA = 5.0
+
+#: ``MscBand.centre_nm`` search: ± this many nm around the family position, in
+#: CENTRE_STEP_NM steps.
+CENTRE_FREEDOM_NM = 3.0
+CENTRE_STEP_NM = 0.5
+
+#: Window (nm) over which the residual's scatter is compared with the noise.
+MISFIT_WINDOW_NM = 30.0
 
 #: Working resolution (nm): finer spectra are averaged in bins to about this step.
 WORK_STEP_NM = 2.0
@@ -210,9 +254,61 @@ def _nc_guess(
     return float(basis.energy[i]), s
 
 
+@functools.lru_cache(maxsize=16)
+def _second_derivative_filter(window: int) -> np.ndarray:
+    """Savitzky–Golay (cubic) second-derivative convolution kernel of ``window`` points."""
+    return savgol_coeffs(window, 3, deriv=2, use="conv")
+
+
+def _curvature_candidates(basis: _Basis, y: np.ndarray, sigma: np.ndarray) -> list[float]:
+    """Energies of curvature maxima (peaks and shoulders) in the NC range, reddest first.
+
+    ``−d²A/dλ²`` by Savitzky–Golay filters of two widths (narrow excitons in the blue,
+    broad weak ones in the red); a maximum counts when it exceeds
+    :data:`CANDIDATE_SIGMA` times the filter's own noise. A first exciton is a
+    curvature maximum whether it is a peak or only a shoulder of stronger higher
+    transitions.
+    """
+    lam = basis.lam
+    step = float(np.median(np.diff(lam)))
+    lo, hi = NC_SEARCH_NM
+    found: list[int] = []
+    inner = np.arange(1, lam.size - 1)
+    for width_nm in CURVATURE_WINDOWS_NM:
+        window = max(7, int(round(width_nm / step)) | 1)
+        if window >= lam.size:
+            continue
+        coeffs = _second_derivative_filter(window)
+        curvature = -np.convolve(y, coeffs, mode="same")  # edges are outside the range
+        noise = np.sqrt(np.convolve(sigma**2, coeffs**2, mode="same"))
+        c = curvature[inner]
+        ok = (c > curvature[inner - 1]) & (c >= curvature[inner + 1])
+        ok &= c > CANDIDATE_SIGMA * noise[inner]
+        ok &= (lam[inner] >= lo) & (lam[inner] <= hi)
+        for i in inner[ok]:
+            if all(abs(lam[i] - lam[j]) > 6.0 for j in found):
+                found.append(int(i))
+    found.sort(reverse=True)
+    return [float(basis.energy[i]) for i in found[:MAX_NC_CANDIDATES]]
+
+
+def _screen(basis: _Basis, y: np.ndarray, guesses: list[tuple[float, float]],
+            keep: int = 2) -> list[tuple[float, float]]:
+    """The ``keep`` guesses whose full model (NC block + the rest, NNLS) fits best.
+
+    With every higher transition modelled blue of the exciton and nothing red of it, a
+    guess at a higher transition leaves the true first exciton unexplained: a low χ²
+    marks the lowest-energy excitonic transition whatever the relative heights.
+    """
+    if len(guesses) <= keep:
+        return guesses
+    scored = sorted((_solve(basis.matrix(g), y)[1], i) for i, g in enumerate(guesses))
+    return [guesses[i] for _, i in scored[:keep]]
+
+
 def _refine_nc(
     basis: _Basis, y: np.ndarray, guess: tuple[float, float]
-) -> tuple[tuple[float, float], np.ndarray, float]:
+) -> tuple[tuple[float, float], np.ndarray, float, np.ndarray]:
     """Variable projection over (E_nc, σ_nc).
 
     The active set of the non-negative amplitudes is taken from an NNLS solve at the
@@ -250,11 +346,23 @@ def _refine_nc(
     e_lo = max(basis.energy[-1], e0 - 0.15)
     e_hi = min(basis.energy[0], e0 + 0.15)
     p0 = np.array([np.clip(e0, e_lo, e_hi), s0])
-    x = _levenberg_marquardt(resid, p0, np.array([e_lo, NC_SIGMA_EV[0]]),
-                             np.array([e_hi, NC_SIGMA_EV[1]]))
+    lo, hi = np.array([e_lo, NC_SIGMA_EV[0]]), np.array([e_hi, NC_SIGMA_EV[1]])
+    x = _levenberg_marquardt(resid, p0, lo, hi)
     params = (float(x[0]), float(x[1]))
     coef, rnorm = _solve(basis.matrix(params), y)
-    return params, coef, rnorm
+    return params, coef, rnorm, _jacobian(resid, x, hi)
+
+
+def _jacobian(resid, p: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Forward-difference Jacobian of ``resid`` at ``p`` (steps kept below ``hi``)."""
+    r = resid(p)
+    jac = np.empty((r.size, p.size))
+    for k in range(p.size):
+        dp = p.copy()
+        h = 2e-4
+        dp[k] += h if dp[k] + h <= hi[k] else -h
+        jac[:, k] = (resid(dp) - r) / (dp[k] - p[k])
+    return jac
 
 
 def _levenberg_marquardt(
@@ -329,20 +437,35 @@ def fit_spectrum(
         wavelength_nm, absorbance, x_name="wavelength_nm", y_name="absorbance", min_points=50
     )
     path = positive_number(path_length_cm, "path_length_cm")
+    with _one_blas_thread():
+        return _fit(lam, y, path)
 
+
+def _fit(lam: np.ndarray, y: np.ndarray, path: float) -> SpectrumFit:
     step = float(np.median(np.diff(lam)))
     factor = max(1, int(round(WORK_STEP_NM / step)))
     lam_w, y_w = (_bin(lam, factor), _bin(y, factor)) if factor > 1 else (lam, y)
     noise = _noise_sigma(y) / np.sqrt(factor)
+    # σ(A) = a + b·10^A from the data (noise grows where little light gets through).
+    noise_model = spectral_noise.noise_model(y)
+    sigma_w = spectral_noise.sigma_of(y_w, noise_model) / np.sqrt(factor)
     basis = _basis_for(lam_w)
 
     a0 = basis.matrix(None)
     coef0, rnorm0 = _solve(a0, y_w)
     nc_params: tuple[float, float] | None = None
     coef, a_used = coef0, a0
-    guess = _nc_guess(basis, y_w, y_w - a0 @ coef0, noise)
-    if guess is not None:
-        params, coef1, rnorm1 = _refine_nc(basis, y_w, guess)
+    # The reddest major hump seeds the NC; curvature maxima redder than it (a first
+    # exciton that is only a shoulder of stronger higher transitions) compete with it.
+    hump = _nc_guess(basis, y_w, y_w - a0 @ coef0, noise)
+    guesses = [] if hump is None else [hump]
+    for e in _curvature_candidates(basis, y_w, sigma_w):
+        if hump is None or HC_EV_NM / e > HC_EV_NM / hump[0] + REDDER_THAN_HUMP_NM:
+            guesses.append((e, NC_GUESS_SIGMA_EV))
+    refined = [_refine_nc(basis, y_w, g) for g in _screen(basis, y_w, guesses)]
+    nc_jac: np.ndarray | None = None
+    if refined:
+        params, coef1, rnorm1, nc_jac = min(refined, key=lambda r: r[2])
         height = coef1[basis.n_fixed]
         rms1 = rnorm1 / np.sqrt(y_w.size)
         e_lo, e_hi = basis.energy[-1], basis.energy[0]
@@ -353,17 +476,34 @@ def fit_spectrum(
         if inside and significant:
             nc_params, coef, a_used = params, coef1, basis.matrix(params)
 
-    rms = float(np.sqrt(np.mean((a_used @ coef - y_w) ** 2)))
     # Smooth (NC + broad) absorbance under each band: misfit scales with it.
     n_bg = basis.background.shape[1]
     smooth = a_used[:, basis.n_fixed :] @ coef[basis.n_fixed :]
     msc_coef = coef[n_bg:basis.n_fixed]
     residual = y_w - a_used @ coef
-    msc = _msc_bands(basis, msc_coef, smooth, rms, noise, path)
-    nc = _nc_peak(nc_params, _nc_height(basis, nc_params, y_w, coef), path) if nc_params else None
+    msc = _msc_bands(basis, msc_coef, path)
+    # Uncertainties from the spectrum's own noise σ(A), raised where the residual
+    # scatters more than the noise nearby (local model mismatch counts as noise).
+    window = max(3, int(round(MISFIT_WINDOW_NM / float(np.median(np.diff(lam_w))))))
+    sigma_eff = sigma_w * spectral_noise.local_misfit_factor(residual, sigma_w, window)
+    cov, index = _amplitude_covariance(basis, a_used, coef, sigma_eff, nc_params is not None)
+    nc = None
+    if nc_params:
+        nc = _nc_peak(nc_params, _nc_height(basis, nc_params, y_w, coef), path,
+                      _nc_sigmas(nc_jac, sigma_eff, cov, index, basis.n_fixed))
     for fam, band in msc.items():
-        if band.detected and not _separable(basis, msc_coef, residual, smooth, fam, nc):
-            msc[fam] = MscBand(fam, False, band.absorbance, band.concentration_molar)
+        cols = [index[k] for k in np.flatnonzero(basis.msc_owner == fam) + n_bg]
+        sigma = float(np.sqrt(max(cov[np.ix_(cols, cols)].sum(), 0.0))) if cols else np.nan
+        amp = band.absorbance
+        significant = bool(sigma > 0 and amp >= DETECTION_SIGMA * sigma)
+        detected = significant and _separable(basis, msc_coef, residual, smooth, fam, nc)
+        msc[fam] = dataclasses.replace(
+            band,
+            detected=bool(detected),
+            absorbance_sigma=sigma,
+            significance=amp / sigma if sigma > 0 and np.isfinite(amp) else np.nan,
+            centre_nm=_band_centre(basis, msc_coef, residual, fam) if amp > 0 else np.nan,
+        )
 
     full = _basis_for(lam, basis) if factor > 1 else basis
     model = full.matrix(nc_params) @ coef
@@ -375,13 +515,8 @@ def fit_spectrum(
     )
 
 
-def _msc_bands(
-    basis: _Basis, msc_coef: np.ndarray, smooth: np.ndarray, rms: float, noise: float, path: float
-) -> dict[int, MscBand]:
-    """Band amplitudes; detected when above noise, misfit, 2 % of the broad signal and
-    :data:`MIN_BAND_ABSORBANCE`."""
-    # Amplitude uncertainty of a narrow column under residual-level noise.
-    col_norm = np.sqrt(np.sum(basis.msc**2, axis=0)) if basis.msc.size else np.empty(0)
+def _msc_bands(basis: _Basis, msc_coef: np.ndarray, path: float) -> dict[int, MscBand]:
+    """Band amplitudes and concentrations (detection and σ are added by the caller)."""
     out: dict[int, MscBand] = {}
     for fam in _NOMINAL:
         mask = basis.msc_owner == fam
@@ -389,16 +524,9 @@ def _msc_bands(
             out[fam] = MscBand(fam, False, float("nan"), float("nan"))
             continue
         amp = float(msc_coef[mask].sum())
-        sigma_amp = max(rms, noise) / float(col_norm[mask].min())
-        under = float(np.interp(FAMILY_CENTRES_NM[fam], basis.lam, smooth))
-        threshold = max(
-            6.0 * sigma_amp, 2.5 * rms, 4.0 * noise, RELATIVE_DETECTION * under,
-            MIN_BAND_ABSORBANCE,
-        )
-        detected = amp > threshold
         d = sizing.yu_diameter_nm(FAMILY_CENTRES_NM[fam])
         conc = sizing.particle_concentration_molar(amp, d, path)
-        out[fam] = MscBand(fam, bool(detected), amp, conc)
+        out[fam] = MscBand(fam, False, amp, conc)
     return out
 
 
@@ -476,14 +604,88 @@ def _is_narrow_band(
     return ssr(band[near]) < NARROW_PREFERENCE * ssr(broad)
 
 
-def _nc_peak(params: tuple[float, float], height: float, path: float) -> NcPeak:
+def _amplitude_covariance(
+    basis: _Basis, a: np.ndarray, coef: np.ndarray, sigma: np.ndarray, with_nc: bool
+) -> tuple[np.ndarray, dict[int, int]]:
+    """Covariance of the linear amplitudes under noise ``sigma``.
+
+    Over the active columns, every MSC column and the NC exciton (an inactive one is
+    treated as if added), all others free: ``(XᵀWX)⁻¹``. Returns the matrix and the
+    map from column index to its row.
+    """
+    use = coef > 0
+    use[:4] = (True, False, True, False)  # b0, b1: one of each ± pair spans it
+    n_bg = basis.background.shape[1]
+    use[n_bg : basis.n_fixed] = True
+    if with_nc:
+        use[basis.n_fixed] = True
+    x = a[:, use] / sigma[:, None]
+    gram = x.T @ x
+    gram += 1e-12 * float(np.trace(gram)) * np.eye(gram.shape[0])
+    cov = np.linalg.inv(gram)
+    rows = np.cumsum(use) - 1
+    return cov, {int(k): int(rows[k]) for k in np.flatnonzero(use)}
+
+
+def _nc_sigmas(jac: np.ndarray | None, sigma: np.ndarray, cov: np.ndarray,
+               index: dict[int, int], exciton: int) -> tuple[float, float]:
+    """σ of the exciton energy (eV, from the variable-projection Jacobian weighted by
+    the noise) and of its amplitude."""
+    e_sigma = np.nan
+    if jac is not None:
+        jw = jac / sigma[:, None]
+        try:
+            e_sigma = float(np.sqrt(max(np.linalg.inv(jw.T @ jw)[0, 0], 0.0)))
+        except np.linalg.LinAlgError:
+            pass
+    k = index.get(exciton)
+    h_sigma = float(np.sqrt(max(cov[k, k], 0.0))) if k is not None else np.nan
+    return e_sigma, h_sigma
+
+
+def _band_centre(basis: _Basis, msc_coef: np.ndarray, residual: np.ndarray, fam: int) -> float:
+    """Centre (nm) of a family's band: the band is put back into the residual and a
+    Gaussian of the band's width is moved over ±CENTRE_FREEDOM_NM on a linear baseline;
+    the best least-squares position wins."""
+    mask = basis.msc_owner == fam
+    band = basis.msc[:, mask] @ msc_coef[mask]
+    nominal = FAMILY_CENTRES_NM[fam]
+    near = np.abs(basis.lam - nominal) <= NARROW_WINDOW_NM
+    lam = basis.lam[near]
+    local = (residual + band)[near]
+    weights = msc_coef[mask]
+    fwhm = float(np.dot(weights, MSC_FWHM_NM) / max(weights.sum(), 1e-300))
+    x = (lam - nominal) / NARROW_WINDOW_NM
+    centres = nominal + np.arange(-CENTRE_FREEDOM_NM, CENTRE_FREEDOM_NM + 1e-9, CENTRE_STEP_NM)
+    g = np.exp(-0.5 * ((lam[None, :] - centres[:, None]) / (fwhm * _SIG_PER_FWHM)) ** 2)
+    design = np.stack([g, np.broadcast_to(np.ones_like(x), g.shape),
+                       np.broadcast_to(x, g.shape)], axis=2)          # (centres, points, 3)
+    gram = np.einsum("cpi,cpj->cij", design, design)
+    rhs = np.einsum("cpi,p->ci", design, local)
+    sol = np.linalg.solve(gram + 1e-12 * np.eye(3), rhs[..., None])[..., 0]
+    ssr = float(local @ local) - np.einsum("ci,ci->c", sol, rhs)
+    ssr = np.where(sol[:, 0] > 0, ssr, np.inf)
+    return float(centres[int(np.argmin(ssr))]) if np.isfinite(ssr).any() else float(nominal)
+
+
+def _nc_peak(params: tuple[float, float], height: float, path: float,
+             sigmas: tuple[float, float] = (np.nan, np.nan)) -> NcPeak:
     e_nc, s_nc = params
     half = s_nc / _SIG_PER_FWHM / 2.0
     peak = HC_EV_NM / e_nc
     fwhm = HC_EV_NM / (e_nc - half) - HC_EV_NM / (e_nc + half)
     d = float(sizing.yu_diameter_nm(peak))
     eps = float(sizing.extinction_coefficient(d))
+    e_sigma, h_sigma = sigmas
+    peak_sigma = HC_EV_NM / e_nc**2 * e_sigma
+    slope = abs(float(sizing.yu_diameter_nm(peak + 0.5)) - float(sizing.yu_diameter_nm(peak - 0.5)))
+    d_sigma = slope * peak_sigma
+    conc = float(height) / (eps * path)
+    rel = np.hypot(h_sigma / height if height > 0 else np.inf, 2.65 * d_sigma / d)
     return NcPeak(
+        peak_nm_sigma=float(peak_sigma),
+        diameter_nm_sigma=float(d_sigma),
+        concentration_molar_sigma=float(abs(conc) * rel),
         peak_nm=float(peak),
         fwhm_nm=float(fwhm),
         absorbance=float(height),

@@ -9,13 +9,14 @@ from typing import Any
 
 import numpy as np
 
+from msc_bluesky.analysis import phase as phase_rule
 from msc_bluesky.callbacks import result_fields as rf
 from msc_bluesky.callbacks.settings import AnalysisSettings
 
 logger = logging.getLogger(__name__)
 
-#: ``phase`` of a point whose spectrum was absent or could not be fitted.
-PHASE_UNKNOWN = "unknown"
+#: ``phase`` of a point with neither a usable spectrum nor a usable SAXS fit.
+PHASE_UNKNOWN = phase_rule.UNKNOWN
 
 
 @dataclass
@@ -104,7 +105,7 @@ def analyse_point(raw_uid: str, point: RawPoint, settings: AnalysisSettings) -> 
     result = PointResult(raw_uid=raw_uid, point=point, row=row)
 
     row.update(rf.blank(rf.SPECTRUM_FIELDS))
-    phase = PHASE_UNKNOWN
+    spectrum_phase = None
     if point.has_spectrum:
         try:
             fit = settings.function("fit_spectrum")(
@@ -115,7 +116,7 @@ def analyse_point(raw_uid: str, point: RawPoint, settings: AnalysisSettings) -> 
             )
             row.update(rf.pick(rf.SPECTRUM_FIELDS, fit.to_dict()))
             result.spectrum_fit = fit
-            phase = str(settings.function("classify")(fit))
+            spectrum_phase = str(settings.function("classify")(fit))
         except Exception as exc:  # any fit failure is data, not a crash
             _fail(result, "spectrum", exc)
 
@@ -145,7 +146,11 @@ def analyse_point(raw_uid: str, point: RawPoint, settings: AnalysisSettings) -> 
         except Exception as exc:
             _fail(result, "mesophase", exc)
 
-    row["phase"] = phase
+    # One rule for every caller (analysis.phase): the spectrum decides when it shows
+    # something, else a SAXS fit that describes its curve.
+    row["phase"], row["phase_source"] = phase_rule.decide(
+        spectrum=spectrum_phase, sizes=result.size_distribution
+    )
     row["fit_ok"] = result.fit_ok
     row["fit_error"] = "; ".join(result.errors)
     return result

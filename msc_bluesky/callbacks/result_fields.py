@@ -1,8 +1,9 @@
 """The fixed fields of an analysis event (docs/architecture.md "Analysis results").
 
 Every event of a linked analysis run carries the same keys, whatever happened to the
-fit, so that one event descriptor fits every event. This module lists them with their
-kind, fills the ones a fit did not produce, and builds the descriptor's ``data_keys``.
+fit, so that one event descriptor fits every event. The fit results' keys and kinds come
+from the result classes (``SpectrumFit.fields()`` …); this module adds the event's own
+fields, fills the ones a fit did not produce, and builds the descriptor's ``data_keys``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from msc_bluesky.analysis.results import Mesophase, SizeDistribution, SpectrumFit
+from msc_bluesky.physics.sizing import MSC_FAMILIES_NM
+
 #: MSC families named by their absorption peak in nm (same order as the contract).
-MSC_FAMILIES: tuple[int, ...] = (350, 380, 403, 437, 467)
+MSC_FAMILIES: tuple[int, ...] = tuple(MSC_FAMILIES_NM)
 
 #: Scalar kinds: "bool", "int", "float", "str".
 BASE_FIELDS: dict[str, str] = {
@@ -23,56 +27,17 @@ BASE_FIELDS: dict[str, str] = {
     "t_growth": "float",
     "reaction_time": "float",
     "phase": "str",
+    "phase_source": "str",
     "fit_ok": "bool",
     "fit_error": "str",
 }
 
-SPECTRUM_FIELDS: dict[str, str] = {
-    **{
-        f"msc{f}_{part}": kind
-        for f in MSC_FAMILIES
-        for part, kind in (
-            ("detected", "bool"),
-            ("absorbance", "float"),
-            ("concentration_molar", "float"),
-        )
-    },
-    "nc_detected": "bool",
-    "nc_peak_nm": "float",
-    "nc_fwhm_nm": "float",
-    "nc_diameter_nm": "float",
-    "nc_units_per_particle": "float",
-    "nc_extinction_coefficient": "float",
-    "nc_concentration_molar": "float",
-    "extinction_model": "str",
-    "spectrum_r_squared": "float",
-}
-
-SAXS_FIELDS: dict[str, str] = {
-    "saxs_background": "float",
-    "saxs_total_volume_fraction": "float",
-    "saxs_n_populations": "int",
-    **{
-        f"saxs_pop{i}_{part}": "float"
-        for i in (1, 2, 3)
-        for part in ("radius_nm", "width_nm", "volume_fraction")
-    },
-}
-
+# The fit results' fields come from the result classes themselves (one list each).
+SPECTRUM_FIELDS: dict[str, str] = SpectrumFit.fields()
+SAXS_FIELDS: dict[str, str] = SizeDistribution.fields()
 #: Arrays of the size distribution; their length is fixed by the fit's radius grid.
-SAXS_ARRAY_FIELDS: tuple[str, ...] = (
-    "saxs_radius_nm",
-    "saxs_volume_fraction",
-    "saxs_volume_fraction_sigma",
-)
-
-MESOPHASE_FIELDS: dict[str, str] = {
-    "mesophase_detected": "bool",
-    "mesophase_q1_per_nm": "float",
-    "mesophase_q2_per_nm": "float",
-    "mesophase_d_spacing_nm": "float",
-    "mesophase_lamellar": "bool",
-}
+SAXS_ARRAY_FIELDS: tuple[str, ...] = SizeDistribution.array_fields()
+MESOPHASE_FIELDS: dict[str, str] = Mesophase.fields()
 
 SCALAR_FIELDS: dict[str, str] = {
     **BASE_FIELDS,
@@ -149,7 +114,8 @@ def data_keys(array_length: int, source: str = "msc_analysis") -> dict[str, dict
             "shape": [array_length],
         }
     for key, unit in _UNITS.items():
-        keys[key]["units"] = unit
+        if key in keys:
+            keys[key]["units"] = unit
     return keys
 
 
@@ -158,6 +124,9 @@ _UNITS: dict[str, str] = {
     "t_growth": "degC",
     "reaction_time": "s",
     "nc_peak_nm": "nm",
+    "nc_peak_nm_sigma": "nm",
+    "nc_diameter_nm_sigma": "nm",
+    "nc_concentration_molar_sigma": "mol/L",
     "nc_fwhm_nm": "nm",
     "nc_diameter_nm": "nm",
     "nc_extinction_coefficient": "1/(M cm)",
@@ -168,6 +137,7 @@ _UNITS: dict[str, str] = {
     "mesophase_q2_per_nm": "1/nm",
     "mesophase_d_spacing_nm": "nm",
     **{f"msc{f}_concentration_molar": "mol/L" for f in MSC_FAMILIES},
+    **{f"msc{f}_centre_nm": "nm" for f in MSC_FAMILIES},
     **{f"saxs_pop{i}_radius_nm": "nm" for i in (1, 2, 3)},
     **{f"saxs_pop{i}_width_nm": "nm" for i in (1, 2, 3)},
 }

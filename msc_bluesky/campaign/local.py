@@ -95,6 +95,7 @@ def summary_rows(client: Any, campaign_id: str) -> list[dict[str, Any]]:
                     "reactor_reaction_time_setpoint", rec.get("reaction_time")
                 ),
                 "phase": rec.get("phase"),
+                "phase_source": rec.get("phase_source"),
                 "msc437_detected": rec.get("msc437_detected"),
                 "nc_peak_nm": rec.get("nc_peak_nm"),
                 "nc_diameter_nm": rec.get("nc_diameter_nm"),

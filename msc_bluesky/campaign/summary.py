@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from msc_bluesky.analysis.phase import classify_sizes
+from msc_bluesky.analysis import phase as phase_rule
 
 #: Reaction time (s) of the paper's Fig. 1 grid, where the CdSe-437 window is read.
 WINDOW_REACTION_TIME_S = 14.0
@@ -36,8 +36,9 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     -------
     dict
         ``conditions``: one entry per condition with ``t_nuc``, ``t_growth``,
-        ``reaction_time``, ``phase`` (from UV-Vis, or from the SAXS sizes when there
-        is no spectrum: ``phase_source``), ``nc_peak_nm``, ``nc_diameter_nm`` (UV-Vis;
+        ``reaction_time``, ``phase`` and ``phase_source`` (as the live analysis
+        decided them; for rows stored without ``phase_source``, by the same rule,
+        :func:`msc_bluesky.analysis.phase.decide`), ``nc_peak_nm``, ``nc_diameter_nm`` (UV-Vis;
         twice the largest SAXS radius without a spectrum), ``saxs_radius_nm`` (the
         dominant SAXS population), ``mesophase`` (lamellar precursor peaks) and
         ``msc437_detected``; ``msc437_window_c``: ``[low, high]`` nucleation
@@ -49,13 +50,10 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         radii = [_finite(r.get(f"saxs_pop{i}_radius_nm")) for i in (1, 2, 3)]
         shares = [_finite(r.get(f"saxs_pop{i}_volume_fraction")) for i in (1, 2, 3)]
         pops = [(a, v) for a, v in zip(radii, shares, strict=True) if a is not None and v]
-        phase, source = str(r.get("phase") or "unknown"), "uvvis"
         diameter = _finite(r.get("nc_diameter_nm"))
-        saxs_measured = _finite(r.get("saxs_total_volume_fraction")) is not None
-        if phase in ("unknown", "none", "nan") and (pops or saxs_measured):
-            phase = classify_sizes([a for a, _ in pops], [v for _, v in pops])
-            source = "saxs"
-            nc_radii = [a for a, _ in pops if a > 1.1]
+        phase, source = _phase(r)
+        if source == "saxs":
+            nc_radii = [a for a, _ in pops if a > phase_rule.MSC_MAX_RADIUS_NM]
             diameter = 2.0 * max(nc_radii) if nc_radii else None
         conditions.append(
             {
@@ -73,6 +71,15 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             }
         )
     return {"conditions": conditions, "msc437_window_c": msc437_window(conditions)}
+
+
+def _phase(row: Mapping[str, Any]) -> tuple[str, str]:
+    """(phase, source) of a stored row: as the live analysis decided it (``phase_source``
+    stored), else — rows stored before it was — by the same rule of analysis.phase."""
+    stored = str(row.get("phase") or phase_rule.UNKNOWN)
+    if row.get("phase_source"):
+        return stored, str(row["phase_source"])
+    return phase_rule.decide(spectrum=stored, sizes=row)
 
 
 def msc437_window(

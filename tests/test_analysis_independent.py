@@ -1,0 +1,122 @@
+"""The spectrum fit on spectra made by independent code (tests/independent_spectra.py).
+
+The generator shares no code with msc_bluesky; the analysis was never tuned on it. The
+rates of the issue's goals that the fit does not reach yet are recorded as expected
+failures (they turn into failures the day they pass, so the guard is then tightened);
+the other tests guard what it does reach.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+from independent_spectra import (
+    FAMILY_POSITIONS_NM,
+    HC_EV_NM,
+    make_case,
+    make_cases,
+    nc_absorbance,
+    yu_diameter,
+)
+from spectra_validation import robust_scatter, score
+
+N_CASES = 300
+
+
+@pytest.fixture(scope="module")
+def scores():
+    return score(make_cases(N_CASES, seed=2026))
+
+
+def test_generator_shares_no_code_with_the_package():
+    source = Path(__file__).with_name("independent_spectra.py").read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert imported <= {"__future__", "dataclasses", "numpy"}
+
+
+def test_generator_looks_like_real_cdse_spectra():
+    # SCIENCE.md checks of its own sizing curve, and the shape of what it makes.
+    assert yu_diameter(437.0) == pytest.approx(1.85, abs=0.01)
+    assert yu_diameter(572.0) == pytest.approx(3.57, abs=0.01)
+    rng = np.random.default_rng(5)
+    lam = np.linspace(300.0, 700.0, 1000)
+    for peak in (480.0, 560.0, 640.0):
+        a = nc_absorbance(HC_EV_NM / lam, rng, peak, 0.1, 0.2)
+        assert 3.0 * 0.2 <= np.interp(350.0, lam, a) <= 6.0 * 0.2 + 1e-9
+        assert a[lam < peak - 15.0].max() > 1.2 * 0.2  # higher transitions are stronger
+    seen_photometric = False
+    for _ in range(40):
+        case = make_case(rng, nc_probability=1.0, band_probability=0.0)
+        assert 470.0 <= case.nc_peak_nm <= 660.0
+        if case.noise_model == "photometric":
+            seen_photometric = True
+            high, low = case.sigma[np.argmax(case.clean)], case.sigma[np.argmin(case.clean)]
+            assert high > low  # noise grows with absorbance
+    assert seen_photometric
+    bands = [b for c in make_cases(100, seed=9) for b in c.bands.values()]
+    assert all(abs(b.centre_nm - FAMILY_POSITIONS_NM[b.family]) <= 2.0 for b in bands)
+    assert all(0.04 <= b.fwhm_ev <= 0.08 and 0.01 <= b.height <= 0.1 for b in bands)
+    assert {b.lorentzian for b in bands} == {True, False}
+    assert HC_EV_NM == pytest.approx(1239.84, abs=0.01)
+
+
+def test_reported_sigmas_and_centres(scores):
+    # Every detected band carries its σ, significance and a centre within ±3 nm.
+    case = next(c for c in make_cases(40, seed=3) if c.bands and c.nc_peak_nm)
+    from msc_bluesky.analysis import uvvis
+
+    fit = uvvis.fit_spectrum(case.wavelength_nm, case.absorbance)
+    for fam, band in fit.msc.items():
+        assert band.absorbance_sigma > 0
+        if band.absorbance > 0:
+            assert abs(band.centre_nm - uvvis.FAMILY_CENTRES_NM[fam]) <= 3.0 + 1e-9
+            assert band.significance == pytest.approx(band.absorbance / band.absorbance_sigma)
+    assert fit.nc is not None
+    assert 0 < fit.nc.peak_nm_sigma < 20
+    assert 0 < fit.nc.diameter_nm_sigma < 1
+    assert 0 < fit.nc.concentration_molar_sigma < fit.nc.concentration_molar
+    keys = fit.to_dict()
+    assert keys["nc_peak_nm_sigma"] == fit.nc.peak_nm_sigma
+    assert keys["msc437_significance"] == fit.msc[437].significance
+
+
+def test_guarded_rates(scores):
+    # What the fit reaches today (see benchmarks/validate_analysis.py), with margin.
+    assert scores.n_spectra == N_CASES
+    assert scores.false_per_spectrum * 200 <= 8.0
+    assert np.median(scores.nc_errors_nm) <= 2.0
+    assert scores.nc_missed <= 0.2 * (scores.nc_missed + len(scores.nc_errors_nm))
+    assert scores.nc_false <= 0.05 * N_CASES
+    assert 0.5 <= robust_scatter(scores.band_pulls) <= 3.0
+
+
+@pytest.mark.xfail(reason="issue 12 goal not reached yet: <= 2 % of bands >= 10 σ missed",
+                   strict=True)
+def test_goal_deep_bands_found(scores):
+    assert scores.deep_missed_rate <= 0.02
+
+
+@pytest.mark.xfail(reason="issue 12 goal not reached yet: <= 1 false family per 200 spectra",
+                   strict=True)
+def test_goal_false_families(scores):
+    assert scores.false_per_spectrum * 200 <= 1.0
+
+
+@pytest.mark.xfail(reason="issue 12 goal not reached yet: NC peak error median <= 1 nm, "
+                   "max <= 3 nm", strict=True)
+def test_goal_nc_peak(scores):
+    assert np.median(scores.nc_errors_nm) <= 1.0 and max(scores.nc_errors_nm) <= 3.0
+
+
+@pytest.mark.xfail(reason="issue 12 goal not reached yet: NC peak σ coverage 0.5-2",
+                   strict=True)
+def test_goal_nc_sigma_coverage(scores):
+    assert 0.5 <= robust_scatter(scores.nc_pulls) <= 2.0
