@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from msc_bluesky.analysis.phase import MSC_MAX_RADIUS_NM
-from msc_bluesky.analysis.uvvis import FAMILY_CENTRES_NM, MIN_BAND_ABSORBANCE
+from msc_bluesky.analysis.uvvis import FAMILY_CENTRES_NM
 from msc_bluesky.physics.sizing import MSC_FAMILIES_NM, extinction_coefficient, yu_diameter_nm
 from msc_bluesky.sim import Composition
 
-#: CdSe-437 "persists" where its band absorbance reaches the analysis' detection level
-#: (the smallest band absorbance it calls a detected MSC family).
-DETECTION_ABSORBANCE: float = MIN_BAND_ABSORBANCE
+#: CdSe-437 "persists" where its predicted band absorbance reaches 0.01: a band the
+#: live analysis detects at ~5 noise σ on a typical flow-cell spectrum (noise ~2e-3).
+DETECTION_ABSORBANCE: float = 0.01
 
 #: Default optical path (cm) of the UV-Vis flow cell, when the table does not tell.
 DEFAULT_PATH_LENGTH_CM = 0.1
