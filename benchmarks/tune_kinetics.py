@@ -1,7 +1,7 @@
 """Offline tuning of the kinetic parameters against the paper's facts (not a test).
 
-Minimises squared log-violations of the targets of docs/science.md ("What the twin must
-show") evaluated on the model's compositions (fast proxies of the signals: an MSC band
+Minimises squared log-violations of the facts of docs/science.md ("What is seen"),
+evaluated on the model's compositions (fast proxies of the signals: an MSC band
 is ``ε(d_F) c_F l``, the NC peak is the Yu wavelength of the absorption-weighted size),
 starting from the committed :class:`~msc_bluesky.sim.KineticParameters`. Prints the
 objective and, with ``--fit``, a Nelder–Mead-polished parameter set to paste into
