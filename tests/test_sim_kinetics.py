@@ -70,7 +70,7 @@ def test_composition_mix_is_linear_and_truth_is_json():
     truth = b.to_dict()
     json.dumps(truth, allow_nan=False)
     names = {p["name"] for p in truth["populations"]}
-    assert {"MSC403", "MSC437", "NC"} <= names
+    assert {"MSC437", "NC"} <= names
     for p in truth["populations"]:
         assert p["radius_nm"] > 0 and p["width_nm"] > 0 and p["volume_fraction"] > 0
 
@@ -84,15 +84,26 @@ def test_msc_supply_stops_with_the_precursor_at_mild_temperature():
     assert late.nc_units_mM > early.nc_units_mM
 
 
-def test_thermal_dissolution_switches_on_above_300_c():
-    """High T: a logistic thermal-stability term, half-way just above 300 °C."""
-    from msc_bluesky.sim.kinetics import thermal_dissolution_rate
+def test_closed_shell_fraction_is_a_window_of_the_chamber_temperature():
+    """The chamber decides: closed-shell (persistent CdSe-437) nuclei only for 270–300 °C."""
+    from msc_bluesky.sim.chamber import closed_shell_fraction
 
     p = KineticParameters()
-    rates = [thermal_dissolution_rate(p, t) for t in (280.0, 300.0, 310.0, 320.0, 350.0)]
-    assert rates == sorted(rates)
-    assert rates[0] < 0.02 * rates[3]  # off in the window, on above 300 °C
-    assert rates[1] < 0.5 * p.k_thermal < rates[2]  # half-way between 300 and 310 °C
-    assert rates[-1] <= p.k_thermal
-    off = KineticParameters(k_thermal=0.0)
-    assert thermal_dissolution_rate(off, 350.0) == 0.0
+    inside = [closed_shell_fraction(p, t) for t in (270.0, 280.0, 290.0, 300.0)]
+    outside = [closed_shell_fraction(p, t) for t in (250.0, 260.0, 310.0, 320.0, 350.0)]
+    assert min(inside) > 0.5 * p.closed_shell_max
+    assert max(outside) < 0.01 * min(inside)
+
+
+def test_the_oven_does_not_nucleate():
+    """A cold chamber and a hot oven make nothing: the oven only converts precursor."""
+    c = simulate_kinetics(25, 300, 14.0)
+    assert c.nc_units_mM + sum(c.msc_units_mM.values()) < 0.05 * c.initial_precursor_mM
+    assert c.precursor_mM < 0.1 * c.initial_precursor_mM  # converted to monomer in the oven
+
+
+def test_closed_shell_cdse437_survives_a_cold_oven_open_clusters_do_not():
+    """T_nuc 280 °C keeps CdSe-437 whatever the oven; T_nuc 260 and 310 °C lose it."""
+    kept = simulate_kinetics(280, 190, 14.0).msc_units_mM[437]
+    lost = [simulate_kinetics(t, t - 90, 14.0).msc_units_mM[437] for t in (260, 310)]
+    assert max(lost) < 0.05 * kept

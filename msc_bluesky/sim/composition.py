@@ -18,7 +18,7 @@ from msc_bluesky.physics.sizing import (
     yu_wavelength_nm,
 )
 
-#: CdSe formula units per MSC of each family (SCIENCE.md table; 465–467 nm is one family).
+#: CdSe formula units per MSC of each family (docs/science.md table; 465–467 nm is one family).
 FAMILY_UNITS: dict[int, float] = {350: 12.0, 380: 25.0, 403: 38.0, 437: 61.0, 467: 84.0}
 
 #: Radius (nm) at which SAXS sees each MSC family. 403/437/467 are the paper's SAXS radii
