@@ -1,0 +1,205 @@
+"""Where runs live in the store: raw runs in ``raw``, analysis runs in ``analysis``.
+
+The root of an msc_bluesky store holds two catalogs of bluesky runs (tiled spec
+``CatalogOfBlueskyRuns``)::
+
+    /raw/<uid>         raw runs (scans): what plans measured
+    /analysis/<uid>    linked analysis runs (start document has ``raw_uid``)
+
+as facilities lay out their tiled servers, so ``c["raw"][-1]``, ``Broker.named("msc")[-1]``
+(databroker looks into ``raw`` by itself) and ``db[-1]`` are the last *scan*.
+
+Stores written before this layout hold every run directly at the root (the *old
+layout*). Readers here find runs in both places; ``msc-bluesky replay --migrate``
+(:func:`msc_bluesky.storage.migrate.migrate_layout`) moves old-layout runs into the
+containers. A client that is itself a catalog of runs (a server URI ending in ``/raw``,
+or another facility's catalog) is used as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: Container of raw runs.
+RAW = "raw"
+#: Container of analysis (and fit) runs.
+ANALYSIS = "analysis"
+#: The run kinds, one container each.
+CONTAINERS: tuple[str, ...] = (RAW, ANALYSIS)
+#: tiled spec of a catalog of runs (bluesky-tiled-plugins' client class).
+RUN_CATALOG_SPEC = "CatalogOfBlueskyRuns"
+#: ``plan_name`` of linked analysis runs.
+ANALYSIS_PLAN_NAME = "msc_analysis"
+
+
+def run_kind(start: dict) -> str:
+    """``"analysis"`` for a run derived from a raw run (it has ``raw_uid``), else ``"raw"``.
+
+    Parameters
+    ----------
+    start : dict
+        The run's start document.
+
+    Returns
+    -------
+    str
+        :data:`RAW` or :data:`ANALYSIS`.
+    """
+    if start.get("plan_name") == ANALYSIS_PLAN_NAME or "raw_uid" in start:
+        return ANALYSIS
+    return RAW
+
+
+def _child(client, key: str):
+    """``client[key]`` as a plain path lookup, or None when there is no such node."""
+    from tiled.client.container import Container
+
+    try:
+        return Container.__getitem__(client, key)
+    except KeyError:
+        return None
+
+
+def _spec_names(client) -> set[str]:
+    return {getattr(spec, "name", spec) for spec in (getattr(client, "specs", None) or [])}
+
+
+def is_run_catalog(client) -> bool:
+    """Whether ``client`` is itself a catalog of runs (not the root of a layout)."""
+    return RUN_CATALOG_SPEC in _spec_names(client)
+
+
+@dataclass
+class Sources:
+    """The containers to look in for one kind of run.
+
+    Attributes
+    ----------
+    containers : list
+        Containers holding only runs of the kind (the layout's ``raw`` / ``analysis``).
+    mixed : list
+        Containers holding runs of every kind (the old layout's root, or a catalog of
+        runs given directly): filter them by :func:`run_kind`'s rule.
+    """
+
+    containers: list[Any]
+    mixed: list[Any]
+
+    def all(self) -> list[tuple[Any, bool]]:
+        """``(container, mixed)`` pairs, layout containers first."""
+        return [(c, False) for c in self.containers] + [(c, True) for c in self.mixed]
+
+
+def count_legacy_runs(root) -> int:
+    """Runs stored at the root in the old layout (0 for a catalog of runs given directly)."""
+    if is_run_catalog(root):
+        return 0
+    present = sum(1 for name in CONTAINERS if _child(root, name) is not None)
+    return max(len(root) - present, 0)
+
+
+def sources(client, kind: str) -> Sources:
+    """Where runs of ``kind`` are stored in the store ``client``.
+
+    Parameters
+    ----------
+    client : tiled client
+        The store's root (``open_catalog``/``connect``), or a catalog of runs.
+    kind : {"raw", "analysis"}
+
+    Returns
+    -------
+    Sources
+    """
+    if kind not in CONTAINERS:
+        raise ValueError(f"kind must be one of {CONTAINERS}, got {kind!r}")
+    if is_run_catalog(client):
+        return Sources(containers=[], mixed=[client])
+    child = _child(client, kind)
+    containers = [child] if child is not None else []
+    mixed = [client] if count_legacy_runs(client) else []
+    return Sources(containers=containers, mixed=mixed)
+
+
+def ensure_layout(root) -> dict[str, Any]:
+    """Create the ``raw`` and ``analysis`` containers if missing.
+
+    Parameters
+    ----------
+    root : tiled client
+        Writable root of the store.
+
+    Returns
+    -------
+    dict
+        ``{"raw": client, "analysis": client}``.
+    """
+    from tiled.structures.core import Spec
+
+    found = {}
+    for name in CONTAINERS:
+        child = _child(root, name)
+        if child is None:
+            logger.info("creating the %r container of the store", name)
+            try:
+                child = root.create_container(name, specs=[Spec(RUN_CATALOG_SPEC, version="3.0")])
+            except Exception:
+                # another writer may have created it meanwhile
+                child = _child(root, name)
+                if child is None:
+                    raise
+        found[name] = child
+    return found
+
+
+def container_for(client, start: dict):
+    """The container a run with this start document is written to.
+
+    Parameters
+    ----------
+    client : tiled client
+        Writable root of the store (the containers are created on first use), or a
+        catalog of runs (returned unchanged).
+    start : dict
+        The run's start document.
+
+    Returns
+    -------
+    tiled client
+    """
+    if is_run_catalog(client):
+        return client
+    return ensure_layout(client)[run_kind(start)]
+
+
+def find_run(client, uid: str):
+    """The run with start uid ``uid`` (or a unique prefix of at least 5 characters).
+
+    Looks in ``raw``, then ``analysis``, then at the root (old layout).
+
+    Raises
+    ------
+    KeyError
+        If no run has that uid.
+    """
+    from tiled.queries import Key, Like
+
+    places: list[Any] = []
+    for kind in CONTAINERS:
+        places.extend(c for c, _ in sources(client, kind).all() if c not in places)
+    for place in places:
+        node = _child(place, uid) if len(uid) == 36 else None
+        if node is not None:
+            return node
+        if len(uid) >= 5:
+            query = Key("start.uid") == uid if len(uid) == 36 else Like("start.uid", f"{uid}%")
+            found = list(place.search(query).values())
+            if len(found) > 1:
+                raise KeyError(f"uid {uid!r} matches {len(found)} runs; give more characters")
+            if found:
+                return found[0]
+    raise KeyError(f"no run with uid {uid!r} in the store")
