@@ -263,7 +263,7 @@ def open_databroker(
     """
     from databroker import Broker
 
-    from .layout import RAW, count_legacy_runs, ensure_layout, is_run_catalog
+    from .layout import RAW, as_run_catalog, count_legacy_runs, ensure_layout, is_run_catalog
 
     if _is_uri(source):
         client = connect(source, api_key=api_key)
@@ -272,7 +272,7 @@ def open_databroker(
     else:
         client = source
     if is_run_catalog(client):
-        return Broker(client)
+        return Broker(as_run_catalog(client, run_client="default"))
     from tiled.client.container import Container
 
     try:
@@ -284,7 +284,7 @@ def open_databroker(
             "this store has the old layout (raw and analysis runs together at the root): "
             "db[-1] may be an analysis run; `msc-bluesky replay --migrate` separates them"
         )
-        return Broker(_as_run_catalog(client))
+        return Broker(as_run_catalog(client, run_client="default"))
     if raw is None:
         raw = ensure_layout(client)[RAW]
     elif count_legacy_runs(client):
@@ -293,13 +293,5 @@ def open_databroker(
             "`msc-bluesky replay --migrate` moves them",
             count_legacy_runs(client),
         )
-    return Broker(raw)
+    return Broker(as_run_catalog(raw, run_client="default"))
 
-
-def _as_run_catalog(client):
-    """The same node presented as a catalog of runs (old-layout roots)."""
-    from bluesky_tiled_plugins.clients.catalog_of_bluesky_runs import CatalogOfBlueskyRuns
-
-    return CatalogOfBlueskyRuns(
-        client.context, item=client.item, structure_clients=client.structure_clients
-    )

@@ -118,11 +118,41 @@ def sources(client, kind: str) -> Sources:
     if kind not in CONTAINERS:
         raise ValueError(f"kind must be one of {CONTAINERS}, got {kind!r}")
     if is_run_catalog(client):
-        return Sources(containers=[], mixed=[client])
+        return Sources(containers=[], mixed=[as_run_catalog(client)])
     child = _child(client, kind)
-    containers = [child] if child is not None else []
-    mixed = [client] if count_legacy_runs(client) else []
+    containers = [as_run_catalog(child)] if child is not None else []
+    mixed = [as_run_catalog(client)] if count_legacy_runs(client) else []
     return Sources(containers=containers, mixed=mixed)
+
+
+def as_run_catalog(client, *, run_client: str = "v3"):
+    """The same node as a catalog of runs, with a structure-client map of its own.
+
+    Used for the root of an old-layout store (its runs then get bluesky-tiled-plugins'
+    run clients, as in a ``raw`` container) and for every container searched here.
+    bluesky-tiled-plugins' ``run.v2`` (which databroker's ``db[-1]`` calls) switches the
+    *shared* default map to its v2 run client for the whole process; a map of our own
+    keeps ``find_runs``/``run_arrays`` on the v3 client whatever else the session did.
+
+    Parameters
+    ----------
+    client : tiled client
+        A container.
+    run_client : {"v3", "default"}
+        ``"v3"``: runs are ``BlueskyRunV3``; ``"default"``: whatever the map gives
+        (databroker's Broker switches it to v2 itself).
+    """
+    from bluesky_tiled_plugins.clients.bluesky_run import BlueskyRunV3
+    from bluesky_tiled_plugins.clients.catalog_of_bluesky_runs import CatalogOfBlueskyRuns
+    from tiled.utils import OneShotCachedMap
+
+    source = client.structure_clients
+    factories = {key: (lambda key=key: source[key]) for key in source}
+    if run_client == "v3":
+        factories["BlueskyRun"] = lambda: BlueskyRunV3
+    return CatalogOfBlueskyRuns(
+        client.context, item=client.item, structure_clients=OneShotCachedMap(factories)
+    )
 
 
 def ensure_layout(root) -> dict[str, Any]:

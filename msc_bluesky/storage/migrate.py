@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 
 from .documents import stored_documents
-from .layout import _child, container_for, is_run_catalog, run_kind
+from .layout import _child, as_run_catalog, container_for, is_run_catalog, run_kind
 from .writer import make_tiled_writer
 
 logger = logging.getLogger(__name__)
@@ -72,9 +72,10 @@ def migrate_layout(root, *, batch_size: int = MIGRATE_BATCH_SIZE) -> MigrationRe
             "open the store's root (data directory or server URI without a path)"
         )
     report = MigrationReport()
+    old_root = as_run_catalog(root)
     keys = [k for k in root.keys() if k not in ("raw", "analysis")]
     for key in keys:
-        node = _child(root, key)
+        node = _child(old_root, key)
         start = (getattr(node, "metadata", None) or {}).get("start")
         if not start:
             logger.info("root entry %r is not a bluesky run: left alone", key)
