@@ -30,6 +30,7 @@ print("RESULT " + json.dumps({
     "uids": list(uids), "n_events": len(events), "exit_status": stop["exit_status"],
     "keys": sorted(events[0]["data"]), "n_points": len(events[0]["data"]["uvvis_absorbance"]),
     "names": names, "plans": plans,
+    "db_last": db[-1].start["uid"], "db_rows": len(db[-1].table()),
 }))
 """
 
@@ -91,3 +92,4 @@ def test_profile_runs_count_of_uvvis_against_the_ioc(tmp_path):
     assert result["n_points"] == 1000
     assert result["names"] == {"reactor": "reactor", "uvvis": "uvvis", "saxs": "saxs"}
     assert len(result["plans"]) == 6
+    assert result["db_last"] == result["uids"][0] and result["db_rows"] == 2  # databroker

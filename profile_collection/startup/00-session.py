@@ -6,9 +6,11 @@ Nothing connects to EPICS here: devices connect when a plan first uses them.
 """
 
 from msc_bluesky.qserver.startup import open_session
+from msc_bluesky.storage.databroker import session_databroker
 
 session = open_session()
 RE = session.RE
 reactor = session.reactor
 uvvis = session.uvvis
 saxs = session.saxs
+db = session_databroker(session)  # databroker: db[-1] is the last scan; tiled profile "msc"
