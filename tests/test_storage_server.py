@@ -113,6 +113,8 @@ def test_api_key_required_to_read_and_write(server_dir):
             f"{server.uri}/api/v1/search/", headers={"Authorization": f"Apikey {key}"}, timeout=10
         )
         assert good.status_code == 200
+        # serve creates the layout's containers before any run is written
+        assert {"raw", "analysis"} <= {item["id"] for item in good.json()["data"]}
 
 
 def test_public_server_is_read_only_without_key(server_dir):

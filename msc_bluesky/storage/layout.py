@@ -168,22 +168,23 @@ def ensure_layout(root) -> dict[str, Any]:
     dict
         ``{"raw": client, "analysis": client}``.
     """
+    return {name: _ensure_container(root, name) for name in CONTAINERS}
+
+
+def _ensure_container(root, name: str):
     from tiled.structures.core import Spec
 
-    found = {}
-    for name in CONTAINERS:
-        child = _child(root, name)
-        if child is None:
-            logger.info("creating the %r container of the store", name)
-            try:
-                child = root.create_container(name, specs=[Spec(RUN_CATALOG_SPEC, version="3.0")])
-            except Exception:
-                # another writer may have created it meanwhile
-                child = _child(root, name)
-                if child is None:
-                    raise
-        found[name] = child
-    return found
+    child = _child(root, name)
+    if child is None:
+        logger.info("creating the %r container of the store", name)
+        try:
+            child = root.create_container(name, specs=[Spec(RUN_CATALOG_SPEC, version="3.0")])
+        except Exception:
+            # another writer may have created it meanwhile
+            child = _child(root, name)
+            if child is None:
+                raise
+    return child
 
 
 def container_for(client, start: dict):
@@ -203,7 +204,7 @@ def container_for(client, start: dict):
     """
     if is_run_catalog(client):
         return client
-    return ensure_layout(client)[run_kind(start)]
+    return _ensure_container(client, run_kind(start))
 
 
 def find_run(client, uid: str):
