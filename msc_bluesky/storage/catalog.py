@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from .layout import own_structure_clients
+
 logger = logging.getLogger(__name__)
 
 #: The tiled spec of a catalog of runs: the store's ``raw`` and ``analysis`` containers
@@ -180,7 +182,8 @@ def open_catalog(data_dir: str | Path, *, catalog_uri: str | None = None):
     -------
     tiled.client.container.Container
         The store's root (``client["raw"]``, ``client["analysis"]``); close it with
-        :func:`close_client`.
+        :func:`close_client`. Its runs are ``BlueskyRunV3`` clients whatever databroker
+        does to tiled's shared client map (:func:`.layout.own_structure_clients`).
     """
     import logging
     import warnings
@@ -194,7 +197,7 @@ def open_catalog(data_dir: str | Path, *, catalog_uri: str | None = None):
         # the embedded server announces its version at INFO: not news in a session
         logging.getLogger("tiled.server.app").setLevel(logging.WARNING)
         context = Context.from_app(build_app(catalog_adapter(data_dir, catalog_uri=catalog_uri)))
-    return from_context(context)
+    return from_context(context, structure_clients=own_structure_clients())
 
 
 def connect(uri: str, api_key: str | None = None):
@@ -215,7 +218,7 @@ def connect(uri: str, api_key: str | None = None):
 
     if urlsplit(uri).scheme not in {"http", "https"}:
         raise ValueError(f"tiled URI {uri!r} must start with http:// or https://")
-    return from_uri(uri, api_key=api_key)
+    return from_uri(uri, api_key=api_key, structure_clients=own_structure_clients())
 
 
 def close_client(client) -> None:

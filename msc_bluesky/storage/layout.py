@@ -142,17 +142,40 @@ def as_run_catalog(client, *, run_client: str = "v3"):
         ``"v3"``: runs are ``BlueskyRunV3``; ``"default"``: whatever the map gives
         (databroker's Broker switches it to v2 itself).
     """
-    from bluesky_tiled_plugins.clients.bluesky_run import BlueskyRunV3
     from bluesky_tiled_plugins.clients.catalog_of_bluesky_runs import CatalogOfBlueskyRuns
+
+    clients = own_structure_clients(client.structure_clients, v3_runs=run_client == "v3")
+    return CatalogOfBlueskyRuns(client.context, item=client.item, structure_clients=clients)
+
+
+def own_structure_clients(source=None, *, v3_runs: bool = True):
+    """A copy of a tiled structure-client map that nobody else mutates.
+
+    Parameters
+    ----------
+    source : mapping, optional
+        The map to copy lazily; default tiled's ``"numpy"`` map (with the entry-point
+        clients of bluesky-tiled-plugins).
+    v3_runs : bool
+        Map the ``BlueskyRun`` spec to ``BlueskyRunV3`` (the client this package reads).
+
+    Returns
+    -------
+    tiled.utils.OneShotCachedMap
+    """
     from tiled.utils import OneShotCachedMap
 
-    source = client.structure_clients
+    if source is None:
+        from tiled.client.container import DEFAULT_STRUCTURE_CLIENT_DISPATCH, Container
+
+        Container.discover_clients_from_entrypoints()
+        source = DEFAULT_STRUCTURE_CLIENT_DISPATCH["numpy"]
     factories = {key: (lambda key=key: source[key]) for key in source}
-    if run_client == "v3":
+    if v3_runs:
+        from bluesky_tiled_plugins.clients.bluesky_run import BlueskyRunV3
+
         factories["BlueskyRun"] = lambda: BlueskyRunV3
-    return CatalogOfBlueskyRuns(
-        client.context, item=client.item, structure_clients=OneShotCachedMap(factories)
-    )
+    return OneShotCachedMap(factories)
 
 
 def ensure_layout(root) -> dict[str, Any]:
