@@ -3,7 +3,7 @@
 Modules (docs/storage.md):
 
 - :mod:`.catalog`    data directory layout, embedded catalog (:func:`open_catalog`),
-                     server clients (:func:`connect`)
+                     server clients (:func:`connect`), :func:`open_databroker`
 - :mod:`.writer`     :class:`JournaledWriter`: tiled writes with a local journal
 - :mod:`.backup`     per-run JSON-lines journals
 - :mod:`.replay`     :func:`replay_backups`

@@ -1,7 +1,8 @@
 """Read raw runs and their linked analysis runs from tiled into :class:`ConditionRecord`.
 
-A raw run is any run whose start document is not ``plan_name == "msc_analysis"`` and
-that has a ``primary`` stream. Its events give the conditions (setpoints when recorded,
+A raw run is any run of the store's ``raw`` container (or, in stores of the old layout,
+any run at the root whose start document is not ``plan_name == "msc_analysis"``) that
+has a ``primary`` stream. Its events give the conditions (setpoints when recorded,
 else readbacks, else the start document's ``conditions``) and the curves
 (``uvvis_absorbance`` on the ``uvvis_wavelength`` axis, ``saxs_intensity`` on
 ``saxs_q``; the axes come from the stream's device configuration). The analysis run
