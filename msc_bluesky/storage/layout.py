@@ -242,10 +242,11 @@ def find_run(client, uid: str):
     """
     from tiled.queries import Key, Like
 
-    places: list[Any] = []
+    places: dict[tuple, Any] = {}  # path -> container (the old-layout root only once)
     for kind in CONTAINERS:
-        places.extend(c for c, _ in sources(client, kind).all() if c not in places)
-    for place in places:
+        for container, _ in sources(client, kind).all():
+            places.setdefault(tuple(container.path_parts), container)
+    for place in places.values():
         node = _child(place, uid) if len(uid) == 36 else None
         if node is not None:
             return node
