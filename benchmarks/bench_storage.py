@@ -2,9 +2,11 @@
 
 Prints events per second written through :class:`JournaledWriter` (journal + tiled,
 each event a 1000-point spectrum and a 300-point I(q)) for several batch sizes, and the
-time :func:`campaign_table` takes over a campaign of raw runs with linked analysis runs.
+time :func:`campaign_table` takes over a campaign of raw runs with linked analysis runs,
+databroker's ``db[-1].table()`` and ``db(t_nuc=...)`` on that store, and how fast
+``replay --migrate`` moves runs of the old layout into ``raw``/``analysis``.
 
-    python benchmarks/bench_storage.py [--events 50] [--runs 100]
+    python benchmarks/bench_storage.py [--events 50] [--runs 100] [--migrate-runs 20]
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import numpy as np
 from event_model import compose_run
 
 from msc_bluesky.storage.browse import campaign_table
-from msc_bluesky.storage.catalog import close_client, open_catalog
+from msc_bluesky.storage.catalog import close_client, open_catalog, open_databroker
+from msc_bluesky.storage.conditions import condition_bounds
+from msc_bluesky.storage.migrate import migrate_layout
 from msc_bluesky.storage.writer import JournaledWriter
 
 RAW_KEYS = {
@@ -100,6 +104,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50, help="events per write benchmark")
     parser.add_argument("--runs", type=int, default=100, help="raw runs in the campaign")
+    parser.add_argument(
+        "--migrate-runs", type=int, default=20, help="raw runs (+ analysis) to migrate"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -134,8 +141,48 @@ def main() -> None:
                 f"campaign_table t_nuc=250: {time.perf_counter() - t0:.2f} s "
                 f"({len(subset)} rows)"
             )
+            bench_databroker(client)
         finally:
             close_client(client)
+    with tempfile.TemporaryDirectory() as tmp:
+        bench_migration(tmp, args.migrate_runs)
+
+
+def bench_databroker(client) -> None:
+    """databroker's legacy API on the campaign store."""
+    db = open_databroker(client)
+    t0 = time.perf_counter()
+    table = db[-1].table()
+    print(f"db[-1].table(): {time.perf_counter() - t0:.2f} s ({len(table)} rows)")
+    t0 = time.perf_counter()
+    found = list(db(t_nuc=250.0))
+    print(f"db(t_nuc=250) (flat key, server-side): {time.perf_counter() - t0:.2f} s "
+          f"({len(found)} runs)")
+
+
+def bench_migration(tmp: str, n_runs: int) -> None:
+    """Write runs the old way (all at the root) and time migrate_layout."""
+    from bluesky_tiled_plugins import TiledWriter
+
+    client = open_catalog(tmp)
+    try:
+        old = TiledWriter(
+            client, batch_size=10,
+            patches={"start": lambda s: {**s, "condition_bounds": condition_bounds(
+                s.get("conditions"))}},
+        )
+        rng = np.random.default_rng(2)
+        for i in range(n_runs):
+            raw = list(raw_run(1, 190.0 + (i % 10) * 10, rng))
+            for name, doc in [*raw, *analysis_run(raw[0][1], 1)]:
+                old(name, doc)
+        t0 = time.perf_counter()
+        report = migrate_layout(client)
+        elapsed = time.perf_counter() - t0
+        print(f"migrate {2 * n_runs} old-layout runs: {elapsed:.1f} s "
+              f"({2 * n_runs / elapsed:.1f} runs/s; {report.summary()})")
+    finally:
+        close_client(client)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,11 @@ EPICS environment is read once per process.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 
 os.environ["EPICS_CA_ADDR_LIST"] = "127.0.0.1"
 os.environ["EPICS_CA_AUTO_ADDR_LIST"] = "NO"
@@ -16,6 +19,12 @@ os.environ["EPICS_CAS_BEACON_ADDR_LIST"] = "127.0.0.1"
 os.environ["EPICS_CAS_AUTO_BEACON_ADDR_LIST"] = "NO"
 os.environ.setdefault("OPHYD_CONTROL_LAYER", "caproto")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# tiled profiles (``msc``, written by `serve` and the IPython profile) go to a throw-away
+# directory, never the user's: tiled reads TILED_PROFILES once, at import.
+_PROFILES = tempfile.mkdtemp(prefix="msc-test-tiled-profiles-")
+os.environ["TILED_PROFILES"] = _PROFILES
+atexit.register(shutil.rmtree, _PROFILES, ignore_errors=True)
 
 
 def _free_tcp_port() -> int:

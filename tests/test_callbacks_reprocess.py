@@ -41,15 +41,11 @@ def settings_json() -> str:
 
 
 def analysis_runs(data_dir, raw_uid):
-    from tiled.queries import Key
-
+    from msc_bluesky.storage.browse import find_runs
     from msc_bluesky.storage.catalog import open_catalog
 
     client = open_catalog(data_dir)
-    found = client.search(Key("start.plan_name") == "msc_analysis").search(
-        Key("start.raw_uid") == raw_uid
-    )
-    return client, list(found.values())
+    return client, find_runs(client, kind="analysis", raw_uid=raw_uid)
 
 
 def test_reprocess_writes_a_new_linked_analysis_run(stored_run, capsys):
@@ -67,6 +63,10 @@ def test_reprocess_writes_a_new_linked_analysis_run(stored_run, capsys):
         run = runs[0]
         start = run.metadata["start"]
         assert start["raw_plan_name"] == "temperature_grid"
+        # the analysis container, with the raw run's scan id and flat condition keys
+        assert run.path_parts[0] == "analysis"
+        assert start["scan_id"] == start["raw_scan_id"] == 1
+        assert (start["t_nuc_min"], start["t_nuc_max"]) == (260.0, 280.0)
         assert start["analysis_version"]
         assert run.metadata["stop"]["exit_status"] == "success"
         table = run["primary"].read()

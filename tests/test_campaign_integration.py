@@ -63,16 +63,21 @@ def test_quick_campaign_finds_the_cdse437_window_from_stored_data(tmp_path):
     ]
     from tiled.queries import Key
 
+    from msc_bluesky.storage.browse import find_runs
     from msc_bluesky.storage.catalog import close_client, open_catalog
 
     client = open_catalog(data)
-    try:
-        runs = client.search(Key("start.campaign_id") == summary["campaign_id"])
-        raw = [r for r in runs.values() if r.metadata["start"]["plan_name"] != "msc_analysis"]
+    try:  # raw runs in raw/, analysis runs in analysis/ with the campaign's keys
+        runs = client["raw"].search(Key("start.campaign_id") == summary["campaign_id"])
+        raw = list(runs.values())
         assert len(raw) == 4
         assert all(r.metadata["stop"]["exit_status"] == "success" for r in raw)
-        linked = client.search(Key("start.raw_uid") == raw[-1].metadata["start"]["uid"])
+        linked = client["analysis"].search(Key("raw_uid") == raw[-1].metadata["start"]["uid"])
         assert len(linked) == 1
+        fits = find_runs(client, kind="analysis", md={"campaign_id": summary["campaign_id"]})
+        assert sorted(f.metadata["start"]["scan_id"] for f in fits) == sorted(
+            r.metadata["start"]["scan_id"] for r in raw
+        )
     finally:
         close_client(client)
 
@@ -126,7 +131,7 @@ def test_ctrl_c_stops_safely_and_keeps_the_data(tmp_path, simulated_ioc):
 
     client = open_catalog(data)
     try:
-        starts = {r.metadata["start"]["plan_name"]: r.metadata for r in client.values()}
+        starts = {r.metadata["start"]["plan_name"]: r.metadata for r in client["raw"].values()}
         assert starts["precursor_blank"]["stop"]["exit_status"] == "success"
         assert starts["nucleation_series"]["stop"]["exit_status"] == "abort"
     finally:

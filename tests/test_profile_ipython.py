@@ -30,6 +30,7 @@ print("RESULT " + json.dumps({
     "uids": list(uids), "n_events": len(events), "exit_status": stop["exit_status"],
     "keys": sorted(events[0]["data"]), "n_points": len(events[0]["data"]["uvvis_absorbance"]),
     "names": names, "plans": plans, "bec": type(bec).__name__,
+    "db_last": db[-1].start["uid"], "db_rows": len(db[-1].table()),
 }))
 """
 
@@ -97,3 +98,4 @@ def test_profile_runs_count_of_uvvis_against_the_ioc(tmp_path):
     # The banner says what is defined.
     assert "msc_bluesky profile — defined names:" in done.stdout
     assert "bec" in done.stdout and f"{ioc.prefix!r}" in done.stdout
+    assert result["db_last"] == result["uids"][0] and result["db_rows"] == 2  # databroker

@@ -191,8 +191,8 @@ def test_the_campaign_is_accepted_by_the_queue_server(api, stack, addresses):
 
 def test_queued_temperature_grid_runs_and_is_stored_in_tiled(api, data_dir):
     from bluesky_queueserver_api import BPlan
-    from tiled.queries import Key
 
+    from msc_bluesky.storage.browse import find_runs
     from msc_bluesky.storage.catalog import close_client, open_catalog
 
     api.item_add(
@@ -218,17 +218,20 @@ def test_queued_temperature_grid_runs_and_is_stored_in_tiled(api, data_dir):
 
     client = open_catalog(data_dir)
     try:
-        raw = wait_until(lambda: raw_uid in client and client[raw_uid], 30, "the raw run")
+        raw = wait_until(
+            lambda: (find_runs(client, md={"uid": raw_uid}) or [None])[0], 30, "the raw run"
+        )
         assert raw.metadata["start"]["plan_name"] == "temperature_grid"
         assert raw.metadata["stop"]["exit_status"] == "success"
         t_growth = raw["primary"].read()["reactor_t_growth"]
         assert len(t_growth) == 2
         analysis = wait_until(
-            lambda: list(client.search(Key("start.raw_uid") == raw_uid).values()),
+            lambda: find_runs(client, kind="analysis", raw_uid=raw_uid),
             30,
             "the analysis run",
         )
         assert analysis[0].metadata["start"]["plan_name"] == "msc_analysis"
+        assert analysis[0].metadata["start"]["scan_id"] == raw.metadata["start"]["scan_id"]
     finally:
         close_client(client)
 

@@ -59,7 +59,7 @@ def test_session_stores_raw_and_analysis_runs(tmp_path):
         (uid,) = session.RE(condition_scan(reactor, [uvvis, saxs], grid))
         assert session.writer.flush(120)
         client = session.client
-        raw = client[uid]
+        raw = client["raw"][uid]
         assert raw.metadata["start"]["operator"] == "test"
         assert raw.metadata["start"]["scan_id"] == 1
         assert run_arrays(raw)["absorbance"].shape == (2, 1000)
@@ -81,7 +81,7 @@ def test_session_stores_raw_and_analysis_runs(tmp_path):
         reactor, uvvis, saxs = make_devices(seed=3)
         (uid2,) = again.RE(condition_scan(reactor, [uvvis], [grid[0]]))
         assert again.writer.flush(60)
-        assert again.client[uid2].metadata["start"]["scan_id"] == 2
+        assert again.client["raw"][uid2].metadata["start"]["scan_id"] == 2
     finally:
         again.close()
 

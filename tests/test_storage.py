@@ -85,7 +85,7 @@ def test_every_run_stored_and_journals_removed(store):
 
 def test_raw_run_round_trip_identical(store):
     for uid in store["raw_uids"]:
-        run = store["client"][uid]
+        run = store["client"]["raw"][uid]
         assert run.metadata["start"]["conditions"] == store["docs"][uid][0][1]["conditions"]
         assert run.metadata["stop"]["exit_status"] == "success"
         events = _events(store["docs"][uid])
@@ -181,7 +181,7 @@ def test_crash_journal_replayed_once(store, tmp_path):
     for name, doc in docs[:3]:
         crashed(name, doc)
     assert crashed.flush(30)
-    assert "stop" not in client[uid].metadata or not client[uid].metadata["stop"]
+    assert "stop" not in client["raw"][uid].metadata or not client["raw"][uid].metadata["stop"]
     # ... the journal got one more event before the process died (lock released)
     crashed._runs[uid].journal.write(*docs[3])
     crashed._runs[uid].journal.close()
@@ -193,7 +193,7 @@ def test_crash_journal_replayed_once(store, tmp_path):
     crashed.close()
     report = replay_backups(client, backup)
     assert report.replayed == [uid] and not report.failed
-    run = client[uid]
+    run = client["raw"][uid]
     assert run.metadata["stop"]["exit_status"] == "fail"
     assert "recovered" in run.metadata["stop"]["reason"]
     events = _events(docs)[:2]
@@ -202,7 +202,7 @@ def test_crash_journal_replayed_once(store, tmp_path):
     )
     again = replay_backups(client, backup)
     assert again.replayed == [] and again.already_stored == []
-    assert len(run_arrays(client[uid])["seq_num"]) == 2
+    assert len(run_arrays(client["raw"][uid])["seq_num"]) == 2
 
 
 def test_replay_skips_runs_already_complete_and_journals_in_use(store, tmp_path):

@@ -68,26 +68,26 @@ def test_outage_mid_run_then_replay_once(server_dir, tmp_path, short_retries):
     with ServeProcess(server_dir, key) as again:
         client = connect(again.uri, api_key=key)
         try:
-            assert client[uid].metadata.get("stop") is None  # the partial run
+            assert client["raw"][uid].metadata.get("stop") is None  # the partial run
             report = replay_backups(client, backup)
             assert sorted(report.replayed) == sorted([uid, analysis[0][1]["uid"]])
             assert not report.failed
             events = [d for n, d in docs if n == "event"]
-            run = client[uid]
+            run = client["raw"][uid]
             assert run.metadata["stop"]["exit_status"] == "success"
             arrays = run_arrays(run)
             np.testing.assert_array_equal(arrays["seq_num"], [e["seq_num"] for e in events])
             np.testing.assert_array_equal(
                 arrays["absorbance"], [e["data"]["uvvis_absorbance"] for e in events]
             )
-            linked = client[analysis[0][1]["uid"]]
+            linked = client["analysis"][analysis[0][1]["uid"]]
             assert linked.metadata["start"]["raw_uid"] == uid
             assert len(linked["primary"].base["internal"].read()) == len(events)
-            n_runs = len(client)
+            n_runs = len(client["raw"]) + len(client["analysis"])
             second = replay_backups(client, backup)
             assert second.replayed == [] and second.already_stored == []
-            assert len(client) == n_runs
-            assert len(run_arrays(client[uid])["seq_num"]) == len(events)
+            assert len(client["raw"]) + len(client["analysis"]) == n_runs
+            assert len(run_arrays(client["raw"][uid])["seq_num"]) == len(events)
         finally:
             close_client(client)
 
@@ -113,6 +113,8 @@ def test_api_key_required_to_read_and_write(server_dir):
             f"{server.uri}/api/v1/search/", headers={"Authorization": f"Apikey {key}"}, timeout=10
         )
         assert good.status_code == 200
+        # serve creates the layout's containers before any run is written
+        assert {"raw", "analysis"} <= {item["id"] for item in good.json()["data"]}
 
 
 def test_public_server_is_read_only_without_key(server_dir):

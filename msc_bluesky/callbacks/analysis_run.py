@@ -124,6 +124,36 @@ class LiveAnalysis:
                 logger.exception("live analysis listener %r failed", listener)
 
 
+#: Raw start keys that describe the raw run's plan, not the experiment: not inherited.
+NOT_INHERITED: frozenset[str] = frozenset(
+    {"uid", "time", "plan_name", "plan_type", "plan_args", "plan_pattern",
+     "plan_pattern_args", "plan_pattern_module", "hints", "detectors", "motors",
+     "num_points", "num_intervals", "reactor", "versions", "condition_bounds"}
+)
+
+
+def inherited_metadata(raw_start: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw run's start keys an analysis (or fit) run carries too.
+
+    Everything but the plan's own description (:data:`NOT_INHERITED`): ``scan_id``,
+    campaign keys (``campaign_id``, ``campaign_step``), user and ``RE.md`` keys
+    (``proposal``, ``sample``, ...), the conditions and their flat search keys
+    (``t_nuc``, ``t_nuc_min``, ...), ``reactor_geometry``. So
+    ``find_runs(kind="analysis", md={"campaign_id": ...})`` and ``Key("scan_id") == 7``
+    find analysis runs as they find raw runs.
+
+    Parameters
+    ----------
+    raw_start : mapping
+        The raw run's start document.
+
+    Returns
+    -------
+    dict
+    """
+    return {k: v for k, v in raw_start.items() if k not in NOT_INHERITED}
+
+
 def _config_value(descriptor: dict, key: str) -> Any:
     """``key`` from any device's configuration in ``descriptor`` (None if absent)."""
     for config in (descriptor.get("configuration") or {}).values():
@@ -224,6 +254,7 @@ class _RunAnalysis(DocumentRouter):
     def _start_analysis_run(self) -> None:
         raw = self._raw_start
         metadata = {
+            **inherited_metadata(raw),
             "plan_name": ANALYSIS_PLAN_NAME,
             "raw_uid": self._raw_uid,
             "analysis_version": _analysis_version(),
@@ -232,9 +263,8 @@ class _RunAnalysis(DocumentRouter):
             "conditions": raw.get("conditions") or [],
             "hints": {"dimensions": [[["raw_seq_num"], "primary"]]},
         }
-        for key in ("scan_id", "reactor_geometry"):
-            if key in raw:
-                metadata[f"raw_{key}" if key == "scan_id" else key] = raw[key]
+        if "scan_id" in raw:
+            metadata["raw_scan_id"] = raw["scan_id"]
         self._bundle = compose_run(metadata=metadata)
         self._owner.analysis_uids[self._raw_uid] = self._bundle.start_doc["uid"]
         self._owner._safe_emit("start", self._bundle.start_doc)

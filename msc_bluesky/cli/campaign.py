@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import uuid
 from pathlib import Path
+
+from msc_bluesky.cli.store_options import add_store_arguments
 
 HELP = "run the paper's campaign (simulated reactor + embedded tiled store by default)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``msc-bluesky campaign``."""
-    parser.add_argument("--data-dir", default="msc_data",
-                        help="embedded tiled store and local backup (default ./msc_data)")
+    add_store_arguments(parser, "the campaign's runs and the local backup")
     parser.add_argument("--quick", action="store_true",
                         help="a reduced campaign through the same code path (13 conditions)")
     parser.add_argument("--file", metavar="FILE",
@@ -30,9 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-scale", type=float, default=100.0,
                         help="simulated seconds per wall second for the started IOC "
                              "(default 100)")
-    parser.add_argument("--tiled-uri", help="a running tiled server instead of the embedded store")
-    parser.add_argument("--api-key", default=os.environ.get("MSC_TILED_API_KEY"),
-                        help="API key of --tiled-uri (default: $MSC_TILED_API_KEY)")
     parser.add_argument("--queue", action="store_true",
                         help="submit the campaign to a running queue server instead")
     parser.add_argument("--zmq-control-addr", default="tcp://127.0.0.1:60615",
@@ -108,6 +105,7 @@ def _run_locally(args: argparse.Namespace, steps, campaign_id: str) -> int:
             data_dir=args.data_dir,
             tiled_uri=args.tiled_uri,
             api_key=args.api_key,
+            catalog_uri=args.catalog_uri,
             live_analysis=True,
             live_plots=False,
             progress=False,

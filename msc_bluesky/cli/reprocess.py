@@ -7,10 +7,9 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from typing import Any
 
 from msc_bluesky.cli.store_options import add_store_arguments, open_store
+from msc_bluesky.storage.documents import stored_documents
 
 logger = logging.getLogger(__name__)
 
@@ -40,66 +39,12 @@ def _json_object(text: str) -> dict:
     return value
 
 
-def stored_documents(run: Any) -> list[tuple[str, dict]]:
-    """The documents of a stored run, in order.
-
-    Uses ``BlueskyRun.documents()`` (the server's ``application/json-seq`` export) and,
-    when the server does not offer that export, rebuilds the documents the analysis
-    needs from the run's metadata, descriptors and stream tables.
-
-    Parameters
-    ----------
-    run : bluesky_tiled_plugins BlueskyRun client
-    """
-    try:
-        return list(run.documents())
-    except Exception as err:
-        logger.info("json-seq export unavailable (%s); reading the streams instead", err)
-    return list(_documents_from_streams(run))
-
-
-def _documents_from_streams(run: Any) -> Iterator[tuple[str, dict]]:
-    import numpy as np
-
-    start = dict(run.metadata["start"])
-    yield "start", start
-    for stream_name in list(run):
-        stream = run[stream_name]
-        descriptors = [dict(d) for d in stream.descriptors]
-        if not descriptors:
-            continue
-        for descriptor in descriptors:
-            yield "descriptor", descriptor
-        descriptor = descriptors[-1]  # configuration updates: the latest applies
-        table = stream.read()
-        times = np.asarray(table["time"]) if "time" in table else None
-        keys = [k for k in descriptor.get("data_keys", {}) if k in table]
-        n = len(times) if times is not None else (len(table[keys[0]]) if keys else 0)
-        for i in range(n):
-            t = float(times[i]) if times is not None else float(start.get("time", 0.0))
-            data = {k: np.asarray(table[k][i]).tolist() for k in keys}
-            yield (
-                "event",
-                {
-                    "uid": f"{descriptor['uid']}-{i + 1}",
-                    "descriptor": descriptor["uid"],
-                    "seq_num": i + 1,
-                    "time": t,
-                    "data": data,
-                    "timestamps": {k: t for k in keys},
-                    "filled": {},
-                },
-            )
-    stop = run.metadata.get("stop")
-    if stop:
-        yield "stop", dict(stop)
-
-
 def run(args: argparse.Namespace) -> int:
     """Read the raw run from tiled, analyse it, write the analysis run; 0 on success."""
     from msc_bluesky.callbacks import AnalysisSettings, LiveTable
     from msc_bluesky.callbacks.analysis_run import reprocess_documents
     from msc_bluesky.storage.catalog import close_client
+    from msc_bluesky.storage.layout import find_run
     from msc_bluesky.storage.writer import make_tiled_writer
 
     try:
@@ -112,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         try:
-            raw = client[args.uid]
+            raw = find_run(client, args.uid)
         except KeyError:
             print(f"error: no run with uid {args.uid!r} in tiled", file=sys.stderr)
             return 1

@@ -7,17 +7,14 @@ import os
 import sys
 
 from msc_bluesky.cli.api_keys import add_api_key_file_argument, resolve_api_key
+from msc_bluesky.cli.store_options import add_data_dir_argument
 
 HELP = "Serve the data directory's tiled catalog (loopback, API key; --public for read-only)."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``msc-bluesky serve``."""
-    parser.add_argument(
-        "--data-dir",
-        default=os.environ.get("MSC_DATA_DIR", "msc_data"),
-        help="data directory (default: $MSC_DATA_DIR or ./msc_data)",
-    )
+    add_data_dir_argument(parser, "the runs to serve")
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     parser.add_argument(
         "--host",
@@ -41,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("MSC_CATALOG_URI"),
         help="catalog database, e.g. postgresql://user@host:5432/db "
         "(default: SQLite in the data directory)",
+    )
+    parser.add_argument(
+        "--no-profile",
+        action="store_true",
+        help="do not write the tiled profile 'msc' pointing at this server",
     )
 
 
@@ -70,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"access: {'public read-only, API key to write' if args.public else 'API key'}")
     if generated:
         print(f"API key (shown once): {api_key}", flush=True)
+    if not args.no_profile:
+        wildcard = args.host in ("0.0.0.0", "::")
+        _write_profile(f"http://127.0.0.1:{args.port}" if wildcard else uri)
     serve(
         args.data_dir,
         api_key=api_key,
@@ -79,3 +84,19 @@ def run(args: argparse.Namespace) -> int:
         catalog_uri=args.catalog_uri,
     )
     return 0
+
+
+def _write_profile(uri: str) -> None:
+    from msc_bluesky.storage.profile import PROFILE_NAME, write_server_profile
+
+    try:
+        path = write_server_profile(uri)
+    except OSError as err:
+        print(f"warning: tiled profile {PROFILE_NAME!r} not written ({err})", file=sys.stderr)
+        return
+    if path is None:
+        print(f"warning: a tiled profile {PROFILE_NAME!r} not written by msc-bluesky exists: "
+              "left unchanged", file=sys.stderr)
+        return
+    print(f"tiled profile {PROFILE_NAME!r}: {path} (Broker.named({PROFILE_NAME!r}), "
+          f"from_profile({PROFILE_NAME!r}); API key from $TILED_API_KEY)", flush=True)

@@ -6,6 +6,26 @@ import argparse
 import os
 
 
+def add_data_dir_argument(parser: argparse.ArgumentParser, role: str = "the runs") -> None:
+    """Add ``--data-dir`` (default ``$MSC_DATA_DIR``, else ``./msc_data``).
+
+    Every command names the data directory this way, so the option and the variable mean
+    the same everywhere.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    role : str
+        What the data directory holds for this command, used in the help text.
+    """
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("MSC_DATA_DIR", "msc_data"),
+        help=f"data directory of the embedded catalog holding {role} "
+        "(default: $MSC_DATA_DIR or ./msc_data)",
+    )
+
+
 def add_store_arguments(parser: argparse.ArgumentParser, role: str = "the runs") -> None:
     """Add ``--data-dir``, ``--tiled-uri``, ``--api-key`` and ``--catalog-uri``.
 
@@ -18,12 +38,7 @@ def add_store_arguments(parser: argparse.ArgumentParser, role: str = "the runs")
     role : str
         What the store holds for this command, used in the help texts.
     """
-    parser.add_argument(
-        "--data-dir",
-        default=os.environ.get("MSC_DATA_DIR", "msc_data"),
-        help=f"data directory of the embedded catalog holding {role} "
-        "(default: $MSC_DATA_DIR or ./msc_data)",
-    )
+    add_data_dir_argument(parser, role)
     parser.add_argument(
         "--tiled-uri",
         default=os.environ.get("MSC_TILED_URI"),

@@ -20,6 +20,7 @@ import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
 from bluesky.utils import Msg
 
+from msc_bluesky.condition_keys import condition_search_keys
 from msc_bluesky.devices.reactor import FlowReactor
 from msc_bluesky.devices.uvvis import UVVisSpectrometer
 from msc_bluesky.limits import TEMPERATURE_LIMITS_C, ConditionError, check_temperature
@@ -150,6 +151,7 @@ def condition_scan(
         },
         "reactor_geometry": config.geometry(),
         "conditions": conds,
+        **condition_search_keys(conds),  # flat keys: Key("t_nuc") == 280 finds the run
         "num_points": len(conds),
         "hints": {"dimensions": _dimensions(conds)},
     }

@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 
 from .conditions import BOUNDS_KEY, CONDITION_NAMES
+from .layout import ANALYSIS, ANALYSIS_PLAN_NAME, RAW, sources
 
-#: ``plan_name`` of linked analysis runs (docs/architecture.md).
-ANALYSIS_PLAN_NAME = "msc_analysis"
 #: Allowed values of the ``kind`` argument.
 RUN_KINDS = ("raw", "analysis", "all")
 
@@ -98,13 +97,16 @@ def find_runs(
     """Runs whose conditions match, oldest first.
 
     A run matches when one of its conditions (``start["conditions"]``) satisfies every
-    condition given. The server narrows the search on ``start.condition_bounds``; the
-    conditions themselves are then checked here.
+    condition given. The server narrows the search on the flat bounds ``start.t_nuc_min``,
+    ``start.t_nuc_max``, ... (``start.condition_bounds`` in stores of the old layout); the
+    conditions themselves are then checked here. Raw runs are looked for in the store's
+    ``raw`` container, analysis runs in ``analysis``, and both at the root of a store of
+    the old layout (:mod:`.layout`).
 
     Parameters
     ----------
     client : tiled client
-        Catalog of runs.
+        The store's root (or a catalog of runs).
     t_nuc, t_growth : float or (float, float), optional
         Nucleation / growth temperature in °C: a value or an inclusive range.
     reaction_time : float or (float, float), optional
@@ -118,7 +120,8 @@ def find_runs(
     since, until : float, optional
         Start time bounds (epoch seconds).
     md : mapping, optional
-        Further start-document keys that must be equal (dotted keys allowed).
+        Further start-document keys that must be equal (dotted keys allowed), e.g.
+        ``{"campaign_id": ...}`` (analysis runs carry their raw run's keys).
     tolerance : float
         Absolute tolerance of condition comparisons.
 
@@ -126,8 +129,6 @@ def find_runs(
     -------
     list of BlueskyRun clients
     """
-    from tiled.queries import Key
-
     if kind not in RUN_KINDS:
         raise ValueError(f"kind must be one of {RUN_KINDS}, got {kind!r}")
     wanted = {
@@ -135,13 +136,34 @@ def find_runs(
         for name, value in zip(CONDITION_NAMES, (t_nuc, t_growth, reaction_time), strict=True)
         if (interval := _interval(name, value, tolerance)) is not None
     }
-    results = client
-    if kind == "raw":
-        results = results.search(Key("start.plan_name") != ANALYSIS_PLAN_NAME)
-    elif kind == "analysis":
-        results = results.search(Key("start.plan_name") == ANALYSIS_PLAN_NAME)
+    kinds = (RAW, ANALYSIS) if kind == "all" else (kind,)
+    runs = []
+    for one_kind in kinds:
+        for container, mixed in sources(client, one_kind).all():
+            results = _narrow(
+                container, one_kind, mixed, wanted,
+                plan_name=plan_name, raw_uid=raw_uid, since=since, until=until, md=md,
+            )
+            for run in results.values():
+                conditions = run.metadata["start"].get("conditions") or []
+                if wanted and not any(_condition_matches(c, wanted) for c in conditions):
+                    continue
+                runs.append(run)
+    return sorted(runs, key=lambda r: r.metadata["start"].get("time", 0.0))
+
+
+def _narrow(container, kind, mixed, wanted, *, plan_name, raw_uid, since, until, md):
+    """The server-side search of one container."""
+    from tiled.queries import Key
+
+    results = container
+    if mixed:  # old layout: raw and analysis runs side by side
+        if kind == ANALYSIS:
+            results = results.search(Key("start.plan_name") == ANALYSIS_PLAN_NAME)
+        else:
+            results = results.search(Key("start.plan_name") != ANALYSIS_PLAN_NAME)
     if plan_name is not None:
-        field = "raw_plan_name" if kind == "analysis" else "plan_name"
+        field = "raw_plan_name" if kind == ANALYSIS else "plan_name"
         results = results.search(Key(f"start.{field}") == plan_name)
     if raw_uid is not None:
         results = results.search(Key("start.raw_uid") == raw_uid)
@@ -151,17 +173,11 @@ def find_runs(
         results = results.search(Key("start.time") <= float(until))
     for key, value in (md or {}).items():
         results = results.search(Key(f"start.{key}") == value)
+    prefix = f"start.{BOUNDS_KEY}." if mixed else "start."
     for name, (low, high) in wanted.items():
-        results = results.search(Key(f"start.{BOUNDS_KEY}.{name}_min") <= high)
-        results = results.search(Key(f"start.{BOUNDS_KEY}.{name}_max") >= low)
-    runs = []
-    for run in results.values():
-        start = run.metadata["start"]
-        conditions = start.get("conditions") or []
-        if wanted and not any(_condition_matches(c, wanted) for c in conditions):
-            continue
-        runs.append(run)
-    return sorted(runs, key=lambda r: r.metadata["start"].get("time", 0.0))
+        results = results.search(Key(f"{prefix}{name}_min") <= high)
+        results = results.search(Key(f"{prefix}{name}_max") >= low)
+    return results
 
 
 def _configuration_values(stream) -> dict[str, Any]:
@@ -212,36 +228,49 @@ def run_arrays(run, stream: str = "primary") -> dict[str, np.ndarray]:
     return arrays
 
 
-def _scalar_table(client, uid: str, stream: str = "primary"):
+def _scalar_table(run, stream: str = "primary"):
     """The stream's scalar event table, fetched by path (one lookup, one read)."""
     import pandas as pd
     from tiled.client.container import Container
 
     try:
-        # Container.__getitem__: a plain path lookup (the catalog's own __getitem__
-        # treats strings as partial uids).
-        node = Container.__getitem__(client, f"{uid}/{stream}/internal")
+        node = Container.__getitem__(run, f"{stream}/internal")
     except KeyError:
         return pd.DataFrame()
     table = node.read()
     return table.drop(columns=[c for c in table.columns if c.startswith("ts_")])
 
 
-def _latest_analysis(client, raw_uids: Iterable[str]) -> dict[str, Any]:
+def latest_analysis(client, raw_uids: Iterable[str]) -> dict[str, Any]:
+    """The newest linked analysis run of each raw run (one search per container).
+
+    Parameters
+    ----------
+    client : tiled client
+        The store's root.
+    raw_uids : iterable of str
+        Start uids of raw runs.
+
+    Returns
+    -------
+    dict
+        Raw uid -> analysis run client, for raw runs that have one.
+    """
     from tiled.queries import In, Key
 
     uids = list(raw_uids)
     if not uids:
         return {}
-    found = client.search(Key("start.plan_name") == ANALYSIS_PLAN_NAME).search(
-        In("start.raw_uid", uids)
-    )
     latest: dict[str, Any] = {}
-    for run in found.values():
-        start = run.metadata["start"]
-        previous = latest.get(start["raw_uid"])
-        if previous is None or start["time"] > previous.metadata["start"]["time"]:
-            latest[start["raw_uid"]] = run
+    for container, mixed in sources(client, ANALYSIS).all():
+        found = container
+        if mixed:
+            found = found.search(Key("start.plan_name") == ANALYSIS_PLAN_NAME)
+        for run in found.search(In("start.raw_uid", uids)).values():
+            start = run.metadata["start"]
+            previous = latest.get(start["raw_uid"])
+            if previous is None or start["time"] > previous.metadata["start"]["time"]:
+                latest[start["raw_uid"]] = run
     return latest
 
 
@@ -292,11 +321,11 @@ def campaign_table(
         md=md,
         kind="raw",
     )
-    analysis = _latest_analysis(client, (r.metadata["start"]["uid"] for r in raw_runs))
+    analysis = latest_analysis(client, (r.metadata["start"]["uid"] for r in raw_runs))
     frames = []
     for run in raw_runs:
         start = run.metadata["start"]
-        table = _scalar_table(client, start["uid"])
+        table = _scalar_table(run)
         if table.empty:
             continue
         table.insert(0, "plan_name", start.get("plan_name"))
@@ -304,7 +333,7 @@ def campaign_table(
         table.insert(0, "raw_uid", start["uid"])
         linked = analysis.get(start["uid"])
         if linked is not None:
-            fits = _scalar_table(client, linked.metadata["start"]["uid"]).drop(
+            fits = _scalar_table(linked).drop(
                 columns=["seq_num", "time"], errors="ignore"
             )
             fits.insert(0, "analysis_uid", linked.metadata["start"]["uid"])

@@ -8,8 +8,9 @@ A data directory (``MSC_DATA_DIR``, default ``./msc_data``) holds::
     data/           array data files (zarr) written by tiled
     backup/         JSON-lines journals of runs not (yet) stored in tiled
 
-Creating a tiled catalog runs ``tiled catalog init`` in a subprocess (~4 s); it is done
-once per catalog and skipped when the catalog already exists.
+The root of the catalog holds the ``raw`` and ``analysis`` catalogs of runs
+(:mod:`.layout`). Creating a tiled catalog runs ``tiled catalog init`` in a subprocess
+(~4 s); it is done once per catalog and skipped when the catalog already exists.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from .layout import own_structure_clients
+
 logger = logging.getLogger(__name__)
 
-#: The tiled spec that makes a tiled client present the root as a catalog of runs.
+#: The tiled spec of a catalog of runs: the store's ``raw`` and ``analysis`` containers
+#: carry it (docs/storage.md "Layout"); the root is a plain container holding them.
 ROOT_SPEC_NAME = "CatalogOfBlueskyRuns"
 
 
@@ -161,7 +165,6 @@ def catalog_adapter(data_dir: str | Path, *, catalog_uri: str | None = None):
         uri,
         writable_storage=[directory.array_dir, _tables_storage_uri(directory, uri)],
         init_if_not_exists=needs_init,
-        specs=[{"name": ROOT_SPEC_NAME, "version": "3.0"}],
     )
 
 
@@ -178,7 +181,9 @@ def open_catalog(data_dir: str | Path, *, catalog_uri: str | None = None):
     Returns
     -------
     tiled.client.container.Container
-        A ``CatalogOfBlueskyRuns`` client; close it with :func:`close_client`.
+        The store's root (``client["raw"]``, ``client["analysis"]``); close it with
+        :func:`close_client`. Its runs are ``BlueskyRunV3`` clients whatever databroker
+        does to tiled's shared client map (:func:`.layout.own_structure_clients`).
     """
     import logging
     import warnings
@@ -192,7 +197,7 @@ def open_catalog(data_dir: str | Path, *, catalog_uri: str | None = None):
         # the embedded server announces its version at INFO: not news in a session
         logging.getLogger("tiled.server.app").setLevel(logging.WARNING)
         context = Context.from_app(build_app(catalog_adapter(data_dir, catalog_uri=catalog_uri)))
-    return from_context(context)
+    return from_context(context, structure_clients=own_structure_clients())
 
 
 def connect(uri: str, api_key: str | None = None):
@@ -213,7 +218,7 @@ def connect(uri: str, api_key: str | None = None):
 
     if urlsplit(uri).scheme not in {"http", "https"}:
         raise ValueError(f"tiled URI {uri!r} must start with http:// or https://")
-    return from_uri(uri, api_key=api_key)
+    return from_uri(uri, api_key=api_key, structure_clients=own_structure_clients())
 
 
 def close_client(client) -> None:
@@ -222,3 +227,74 @@ def close_client(client) -> None:
         client.context.close()
     except Exception:  # already closed
         logger.debug("client already closed", exc_info=True)
+
+
+def _is_uri(source) -> bool:
+    return isinstance(source, str) and urlsplit(source).scheme in {"http", "https"}
+
+
+def open_databroker(
+    source,
+    *,
+    api_key: str | None = None,
+    catalog_uri: str | None = None,
+):
+    """A ``databroker.Broker`` over the raw runs of a store (legacy ``db[-1]`` API).
+
+    Parameters
+    ----------
+    source : str, Path or tiled client
+        A data directory (embedded catalog), a tiled server URI (``http://...``), or an
+        open client of the store's root.
+    api_key : str, optional
+        API key of a tiled server (default: ``$TILED_API_KEY``, read by tiled).
+    catalog_uri : str, optional
+        Catalog database URI of an embedded store (PostgreSQL).
+
+    Returns
+    -------
+    databroker.Broker
+        ``db[-1]`` is the last scan (raw run): ``db[-1].start``, ``db[-1].table()``,
+        ``db(plan_name="temperature_grid")``, ``db[-1].v2`` (the tiled run). A store of
+        the old layout (every run at the root, :mod:`.layout`) gives a Broker over the
+        root, with a warning that analysis runs are mixed in until it is migrated.
+
+    Examples
+    --------
+    >>> db = open_databroker("msc_data")          # doctest: +SKIP
+    >>> db[-1].table()["reactor_t_nuc"]           # doctest: +SKIP
+    """
+    from databroker import Broker
+
+    from .layout import RAW, as_run_catalog, count_legacy_runs, ensure_layout, is_run_catalog
+
+    if _is_uri(source):
+        client = connect(source, api_key=api_key)
+    elif isinstance(source, str | Path):
+        client = open_catalog(source, catalog_uri=catalog_uri)
+    else:
+        client = source
+    if is_run_catalog(client):
+        return Broker(as_run_catalog(client, run_client="default"))
+    from tiled.client.container import Container
+
+    try:
+        raw = Container.__getitem__(client, RAW)
+    except KeyError:
+        raw = None
+    if raw is None and count_legacy_runs(client):
+        logger.warning(
+            "this store has the old layout (raw and analysis runs together at the root): "
+            "db[-1] may be an analysis run; `msc-bluesky replay --migrate` separates them"
+        )
+        return Broker(as_run_catalog(client, run_client="default"))
+    if raw is None:
+        raw = ensure_layout(client)[RAW]
+    elif count_legacy_runs(client):
+        logger.warning(
+            "%d runs of the old layout are at the root of this store and not in db; "
+            "`msc-bluesky replay --migrate` moves them",
+            count_legacy_runs(client),
+        )
+    return Broker(as_run_catalog(raw, run_client="default"))
+

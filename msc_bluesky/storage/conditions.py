@@ -1,15 +1,16 @@
-"""Flat, searchable condition keys added to start documents when they are stored.
+"""Flat, searchable condition keys in start documents when they are stored.
 
 Plans record the conditions of a run as ``start["conditions"]``, a list of
-``{t_nuc, t_growth, reaction_time}``. A list is not searchable with tiled's ``Key``
-queries, so the writer adds ``start["condition_bounds"]``::
+``{t_nuc, t_growth, reaction_time}``, and the flat keys of
+:func:`msc_bluesky.condition_keys.condition_search_keys` (``t_nuc_min``, ``t_nuc_max``, ...,
+and ``t_nuc`` etc. when a quantity has one value in the run). The writer's start patch
+:func:`add_condition_bounds` adds any of those keys a start document lacks (runs made by
+other plans, journals written before the keys existed, runs migrated from the old layout),
+so tiled ``Key("t_nuc_min") <= 250`` narrows runs on the server and
+:func:`msc_bluesky.storage.browse.find_runs` then checks the individual conditions.
 
-    {"t_nuc_min": ..., "t_nuc_max": ..., "t_growth_min": ..., "t_growth_max": ...,
-     "reaction_time_min": ..., "reaction_time_max": ..., "n_conditions": n}
-
-(a key is left out when no condition carries that quantity). Queries narrow runs on the
-server with the bounds; :func:`msc_bluesky.storage.browse.find_runs` then checks the
-individual conditions.
+Stores written before this layout carry ``start["condition_bounds"]``
+(:func:`condition_bounds`), a nested form that readers of the old layout still use.
 """
 
 from __future__ import annotations
@@ -17,9 +18,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-#: The condition quantities, in the order of the contract.
-CONDITION_NAMES: tuple[str, ...] = ("t_nuc", "t_growth", "reaction_time")
-#: Start-document key of the bounds.
+from msc_bluesky.condition_keys import CONDITION_NAMES, condition_search_keys
+
+__all__ = [
+    "BOUNDS_KEY",
+    "CONDITION_NAMES",
+    "add_condition_bounds",
+    "condition_bounds",
+    "condition_search_keys",
+]
+
+#: Start-document key of the nested bounds of the old layout.
 BOUNDS_KEY = "condition_bounds"
 
 
@@ -32,7 +41,7 @@ def _finite(value: Any) -> float | None:
 
 
 def condition_bounds(conditions: Any) -> dict[str, float | int]:
-    """Minimum and maximum of each condition quantity.
+    """Minimum and maximum of each condition quantity (the old layout's nested form).
 
     Parameters
     ----------
@@ -54,11 +63,13 @@ def condition_bounds(conditions: Any) -> dict[str, float | int]:
 
 
 def add_condition_bounds(start: dict) -> dict:
-    """A copy of a start document with ``condition_bounds`` added.
+    """A copy of a start document with the flat condition keys it lacks.
 
     Used as the TiledWriter ``start`` patch; a start document without ``conditions`` is
-    returned unchanged.
+    returned unchanged, and keys already present (set by the plan or by ``md``) win.
     """
     if "conditions" not in start:
         return start
-    return {**start, BOUNDS_KEY: condition_bounds(start["conditions"])}
+    keys = condition_search_keys(start["conditions"])
+    missing = {k: v for k, v in keys.items() if k not in start}
+    return {**start, **missing} if missing else start

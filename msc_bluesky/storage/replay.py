@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .backup import REPLAYED_SUBDIR, locked_if_idle, pending_journals, read_journal
+from .layout import container_for
 from .writer import make_tiled_writer
 
 logger = logging.getLogger(__name__)
@@ -106,12 +107,13 @@ def replay_journal(client, path: str | Path, *, batch_size: int = REPLAY_BATCH_S
     """
     docs = read_journal(path)
     uid = docs[0][1]["uid"]
-    state = _stored_state(client, uid)
+    container = container_for(client, docs[0][1])  # raw or analysis (layout.py)
+    state = _stored_state(container, uid)
     if state == "complete":
         return "already_stored"
     if state == "partial":
         logger.info("run %s is incomplete in tiled: rewriting it from the journal", uid)
-        client.delete_contents(uid, recursive=True, external_only=False)
+        container.delete_contents(uid, recursive=True, external_only=False)
     if docs[-1][0] != "stop":
         docs.append(("stop", _recovered_stop(docs)))
     writer = make_tiled_writer(client, batch_size)

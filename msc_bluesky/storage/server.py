@@ -77,6 +77,22 @@ def build_server_app(
     )
 
 
+def prepare_layout(data_dir: str | Path, *, catalog_uri: str | None = None) -> None:
+    """Create the store's ``raw`` and ``analysis`` containers if missing (:mod:`.layout`).
+
+    So that clients of a new server find ``c["raw"]`` before the first run is written,
+    and an out-of-process analysis can write to ``.../metadata/analysis``.
+    """
+    from .catalog import close_client, open_catalog
+    from .layout import ensure_layout
+
+    client = open_catalog(data_dir, catalog_uri=catalog_uri)
+    try:
+        ensure_layout(client)
+    finally:
+        close_client(client)
+
+
 def serve(
     data_dir: str | Path,
     *,
@@ -108,5 +124,6 @@ def serve(
     """
     import uvicorn
 
+    prepare_layout(data_dir, catalog_uri=catalog_uri)
     app = build_server_app(data_dir, api_key=api_key, public=public, catalog_uri=catalog_uri)
     uvicorn.run(app, host=host, port=int(port), log_level=log_level)

@@ -33,6 +33,7 @@ from typing import Any
 
 from .backup import STORED_SUBDIR, RunJournal, read_journal
 from .conditions import add_condition_bounds
+from .layout import container_for
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class EmptyArrayFilter:
 
 
 def make_tiled_writer(client, batch_size: int = DEFAULT_BATCH_SIZE):
-    """A ``bluesky_tiled_plugins.TiledWriter`` with this package's document patches.
+    """A tiled writer that puts each run in its container, with this package's patches.
 
     Start documents get ``condition_bounds``; every non-empty array in events is
     written as a zarr array (``max_array_size=0``: SQL tables cannot hold lists), and
@@ -131,29 +132,84 @@ def make_tiled_writer(client, batch_size: int = DEFAULT_BATCH_SIZE):
     Parameters
     ----------
     client : tiled client
-        Writable container (a catalog of runs).
+        Writable root of the store: raw runs go to its ``raw`` container, analysis runs
+        to ``analysis`` (created on first use; :mod:`.layout`). A catalog of runs given
+        directly receives every run.
     batch_size : int
         Events collected before each table write.
 
     Returns
     -------
-    bluesky_tiled_plugins.TiledWriter
+    RoutedTiledWriter
+        A bluesky callback.
     """
-    from bluesky_tiled_plugins import TiledWriter
-
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    empty = EmptyArrayFilter()
-    return TiledWriter(
-        client,
-        batch_size=int(batch_size),
-        max_array_size=0,
-        patches={
-            "start": add_condition_bounds,
-            "descriptor": empty.descriptor,
-            "event": empty.event,
-        },
-    )
+    return RoutedTiledWriter(client, batch_size=int(batch_size))
+
+
+class RoutedTiledWriter:
+    """``bluesky_tiled_plugins.TiledWriter`` per container, chosen at each run's start.
+
+    Parameters
+    ----------
+    client : tiled client
+        Writable root of the store (see :func:`make_tiled_writer`).
+    batch_size : int
+        Events collected before each table write.
+    """
+
+    def __init__(self, client, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        self.client = client
+        self.batch_size = int(batch_size)
+        self._writers: dict[str, Any] = {}  # container path -> TiledWriter
+        self._run_writer: dict[str, Any] = {}  # start uid -> TiledWriter
+        self._run_of: dict[str, str] = {}  # descriptor / resource uid -> start uid
+        self._empty = EmptyArrayFilter()
+
+    def _writer_for(self, start: dict):
+        from bluesky_tiled_plugins import TiledWriter
+
+        container = container_for(self.client, start)
+        path = "/".join(getattr(container, "path_parts", ()))
+        writer = self._writers.get(path)
+        if writer is None:
+            writer = TiledWriter(
+                container,
+                batch_size=self.batch_size,
+                max_array_size=0,
+                patches={
+                    "start": add_condition_bounds,
+                    "descriptor": self._empty.descriptor,
+                    "event": self._empty.event,
+                },
+            )
+            self._writers[path] = writer
+        return writer
+
+    def __call__(self, name: str, doc: dict) -> None:
+        """Send one document to the writer of its run's container."""
+        if name == "start":
+            self._run_writer[doc["uid"]] = self._writer_for(doc)
+            run = doc["uid"]
+        elif name in ("descriptor", "resource", "stream_resource", "stop"):
+            run = doc.get("run_start")
+            if name != "stop":
+                self._run_of[doc["uid"]] = run
+        elif name in ("event", "event_page"):
+            run = self._run_of.get(doc.get("descriptor"))
+        elif name == "stream_datum":
+            run = self._run_of.get(doc.get("stream_resource"))
+        else:  # datum, datum_page
+            run = self._run_of.get(doc.get("resource"))
+        writer = self._run_writer.get(run)
+        if writer is None:
+            raise ValueError(f"{name!r} document of a run whose start this writer has not seen")
+        writer(name, doc)
+        if name == "stop":
+            del self._run_writer[run]
+            for key in [k for k, v in self._run_of.items() if v == run]:
+                del self._run_of[key]
 
 
 @dataclass

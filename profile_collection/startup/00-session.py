@@ -7,6 +7,7 @@ Nothing connects to EPICS here: devices connect when a plan first uses them.
 """
 
 from msc_bluesky.qserver.startup import best_effort_callback, open_session
+from msc_bluesky.storage.databroker import session_databroker
 
 session = open_session()
 RE = session.RE
@@ -14,3 +15,4 @@ reactor = session.reactor
 uvvis = session.uvvis
 saxs = session.saxs
 bec = best_effort_callback(session)  # tables; plots with a display; None in the queue server
+db = session_databroker(session)  # databroker: db[-1] is the last scan; tiled profile "msc"

@@ -1,7 +1,8 @@
 """Read raw runs and their linked analysis runs from tiled into :class:`ConditionRecord`.
 
-A raw run is any run whose start document is not ``plan_name == "msc_analysis"`` and
-that has a ``primary`` stream. Its events give the conditions (setpoints when recorded,
+A raw run is any run of the store's ``raw`` container (or, in stores of the old layout,
+any run at the root whose start document is not ``plan_name == "msc_analysis"``) that
+has a ``primary`` stream. Its events give the conditions (setpoints when recorded,
 else readbacks, else the start document's ``conditions``) and the curves
 (``uvvis_absorbance`` on the ``uvvis_wavelength`` axis, ``saxs_intensity`` on
 ``saxs_q``; the axes come from the stream's device configuration). The analysis run
@@ -95,16 +96,18 @@ def load_records(
     list of ConditionRecord
         One per event of every raw run, oldest run first.
     """
-    from msc_bluesky.storage.browse import find_runs
+    from msc_bluesky.storage.browse import find_runs, latest_analysis
 
     md = {CAMPAIGN_KEY: campaign} if campaign is not None else None
     records: list[ConditionRecord] = []
-    for run in find_runs(client, kind="raw", since=since, md=md):
+    raw_runs = find_runs(client, kind="raw", since=since, md=md)
+    analysis = latest_analysis(client, [r.metadata["start"]["uid"] for r in raw_runs])
+    for run in raw_runs:
         start = dict(run.metadata["start"])
         if "primary" not in run:
             continue
-        linked = find_runs(client, kind="analysis", raw_uid=start["uid"])
-        rows = _analysis_rows(linked[-1]) if linked else {}  # newest analysis wins
+        linked = analysis.get(start["uid"])  # newest analysis wins
+        rows = _analysis_rows(linked) if linked is not None else {}
         try:
             records.extend(_raw_records(start, run, rows))
         except Exception as err:  # one unreadable run must not sink the report
