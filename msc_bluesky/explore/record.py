@@ -121,10 +121,14 @@ def find_exploration(client: Any, exploration_id: str) -> Any:
     """
     from tiled.queries import Key
 
-    found = client.search(Key("start.plan_name") == EXPLORATION_PLAN_NAME).search(
-        Key("start.exploration_id") == exploration_id
-    )
-    runs = list(found.values())
+    from msc_bluesky.storage.layout import ANALYSIS, sources
+
+    runs = []
+    for container, _ in sources(client, ANALYSIS).all():
+        found = container.search(Key("start.plan_name") == EXPLORATION_PLAN_NAME).search(
+            Key("start.exploration_id") == exploration_id
+        )
+        runs.extend(found.values())
     if not runs:
         raise KeyError(f"no exploration {exploration_id!r} in the store")
-    return runs[-1]
+    return max(runs, key=lambda run: run.metadata["start"]["time"])

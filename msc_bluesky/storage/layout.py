@@ -34,10 +34,16 @@ CONTAINERS: tuple[str, ...] = (RAW, ANALYSIS)
 RUN_CATALOG_SPEC = "CatalogOfBlueskyRuns"
 #: ``plan_name`` of linked analysis runs.
 ANALYSIS_PLAN_NAME = "msc_analysis"
+#: Runs derived from raw runs, stored in ``analysis``: live analysis, kinetic fits
+#: (``msc-bluesky fit-kinetics``) and exploration records (``msc-bluesky explore``).
+DERIVED_PLAN_NAMES: tuple[str, ...] = (ANALYSIS_PLAN_NAME, "msc_kinetic_fit", "msc_exploration")
 
 
 def run_kind(start: dict) -> str:
-    """``"analysis"`` for a run derived from a raw run (it has ``raw_uid``), else ``"raw"``.
+    """``"analysis"`` for a run derived from raw runs, else ``"raw"``.
+
+    Derived: a linked analysis run (it has ``raw_uid``), a kinetic fit or an exploration
+    record (:data:`DERIVED_PLAN_NAMES`).
 
     Parameters
     ----------
@@ -49,7 +55,7 @@ def run_kind(start: dict) -> str:
     str
         :data:`RAW` or :data:`ANALYSIS`.
     """
-    if start.get("plan_name") == ANALYSIS_PLAN_NAME or "raw_uid" in start:
+    if start.get("plan_name") in DERIVED_PLAN_NAMES or "raw_uid" in start:
         return ANALYSIS
     return RAW
 
