@@ -128,7 +128,8 @@ def _stored_documents(client, uids) -> int:
         except KeyError:
             continue
         streams = 1 if "primary" in run else 0
-        events = len(run["primary"].base["internal"].read()) if streams else 0
+        stream = run["primary"].base if streams else {}
+        events = len(stream["internal"].read()) if "internal" in stream else 0
         total += 1 + streams + events + (1 if run.metadata.get("stop") else 0)
     return total
 
