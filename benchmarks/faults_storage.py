@@ -13,7 +13,8 @@ Cases, each with real processes:
 Columns: ``detect_s`` — fault to the writer declaring the run kept in the backup
 (tiled's own client retries a dead server for ``TILED_RETRY_TIMEOUT``, 45 s by
 default, before it gives up); ``safe_s`` — fault to every acknowledged document being
-on disk (journal or store): the journal line is written before the writer returns;
+on disk (journal or store): the journal line is written before the writer returns
+(for a killed writer there is nothing after the fault to time: "–");
 ``docs_kept`` — documents in the store after replay;
 ``docs_acquired`` — documents acknowledged by the writer. Goal: kept == acquired.
 
@@ -182,8 +183,13 @@ def server_killed(runs: int, events: int) -> dict:
             "docs_kept": kept, "docs_acquired": acquired}  # fmt: skip
 
 
-def _writer_main(data_dir: str, runs: int, events: int, seed: int, out: str) -> int:
-    """Child process: write ``runs`` runs to the embedded store; report what happened."""
+def _writer_main(
+    data_dir: str, runs: int, events: int, seed: int, out: str, pace_s: float = 0.0
+) -> int:
+    """Child process: write ``runs`` runs to the embedded store; report what happened.
+
+    ``pace_s`` is a pause after each document, as an acquisition would make.
+    """
     from msc_bluesky.storage.catalog import close_client, open_catalog
     from msc_bluesky.storage.writer import JournaledWriter
 
@@ -197,6 +203,7 @@ def _writer_main(data_dir: str, runs: int, events: int, seed: int, out: str) -> 
             if name == "start":
                 uids.append(doc["uid"])
             Path(out).with_suffix(".progress").write_text(json.dumps([acquired, uids]))
+            time.sleep(pace_s)
     writer.close(600)
     close_client(client)
     Path(out).write_text(json.dumps({"acquired": acquired, "uids": uids,
@@ -205,10 +212,12 @@ def _writer_main(data_dir: str, runs: int, events: int, seed: int, out: str) -> 
     return 0
 
 
-def _child(data_dir: Path, runs: int, events: int, seed: int, out: Path) -> subprocess.Popen:
+def _child(
+    data_dir: Path, runs: int, events: int, seed: int, out: Path, pace_s: float = 0.0
+) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, __file__, "--child", str(data_dir), str(runs), str(events), str(seed),
-         str(out)],
+         str(out), str(pace_s)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -242,12 +251,14 @@ def writer_killed(runs: int, events: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir, out = Path(tmp) / "data", Path(tmp) / "w.json"
         close_client(open_catalog(data_dir))
-        proc = _child(data_dir, runs, events, 7, out)
+        proc = _child(data_dir, runs, events, 7, out, pace_s=0.2)
         progress = out.with_suffix(".progress")
 
         def halfway() -> bool:
-            return progress.exists() and progress.read_text().count("-") and json.loads(
-                progress.read_text())[0] >= (runs * (events + 3)) // 2  # fmt: skip
+            try:
+                return json.loads(progress.read_text())[0] >= (runs * (events + 3)) // 2
+            except (OSError, ValueError):  # not written yet, or caught mid-write
+                return False
 
         _wait(halfway, 600, "half of the documents")
         proc.send_signal(signal.SIGKILL)
@@ -275,7 +286,7 @@ def writer_killed(runs: int, events: int) -> dict:
             1 for u in report.replayed if "recovered" in client[u].metadata["stop"]["reason"]
         )
         close_client(client)
-    return {"case": "writer process killed mid-run", "detect_s": detect, "safe_s": 0.0,
+    return {"case": "writer process killed mid-run", "detect_s": detect, "safe_s": None,
             "docs_kept": kept, "docs_acquired": acquired, "replay_s": replay_s}  # fmt: skip
 
 
@@ -292,11 +303,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--events", type=int, default=5)
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        d, r, e, s, o = args.child
-        return _writer_main(d, int(r), int(e), int(s), o)
+        d, r, e, s, o, pace = args.child
+        return _writer_main(d, int(r), int(e), int(s), o, float(pace))
     rows = cases(args.runs, args.events)
     print(f"{'case':34} {'detect_s':>9} {'safe_s':>7} {'kept':>5} {'acquired':>9}")
     for row in rows:
