@@ -5,14 +5,17 @@ Cases, each with real processes:
 - ``tiled server killed mid-run``: ``msc-bluesky serve`` is SIGKILLed while a writer
   streams runs to it; the server is restarted and ``replay`` loads the backup.
 - ``writer process killed mid-run``: the writing session itself is SIGKILLed; its
-  journal is replayed into the embedded store.
+  journals are released with the process (detect: until replay may take them) and
+  replayed into the embedded store (``replay_s``).
 - ``two writers, one embedded store``: two processes write the same SQLite store at
   once ("database is locked" is retried, not a loss).
 
 Columns: ``detect_s`` — fault to the writer declaring the run kept in the backup
 (tiled's own client retries a dead server for ``TILED_RETRY_TIMEOUT``, 45 s by
 default, before it gives up); ``safe_s`` — fault to every acknowledged document being
-on disk (journal or store); ``docs_kept`` — documents in the store after replay;
+on disk (journal or store): the journal line is written before the writer returns
+(for a killed writer there is nothing after the fault to time: "–");
+``docs_kept`` — documents in the store after replay;
 ``docs_acquired`` — documents acknowledged by the writer. Goal: kept == acquired.
 
     python benchmarks/faults_storage.py [--runs 4] [--events 5]
@@ -126,7 +129,8 @@ def _stored_documents(client, uids) -> int:
         except KeyError:
             continue
         streams = 1 if "primary" in run else 0
-        events = len(run["primary"].base["internal"].read()) if streams else 0
+        stream = run["primary"].base if streams else {}
+        events = len(stream["internal"].read()) if "internal" in stream else 0
         total += 1 + streams + events + (1 if run.metadata.get("stop") else 0)
     return total
 
@@ -144,7 +148,7 @@ def server_killed(runs: int, events: int) -> dict:
         server = _Server(served, key)
         client = connect(server.uri, api_key=key)
         writer = JournaledWriter(client, backup)
-        acquired, uids, killed_at = 0, [], None
+        acquired, uids, killed_at, safe = 0, [], None, None
         try:
             for r in range(runs):
                 for i, (name, doc) in enumerate(run_documents(events, seed=r)):
@@ -156,7 +160,7 @@ def server_killed(runs: int, events: int) -> dict:
                         logger.info("tiled server killed")
                     writer(name, doc)  # returns once the document is in the journal
                     acquired += 1
-                    if killed_at is not None and "safe" not in locals():
+                    if killed_at is not None and safe is None:  # first document after
                         safe = time.monotonic() - killed_at
                     if name == "start":
                         uids.append(doc["uid"])
@@ -179,8 +183,13 @@ def server_killed(runs: int, events: int) -> dict:
             "docs_kept": kept, "docs_acquired": acquired}  # fmt: skip
 
 
-def _writer_main(data_dir: str, runs: int, events: int, seed: int, out: str) -> int:
-    """Child process: write ``runs`` runs to the embedded store; report what happened."""
+def _writer_main(
+    data_dir: str, runs: int, events: int, seed: int, out: str, pace_s: float = 0.0
+) -> int:
+    """Child process: write ``runs`` runs to the embedded store; report what happened.
+
+    ``pace_s`` is a pause after each document, as an acquisition would make.
+    """
     from msc_bluesky.storage.catalog import close_client, open_catalog
     from msc_bluesky.storage.writer import JournaledWriter
 
@@ -194,6 +203,7 @@ def _writer_main(data_dir: str, runs: int, events: int, seed: int, out: str) -> 
             if name == "start":
                 uids.append(doc["uid"])
             Path(out).with_suffix(".progress").write_text(json.dumps([acquired, uids]))
+            time.sleep(pace_s)
     writer.close(600)
     close_client(client)
     Path(out).write_text(json.dumps({"acquired": acquired, "uids": uids,
@@ -202,10 +212,12 @@ def _writer_main(data_dir: str, runs: int, events: int, seed: int, out: str) -> 
     return 0
 
 
-def _child(data_dir: Path, runs: int, events: int, seed: int, out: Path) -> subprocess.Popen:
+def _child(
+    data_dir: Path, runs: int, events: int, seed: int, out: Path, pace_s: float = 0.0
+) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, __file__, "--child", str(data_dir), str(runs), str(events), str(seed),
-         str(out)],
+         str(out), str(pace_s)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -232,35 +244,50 @@ def two_writers(runs: int, events: int) -> dict:
 
 def writer_killed(runs: int, events: int) -> dict:
     """SIGKILL the writing process mid-run; replay its journals."""
+    from msc_bluesky.storage.backup import locked_if_idle, pending_journals
     from msc_bluesky.storage.catalog import close_client, open_catalog
     from msc_bluesky.storage.replay import replay_backups
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir, out = Path(tmp) / "data", Path(tmp) / "w.json"
         close_client(open_catalog(data_dir))
-        proc = _child(data_dir, runs, events, 7, out)
+        proc = _child(data_dir, runs, events, 7, out, pace_s=0.2)
         progress = out.with_suffix(".progress")
 
         def halfway() -> bool:
-            return progress.exists() and progress.read_text().count("-") and json.loads(
-                progress.read_text())[0] >= (runs * (events + 3)) // 2  # fmt: skip
+            try:
+                return json.loads(progress.read_text())[0] >= (runs * (events + 3)) // 2
+            except (OSError, ValueError):  # not written yet, or caught mid-write
+                return False
 
         _wait(halfway, 600, "half of the documents")
         proc.send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         proc.wait(30)
         acquired, uids = json.loads(progress.read_text())
+        journals = pending_journals(data_dir / "backup")
+
+        def orphaned() -> bool:  # the dead writer's locks are gone: replay may take them
+            for path in journals:
+                with locked_if_idle(path) as idle:
+                    if not idle:
+                        return False
+            return True
+
+        _wait(orphaned, 60, "the journals to be released")
+        detect = time.monotonic() - killed_at
+        t0 = time.monotonic()
         client = open_catalog(data_dir)
         report = replay_backups(client, data_dir / "backup")
-        detect = time.monotonic() - killed_at
+        replay_s = time.monotonic() - t0
         assert not report.failed, report.failed
         # a run cut short gets a recovered stop document: count only what was acquired
         kept = _stored_documents(client, uids) - sum(
             1 for u in report.replayed if "recovered" in client[u].metadata["stop"]["reason"]
         )
         close_client(client)
-    return {"case": "writer process killed mid-run", "detect_s": detect, "safe_s": 0.0,
-            "docs_kept": kept, "docs_acquired": acquired}  # fmt: skip
+    return {"case": "writer process killed mid-run", "detect_s": detect, "safe_s": None,
+            "docs_kept": kept, "docs_acquired": acquired, "replay_s": replay_s}  # fmt: skip
 
 
 def cases(runs: int = 4, events: int = 5) -> list[dict]:
@@ -276,16 +303,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=4)
     parser.add_argument("--events", type=int, default=5)
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        d, r, e, s, o = args.child
-        return _writer_main(d, int(r), int(e), int(s), o)
+        d, r, e, s, o, pace = args.child
+        return _writer_main(d, int(r), int(e), int(s), o, float(pace))
     rows = cases(args.runs, args.events)
     print(f"{'case':34} {'detect_s':>9} {'safe_s':>7} {'kept':>5} {'acquired':>9}")
     for row in rows:
         print(f"{row['case']:34} {_fmt(row['detect_s']):>9} {_fmt(row['safe_s']):>7} "
               f"{row['docs_kept']:>5} {row['docs_acquired']:>9}")  # fmt: skip
+    for row in rows:
+        extra = {k: v for k, v in row.items() if k not in ("case", "detect_s", "safe_s",
+                                                           "docs_kept", "docs_acquired")}
+        if extra:
+            print(f"  {row['case']}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in extra.items()))
     lost = sum(r["docs_acquired"] - r["docs_kept"] for r in rows)
     print(f"documents lost: {lost}")
     return 0 if lost == 0 else 1

@@ -1,7 +1,7 @@
 """Storage under faults, with real processes: nothing acknowledged is lost.
 
-- two sessions writing one embedded store at once (SQLite "database is locked"): both
-  complete and every document is in the store;
+- two campaigns writing one embedded store at once (SQLite "database is locked" is
+  retried): both complete and every run is in the store, once;
 - the tiled server killed with SIGKILL in the middle of ``msc-bluesky campaign
   --tiled-uri``: the campaign ends with one line and a non-zero status, no traceback,
   and after a restart ``msc-bluesky replay`` loads every run once.
@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -38,41 +37,6 @@ def _events(run) -> int:
     return len(run["primary"].base["internal"].read())
 
 
-def test_two_writers_on_one_embedded_store_lose_nothing(tmp_path):
-    data_dir = tmp_path / "data"
-    close_client(open_catalog(data_dir))  # the catalog is created once, before both start
-    runs = 3
-    outs = [tmp_path / f"writer{i}.json" for i in (1, 2)]
-    procs = [
-        subprocess.Popen(
-            [sys.executable, str(TESTS / "writer_process.py"), str(data_dir), str(runs),
-             str(seed), str(out)],
-            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        for seed, out in zip((1, 2), outs, strict=True)
-    ]
-    logs = [p.communicate(timeout=600)[0] for p in procs]
-    for proc, log in zip(procs, logs, strict=True):
-        assert proc.returncode == 0, log[-3000:]
-    results = [json.loads(out.read_text()) for out in outs]
-    client = open_catalog(data_dir)
-    try:
-        for result in results:
-            assert result["drained"]
-            assert result["backed_up"] == {}, result["backed_up"]
-            assert sorted(result["stored"]) == sorted(result["raw"] + result["analysis"])
-            for uid in result["raw"] + result["analysis"]:
-                run = client[uid]
-                assert run.metadata["stop"]["exit_status"] == "success"
-                assert _events(run) == 3
-            for n_docs in result["raw_documents"].values():
-                assert n_docs == 6  # start, descriptor, 3 events, stop: all acknowledged
-        assert len(client) == 2 * 2 * runs  # raw + analysis of both writers, no duplicates
-    finally:
-        close_client(client)
-    assert pending_journals(data_dir / "backup") == []
-
-
 CAMPAIGN = """\
 steps:
 """ + "".join(
@@ -88,6 +52,38 @@ steps:
 )
 
 
+def _campaign(campaign: Path, data_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "msc_bluesky.cli", "campaign", "--file", str(campaign),
+            "--data-dir", str(data_dir), "--no-report", "--time-scale", "200", *extra]  # fmt: skip
+
+
+def test_two_campaigns_on_one_embedded_store_lose_nothing(tmp_path):
+    """Each campaign starts its own IOC; both write the same SQLite store at once."""
+    campaign, data_dir = tmp_path / "campaign.yaml", tmp_path / "data"
+    campaign.write_text(CAMPAIGN)
+    procs = [
+        subprocess.Popen(_campaign(campaign, data_dir), env=_env(), stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        for _ in range(2)
+    ]
+    logs = [p.communicate(timeout=900)[0] for p in procs]
+    for proc, log in zip(procs, logs, strict=True):
+        assert proc.returncode == 0, log[-3000:]
+        assert "kept in the local backup" not in log and "Traceback" not in log, log[-3000:]
+    client = open_catalog(data_dir)
+    try:
+        runs = list(client.values())
+        raw = [r for r in runs if r.metadata["start"]["plan_name"] == "condition_scan"]
+        analysis = [r for r in runs if r.metadata["start"]["plan_name"] == "msc_analysis"]
+        assert len({r.metadata["start"]["campaign_id"] for r in raw}) == 2
+        assert len(raw) == 6 and len(analysis) == 6  # 3 steps of each campaign, once
+        assert all(r.metadata["stop"]["exit_status"] == "success" for r in runs)
+        assert all(_events(r) == 2 for r in runs)
+    finally:
+        close_client(client)
+    assert pending_journals(data_dir / "backup") == []
+
+
 def test_storage_server_killed_mid_campaign(tmp_path):
     key = generate_api_key()
     served, data_dir = tmp_path / "served", tmp_path / "data"
@@ -100,9 +96,7 @@ def test_storage_server_killed_mid_campaign(tmp_path):
         # tiled's client retries a dead server for up to 45 s per request by default
         env = _env(MSC_TILED_API_KEY=key, TILED_RETRY_TIMEOUT="3", TILED_RETRY_ATTEMPTS="2")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "msc_bluesky.cli", "campaign", "--file", str(campaign),
-             "--data-dir", str(data_dir), "--tiled-uri", server.uri, "--no-report",
-             "--time-scale", "200"],
+            _campaign(campaign, data_dir, "--tiled-uri", server.uri),
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
 
