@@ -379,14 +379,16 @@ class JournaledWriter:
 
     def _rewrite(self, uid: str, state: _RunState) -> None:
         """Write the run again, from its journal, up to the document being handled."""
+        docs = read_journal(state.journal.path, limit=state.handled + 1)
+        container = container_for(self.client, docs[0][1]) if docs else self.client
         try:
-            self.client[uid]
+            container[uid]
         except KeyError:
             pass
         else:  # partly written before the failure: start over, the journal has it all
-            self.client.delete_contents(uid, recursive=True, external_only=False)
+            container.delete_contents(uid, recursive=True, external_only=False)
         tiled = make_tiled_writer(self.client, self.batch_size)
-        for name, doc in read_journal(state.journal.path, limit=state.handled + 1):
+        for name, doc in docs:
             tiled(name, doc)
         state.tiled = tiled
 
