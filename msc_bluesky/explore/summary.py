@@ -46,10 +46,11 @@ def diagonal_window(
 ) -> tuple[list[float] | None, list[float] | None]:
     """Predicted T_nuc window (T_growth = T_nuc) where CdSe-437 persists, and its uncertainty.
 
-    The window is where ``P(CdSe-437) > 0.5`` on a fine diagonal. Each edge's uncertainty
-    is half the width of the zone around it where P lies between Φ(−1) and Φ(+1), and at
-    least half the grid step of the space (the model cannot place an edge more finely
-    than the points it learned from).
+    The window is given on the space's grid, as a measured grid would give it: the lowest
+    and highest grid T_nuc where ``P(CdSe-437) > 0.5``. Each edge's uncertainty is half the
+    width of the zone around it, on a fine diagonal, where P lies between Φ(−1) and Φ(+1),
+    and at least half the grid step (the model cannot place an edge more finely than the
+    points it learned from).
 
     Returns
     -------
@@ -57,21 +58,27 @@ def diagonal_window(
     uncertainty : [low_sigma, high_sigma] or None
     """
     low, high = t_nuc_range or agent.space.t_nuc_range
-    t = np.arange(low, high + step_c / 2, step_c)
-    rows = np.column_stack([t, t, np.full_like(t, reaction_time)])
-    p, _ = agent.presence(rows)
-    inside = p > 0.5
+    grid_step = agent.space.resolution_c
+    grid = np.arange(low, high + grid_step / 2, grid_step)
+    p_grid, _ = agent.presence(np.column_stack([grid, grid, np.full_like(grid, reaction_time)]))
+    inside = p_grid > 0.5
     if not inside.any():
         return None, None
-    lo_i, hi_i = int(np.argmax(inside)), int(len(t) - 1 - np.argmax(inside[::-1]))
-    floor = agent.space.resolution_c / 2.0
-    return [float(t[lo_i]), float(t[hi_i])], [
-        max(floor, _edge_width(t, p, lo_i, rising=True)),
-        max(floor, _edge_width(t, p, hi_i, rising=False)),
+    edges = [float(grid[inside][0]), float(grid[inside][-1])]
+    t = np.arange(low, high + step_c / 2, step_c)
+    p, _ = agent.presence(np.column_stack([t, t, np.full_like(t, reaction_time)]))
+    fine = p > 0.5
+    floor = grid_step / 2.0
+    if not fine.any():
+        return edges, [floor, floor]
+    lo_i, hi_i = int(np.argmax(fine)), int(len(t) - 1 - np.argmax(fine[::-1]))
+    return edges, [
+        max(floor, _edge_width(t, p, lo_i)),
+        max(floor, _edge_width(t, p, hi_i)),
     ]
 
 
-def _edge_width(t: np.ndarray, p: np.ndarray, i: int, *, rising: bool) -> float:
+def _edge_width(t: np.ndarray, p: np.ndarray, i: int) -> float:
     """Half the width of the uncertain zone (Φ(−1) < P < Φ(+1)) around index ``i``."""
     lo, hi = _ONE_SIGMA
     uncertain = (p > lo) & (p < hi)
