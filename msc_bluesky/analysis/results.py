@@ -171,6 +171,9 @@ class SizeDistribution:
         Reduced χ² of the fit (also as ``reduced_chi2``).
     fit_ok : bool
         The model describes the curve: reduced χ² not well above 1.
+    regularisation : float
+        Smoothness strength chosen for the free grids, relative to ‖K‖²/‖D‖² (not in
+        ``to_dict``; it grows with the noise).
     model : numpy.ndarray or None
         Fitted intensity on the input q (for plots; not in ``to_dict``).
     """
@@ -183,6 +186,7 @@ class SizeDistribution:
     chi2_reduced: float = NAN
     model: np.ndarray | None = field(default=None, repr=False, compare=False)
     fit_ok: bool = False
+    regularisation: float = NAN
 
     @property
     def reduced_chi2(self) -> float:

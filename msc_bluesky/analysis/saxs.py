@@ -148,7 +148,7 @@ def fit_size_distribution(
     alpha, coef, chi2 = problem.choose_alpha(shapes, keep)
     if problem.n_magic:
         shapes, keep = problem.select_magic(alpha, coef)
-        around = np.log10(alpha / problem.scaled(shapes, keep)[4])
+        around = np.log10(alpha / problem.scaled(shapes, keep)[2])
         alpha, coef, chi2 = problem.choose_alpha(shapes, keep, around=around)
     return problem.result(grid, alpha, coef, chi2, shapes, keep)
 
@@ -171,10 +171,10 @@ class _Problem:
 
     def __init__(self, q, y, s, contrast: float, magic: bool) -> None:
         self.q, self.y, self.s, self.contrast, self.magic = q, y, s, contrast, magic
-        qkey = (q.tobytes(), contrast, magic, basis.MAGIC_WINDOW_NM, basis.FREE_LOG_STEP)
         self.segments = basis.free_segments(q, magic)
+        radii = np.concatenate(self.segments)
         self.free = _cached(
-            ("free", *qkey),
+            ("free", q.tobytes(), contrast, radii.tobytes()),
             lambda: np.hstack([basis.sphere_columns(q, r, contrast) for r in self.segments]),
         )
         self.bg = basis.background_columns(q)
@@ -186,44 +186,74 @@ class _Problem:
         self.d_raw = basis.smoothness_rows(sizes, offsets, self.n_cols)
         self.target = y / s
         self._scaled: dict[tuple, tuple] = {}
+        self._fixed: tuple | None = None
         self.dof = max(q.size - 1, 1)
 
-    def design(self, shapes: tuple, keep: tuple) -> np.ndarray:
-        parts = [self.free]
+    def _magic_design(self, shapes: tuple, keep: tuple) -> np.ndarray:
+        cols = []
         for r_m, (w, f), on in zip(MAGIC_RADII_NM[: self.n_magic], shapes, keep, strict=True):
             key = ("magic", self.q.tobytes(), self.contrast, r_m * f, w)
             column = _cached(
                 key, lambda r=r_m * f, w=w: basis.magic_column(self.q, r, w, self.contrast)
             )
-            parts.append(column[:, None] if on else np.zeros((self.q.size, 1)))
-        parts.append(self.bg)
+            cols.append(column if on else np.zeros(self.q.size))
+        return np.stack(cols, axis=1) if cols else np.zeros((self.q.size, 0))
+
+    def design(self, shapes: tuple, keep: tuple) -> np.ndarray:
+        """Weighted design ``K/σ``, columns: free grids, magic templates, background."""
+        parts = [self.free, self._magic_design(shapes, keep), self.bg]
         return np.hstack(parts) / self.s[:, None]
 
+    def _fixed_part(self):
+        """QR of the column-scaled free and background columns (the same for every model)."""
+        if self._fixed is None:
+            f = np.hstack([self.free, self.bg]) / self.s[:, None]
+            col = 1.0 / np.linalg.norm(f, axis=0)
+            q1, r1 = np.linalg.qr(f * col)
+            self._fixed = (col, q1, r1, q1.T @ self.target)
+        return self._fixed
+
     def scaled(self, shapes: tuple, keep: tuple):
-        """Weighted design, column-scaled; its QR factors; regulariser; α reference."""
+        """Column scales, regulariser, α reference and a reduced system for NNLS.
+
+        ``min ‖a x − t‖² = min ‖B x − b‖² + rest`` with ``BᵀB = aᵀa``: the QR of the fixed
+        columns is computed once per curve and extended by the (≤ 3) magic columns.
+        """
         key = (shapes, keep)
         if key not in self._scaled:
-            design = self.design(shapes, keep)
-            norm = np.linalg.norm(design, axis=0)
-            col = 1.0 / np.where(norm > 0, norm, 1.0)
-            a = design * col
+            col_f, q1, r1, b1 = self._fixed_part()
+            nf, nm = self.n_free, self.n_magic
+            m = self._magic_design(shapes, keep) / self.s[:, None]
+            norm = np.linalg.norm(m, axis=0)
+            col_m = 1.0 / np.where(norm > 0, norm, 1.0)
+            on = nf + np.flatnonzero(keep)  # templates left out stay zero columns
+            am = m[:, np.flatnonzero(keep)] * col_m[np.flatnonzero(keep)]
+            proj = q1.T @ am
+            q2, r2 = np.linalg.qr(am - q1 @ proj)
+            n_fixed = r1.shape[0]
+            big = np.zeros((n_fixed + on.size, self.n_cols))
+            fixed_idx = np.r_[0:nf, nf + nm : self.n_cols]
+            big[:n_fixed, fixed_idx] = r1
+            big[:n_fixed, on] = proj
+            big[n_fixed:, on] = r2
+            rhs = np.concatenate([b1, q2.T @ self.target])
+            rest = max(float(self.target @ self.target - rhs @ rhs), 0.0)
+            col = np.empty(self.n_cols)
+            col[fixed_idx] = col_f
+            col[nf : nf + nm] = col_m
             d = self.d_raw * col
             ref = self.n_cols / max(float(np.sum(d * d)), 1e-300)
-            # min ‖a x − t‖² = min ‖r x − Qᵀt‖² + (‖t‖² − ‖Qᵀt‖²): NNLS on the small r
-            qm, r = np.linalg.qr(a)
-            qt = qm.T @ self.target
-            rest = max(float(self.target @ self.target - qt @ qt), 0.0)
-            self._scaled[key] = (design, a, d, col, ref, r, qt, rest)
+            self._scaled[key] = (col, d, ref, big, rhs, rest)
         return self._scaled[key]
 
     def solve(self, rel_alpha: float, shapes: tuple, keep: tuple):
         """NNLS at relative strength ``rel_alpha``: (α, scaled coefficients, χ²)."""
-        _, _, d, _, ref, r, qt, rest = self.scaled(shapes, keep)
+        _, d, ref, big, rhs, rest = self.scaled(shapes, keep)
         alpha = rel_alpha * ref
-        aug = np.vstack([r, np.sqrt(alpha) * d])
-        rhs = np.concatenate([qt, np.zeros(d.shape[0])])
-        coef, _ = nnls(aug, rhs, maxiter=50 * aug.shape[1])
-        return alpha, coef, float(np.sum((r @ coef - qt) ** 2)) + rest
+        aug = np.vstack([big, np.sqrt(alpha) * d])
+        target = np.concatenate([rhs, np.zeros(d.shape[0])])
+        coef, _ = nnls(aug, target, maxiter=50 * aug.shape[1])
+        return alpha, coef, float(np.sum((big @ coef - rhs) ** 2)) + rest
 
     def choose_alpha(self, shapes: tuple, keep: tuple, around: float | None = None):
         """Discrepancy principle by bisection in log α (see the module docstring).
@@ -261,7 +291,7 @@ class _Problem:
         n_m = self.n_magic
         shapes = [(MAGIC_WIDTHS[1], 1.0)] * n_m
         keep = [bool(coef[self.n_free + k] > 0) for k in range(n_m)]
-        rel = alpha / self.scaled(tuple(shapes), tuple(keep))[4]
+        rel = alpha / self.scaled(tuple(shapes), tuple(keep))[2]
 
         def chi2(sh, kp) -> float:
             return self.solve(rel, tuple(sh), tuple(kp))[2]
@@ -287,7 +317,7 @@ class _Problem:
         penalty = np.log(self.q.size)
         while sum(keep) > 0:
             _, c, _ = self.solve(rel, tuple(shapes), tuple(keep))
-            col = self.scaled(tuple(shapes), tuple(keep))[3]
+            col = self.scaled(tuple(shapes), tuple(keep))[0]
             phi = c * col
             kept = [k for k in range(n_m) if keep[k]]
             k = min(kept, key=lambda j: phi[self.n_free + j])
@@ -303,7 +333,9 @@ class _Problem:
         return tuple(shapes), tuple(keep)
 
     def result(self, grid, alpha, coef, chi2, shapes, keep) -> SizeDistribution:
-        design, a, d, col = self.scaled(shapes, keep)[:4]
+        col, d = self.scaled(shapes, keep)[:2]
+        design = self.design(shapes, keep)
+        a = design * col
         x = coef * col
         active = np.flatnonzero(coef > 0)
         n_active = max(active.size, 1)
@@ -366,6 +398,7 @@ class _Problem:
             chi2_reduced=chi2_red,
             model=(design @ x) * self.s,
             fit_ok=bool(chi2_red <= FIT_OK_MAX_REDUCED_CHI2),
+            regularisation=float(alpha / self.scaled(shapes, keep)[2]),
         )
 
 

@@ -31,8 +31,14 @@ MAGIC_MIN_Q_MAX = 6.0
 #: Largest radius (nm) the grids ever reach.
 MAX_RADIUS_NM = 100.0
 
-#: Spacing of the free grids in ln R (about 7 % per column).
+#: Spacing of the free grids in ln R (about 9 % per column) ...
 FREE_LOG_STEP = 0.09
+
+#: ... up to this radius (nm); coarser beyond.
+COARSE_FROM_NM = 6.0
+
+#: Spacing of the free grids in ln R above ``COARSE_FROM_NM`` (about 22 %).
+COARSE_LOG_STEP = 0.2
 
 _GH_X, _GH_W = np.polynomial.hermite_e.hermegauss(11)
 _GH_W = _GH_W / _GH_W.sum()
@@ -61,15 +67,24 @@ def uses_magic_templates(q: np.ndarray) -> bool:
 
 
 def free_segments(q: np.ndarray, magic: bool) -> list[np.ndarray]:
-    """Radii of the free grids: one segment, or two around the magic window."""
+    """Radii of the free grids: one segment, or two around the magic window.
+
+    Columns are :data:`FREE_LOG_STEP` apart up to :data:`COARSE_FROM_NM`, then
+    :data:`COARSE_LOG_STEP` (large particles are rare here and need no fine sizing).
+    """
     r_lo, r_hi = radius_range_nm(q)
     bounds = [(r_lo, MAGIC_WINDOW_NM[0]), (MAGIC_WINDOW_NM[1], r_hi)] if magic else [(r_lo, r_hi)]
     out = []
     for lo, hi in bounds:
         if hi <= lo * (1.0 + FREE_LOG_STEP):
             continue
-        n = max(int(np.ceil(np.log(hi / lo) / FREE_LOG_STEP)) + 1, 3)
-        out.append(np.geomspace(lo, hi, n))
+        split = min(max(COARSE_FROM_NM, lo), hi)
+        n_fine = max(int(np.ceil(np.log(split / lo) / FREE_LOG_STEP)) + 1, 3)
+        radii = np.geomspace(lo, split, n_fine)
+        if hi > split * (1.0 + COARSE_LOG_STEP):
+            n_coarse = int(np.ceil(np.log(hi / split) / COARSE_LOG_STEP))
+            radii = np.concatenate([radii, np.geomspace(split, hi, n_coarse + 1)[1:]])
+        out.append(radii)
     return out
 
 
