@@ -38,9 +38,16 @@ precursor curve with Bragg peaks).
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import nnls
+
+try:  # small matrices: BLAS threads only add overhead, badly so on a busy machine
+    from threadpoolctl import ThreadpoolController
+except ImportError:  # pragma: no cover - optional helper
+    ThreadpoolController = None
 
 from msc_bluesky.analysis import saxs_basis as basis
 from msc_bluesky.analysis._validate import as_curve, as_sigma, positive_number
@@ -131,6 +138,23 @@ def fit_size_distribution(
         On mismatched lengths, too few points, non-finite values, a q axis that is not
         strictly increasing and positive, or non-positive ``sigma``.
     """
+    with _single_threaded_blas():
+        return _fit(q_per_nm, intensity, sigma, n_radii, contrast_nm2, magic_sizes)
+
+
+_CONTROLLER: list = []
+
+
+def _single_threaded_blas():
+    """Limit BLAS to one thread while fitting (threadpoolctl, when installed)."""
+    if ThreadpoolController is None:
+        return contextlib.nullcontext()
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1, user_api="blas")
+
+
+def _fit(q_per_nm, intensity, sigma, n_radii, contrast_nm2, magic_sizes) -> SizeDistribution:
     q, y = as_curve(
         q_per_nm, intensity, x_name="q_per_nm", y_name="intensity", min_points=20,
         positive_x=True,
