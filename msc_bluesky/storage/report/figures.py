@@ -271,7 +271,7 @@ def saxs_figure(records: Sequence[ConditionRecord], *, cmap: str = "viridis") ->
             y_peak = float(np.interp(peak, radius, dens)) + k * step
             (mark,) = ax_size.plot([peak], [y_peak], "v", color=colour, ms=6, mec="k", mew=0.5)
             mark.set_gid("size-peak")
-            _label_populations(ax_size, rec, radius, dens, k * step, colour)
+            _label_populations(ax_size, rec, radius, dens, k * step, step, colour)
             ax_size.text(
                 0.99,
                 k * step + 0.15 * step,
@@ -288,6 +288,10 @@ def saxs_figure(records: Sequence[ConditionRecord], *, cmap: str = "viridis") ->
         r_hi = max(float(d[0].max()) for _, d in dists)
         ax_size.set_xscale("log")
         ax_size.set_xlim(max(r_lo, 0.5), min(r_hi, max(1.5 * r_max, 2.0)))
+        ticks = [t for t in (0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 7.0, 10.0, 20.0, 50.0)
+                 if ax_size.get_xlim()[0] <= t <= ax_size.get_xlim()[1]]
+        ax_size.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax_size.set_xticks([], minor=True)
         for r_m in MAGIC_RADII_NM:
             guide = ax_size.axvline(r_m, color="0.55", lw=0.7, ls=":", zorder=0)
             guide.set_gid("magic-radius")
@@ -340,9 +344,15 @@ def _volume_density(radius: np.ndarray, phi: np.ndarray) -> np.ndarray:
 
 
 def _label_populations(
-    ax: Axes, rec: ConditionRecord, radius: np.ndarray, dens: np.ndarray, base: float, colour
+    ax: Axes,
+    rec: ConditionRecord,
+    radius: np.ndarray,
+    dens: np.ndarray,
+    base: float,
+    step: float,
+    colour,
 ) -> None:
-    """Mark each resolved population: its radius and volume share ± σ (in %)."""
+    """Mark each resolved population; list radius and volume share ± σ (%) by the curve."""
     pops = []
     for i in (1, 2, 3):
         r = rec.analysis.get(f"saxs_pop{i}_radius_nm")
@@ -354,17 +364,19 @@ def _label_populations(
     total = sum(vf for _, vf, _ in pops)
     if len(pops) < 2 or total <= 0:
         return
+    parts = []
     for r, vf, sig in sorted(pops):
         y = float(np.interp(r, radius, dens)) + base
         (dot,) = ax.plot([r], [y], "o", color=colour, ms=3.5, mec="k", mew=0.4)
         dot.set_gid("size-population")
         share = f"{100 * vf / total:.0f}"
         if np.isfinite(sig):
-            share += f"±{100 * sig / total:.0f}"
-        ax.annotate(
-            f"{r:.2f}: {share}%", (r, y), xytext=(3, 3), textcoords="offset points",
-            fontsize=5.5, color=colour,
-        )
+            share += f" ± {100 * sig / total:.0f}"
+        parts.append(f"{r:.2f} nm {share} %")
+    ax.text(
+        0.01, base + 0.55 * step, " | ".join(parts), transform=ax.get_yaxis_transform(),
+        ha="left", va="bottom", fontsize=6, color=colour,
+    )
 
 
 def _main_radius(rec: ConditionRecord, radius: np.ndarray, phi: np.ndarray) -> float:
