@@ -1,6 +1,6 @@
 """Validate the SAXS inversion on curves made by independent code (tests/independent_saxs.py).
 
-    python benchmarks/validate_saxs.py            # ~330 curves and σ coverage, ~10 s
+    python benchmarks/validate_saxs.py            # 330 curves + 300 for σ coverage, ~10 s
     python benchmarks/validate_saxs.py --free-form   # also the plain free-form inversion
 
 Prints, for magic-size mixtures 0.87/0.94 and 0.94/1.02 nm at 1 % noise (q 0.05-8 nm^-1,
@@ -71,10 +71,10 @@ def report(name: str, fit, cases: list[gen.Case], with_coverage: bool = True) ->
     ratios: list[float] = []
     if with_coverage:
         for truth in gen.COVERAGE_TRUTHS:
-            r = gen.coverage(fit, truth)
+            r = gen.coverage(fit, truth, n=60)
             ratios += r
             names = " + ".join(f"{p.radius_nm:g} nm" for p in truth)
-            print(f"  σ coverage (median σ / scatter, 30 repeats) {names}: "
+            print(f"  σ coverage (median σ / robust scatter, 60 repeats) {names}: "
                   + ", ".join(f"{x:.2f}" for x in r))
     pairs_ok = sum(sc.pair_resolved) >= 0.9 * len(sc.pair_resolved)
     singles_ok = sum(sc.single_not_split) >= 0.95 * len(sc.single_not_split)
