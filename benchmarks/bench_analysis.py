@@ -174,8 +174,13 @@ def _mixture_curves(seed: int = 2026) -> list[tuple[str, object, float]]:
     return out
 
 
-def compare_mcsas3(max_iter: int, n_contrib: int, n_rep: int) -> None:
-    """McSAS3 to its convergence criterion (reduced χ² ≤ 1) with ``n_rep`` repetitions."""
+def compare_mcsas3(
+    max_iter: int, n_contrib: int, n_rep: int, which: tuple[int, ...] = (0, 1)
+) -> None:
+    """McSAS3 to its convergence criterion (reduced χ² ≤ 1) with ``n_rep`` repetitions.
+
+    ``which`` picks the mixtures of :data:`MCSAS_MIXTURES` to run.
+    """
     try:
         import pandas as pd
         from mcsas3 import mc_data_1d, mc_hat
@@ -183,7 +188,7 @@ def compare_mcsas3(max_iter: int, n_contrib: int, n_rep: int) -> None:
     except ImportError as err:
         print(f"McSAS3 comparison skipped: {err}")
         return
-    for name, case, share_true in _mixture_curves():
+    for name, case, share_true in [c for i, c in enumerate(_mixture_curves()) if i in which]:
         q, y, sigma = case.q, case.intensity, case.sigma
         (ra, rb) = sorted({min(MAGIC_BINS, key=lambda m: abs(m - p.radius_nm))
                            for p in case.populations})
