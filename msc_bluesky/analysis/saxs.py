@@ -73,7 +73,8 @@ ALPHA_BISECTIONS = 6
 #: Relative widths of the magic templates tried (volume-weighted σ_R / R).
 MAGIC_WIDTHS = (0.02, 0.03, 0.045)
 
-#: Radius shifts of a magic template tried (size or q-calibration offsets).
+#: Radius shifts of a magic template tried (size or q-calibration offsets). Only 1.0:
+#: with ±1-2 % shifts, mixtures slid onto shifted neighbours on the validation set.
 MAGIC_SHIFTS = (1.0,)
 
 #: A magic size holding less than this share of itself plus its neighbouring magic
@@ -167,7 +168,7 @@ def _fit(q_per_nm, intensity, sigma, n_radii, contrast_nm2, magic_sizes) -> Size
     magic = basis.uses_magic_templates(q) if magic_sizes is None else bool(magic_sizes)
     problem = _Problem(q, y, s, contrast, magic)
 
-    shapes = ((MAGIC_WIDTHS[1], 1.0),) * problem.n_magic
+    shapes = ((MAGIC_WIDTHS[len(MAGIC_WIDTHS) // 2], 1.0),) * problem.n_magic
     keep = (True,) * problem.n_magic
     alpha, coef, chi2 = problem.choose_alpha(shapes, keep)
     if problem.n_magic:
@@ -313,7 +314,7 @@ class _Problem:
         holds at least :data:`MIN_MAGIC_SHARE` of itself plus its kept neighbours.
         """
         n_m = self.n_magic
-        shapes = [(MAGIC_WIDTHS[1], 1.0)] * n_m
+        shapes = [(MAGIC_WIDTHS[len(MAGIC_WIDTHS) // 2], 1.0)] * n_m
         keep = [bool(coef[self.n_free + k] > 0) for k in range(n_m)]
         rel = alpha / self.scaled(tuple(shapes), tuple(keep))[2]
 
