@@ -38,7 +38,7 @@ LAM = np.linspace(300.0, 700.0, 1000)
 Q = np.geomspace(0.05, 8.0, 300)
 NC_PEAKS = (490.0, 527.0, 550.0, 572.0, 600.0)
 MSC_SETS = ({}, {437.0: 0.15}, {403.0: 0.1, 437.0: 0.2, 467.0: 0.06})
-SAXS_TRUTH = [(0.94, 0.10, 1e-3), (2.0, 0.10, 1e-3)]
+SAXS_TRUTH = [(0.94, 0.03, 1e-3), (2.0, 0.10, 1e-3)]  # a magic size (3 %) beside NCs (10 %)
 SPLIT_NM = 1.4  # radius separating the two populations when summing volume fractions
 
 
