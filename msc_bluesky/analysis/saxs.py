@@ -70,6 +70,11 @@ LOG_ALPHA_RANGE = (-10.0, 2.0)
 #: Bisection steps in log α (12 decades / 2^6 ≈ 0.2 decade).
 ALPHA_BISECTIONS = 6
 
+#: Population σ's include the solution's sensitivity to α over ± this many decades
+#: (the α of the discrepancy principle scatters with the noise; 0.3 matched the scatter
+#: of NC volume fractions beside clusters on the validation set).
+ALPHA_SENSITIVITY_DECADES = 0.3
+
 #: Relative widths of the magic templates tried (volume-weighted σ_R / R).
 MAGIC_WIDTHS = (0.02, 0.03, 0.045)
 
@@ -375,6 +380,15 @@ class _Problem:
             m += np.eye(active.size) * 1e-12 * np.trace(m) / active.size
             c = np.linalg.inv(m) * inflate**2
             cov[np.ix_(active, active)] = c * np.outer(col[active], col[active])
+        if self.n_free and ALPHA_SENSITIVITY_DECADES > 0:
+            # The chosen α itself scatters with the noise; add the sensitivity of the
+            # solution to α over ±ALPHA_SENSITIVITY_DECADES (rank one, in quadrature).
+            rel = alpha / self.scaled(shapes, keep)[2]
+            step = 10.0**ALPHA_SENSITIVITY_DECADES
+            x_hi = self.solve(rel * step, shapes, keep)[1] * col
+            x_lo = self.solve(rel / step, shapes, keep)[1] * col
+            delta = 0.5 * (x_hi - x_lo)
+            cov += np.outer(delta, delta)
         sig = np.sqrt(np.clip(np.diag(cov), 0.0, None))
         idle = coef <= 0
         sig[idle] = col[idle] * inflate  # an idle column alone, at 1σ
