@@ -316,7 +316,8 @@ class _Problem:
         radius shift (:data:`MAGIC_SHIFTS`) by least χ² at the chosen α. Then the smallest
         template is left out, its neighbours' shapes re-chosen, and the template stays only
         if this raises χ² by more than ``ln n`` (Bayesian information criterion) and it
-        holds at least :data:`MIN_MAGIC_SHARE` of itself plus its kept neighbours.
+        holds at least :data:`MIN_MAGIC_SHARE` of itself plus its kept neighbours. Two
+        sizes left with a gap between them are compared with the adjacent pairs.
         """
         n_m = self.n_magic
         shapes = [(MAGIC_WIDTHS[len(MAGIC_WIDTHS) // 2], 1.0)] * n_m
@@ -360,6 +361,15 @@ class _Problem:
             if value - current > penalty and not minor:
                 break
             keep, shapes, current = trial_keep, trial_shapes, value
+        kept = [k for k in range(n_m) if keep[k]]
+        if len(kept) == 2 and kept[1] - kept[0] > 1:
+            # Two sizes with a gap (0.87 + 1.02) can mimic a neighbouring pair; the greedy
+            # elimination may have dropped the middle one: compare the adjacent pairs.
+            for pair in ((kept[0], kept[0] + 1), (kept[1] - 1, kept[1])):
+                trial_keep = [k in pair for k in range(n_m)]
+                trial_shapes, value = reshape(shapes, trial_keep, list(pair))
+                if value < current:
+                    keep, shapes, current = trial_keep, trial_shapes, value
         return tuple(shapes), tuple(keep)
 
     def result(self, grid, alpha, coef, chi2, shapes, keep) -> SizeDistribution:
