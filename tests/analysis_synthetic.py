@@ -69,7 +69,8 @@ def schulz_intensity(
     z = 1.0 / rel_width**2 - 1.0
     r = np.linspace(max(radius_nm * (1 - 4 * rel_width), 0.05), radius_nm * (1 + 5 * rel_width), n)
     x = r / radius_nm
-    number = x**z * np.exp(-(z + 1.0) * x)
+    log_number = z * np.log(x) - (z + 1.0) * x
+    number = np.exp(log_number - log_number.max())  # no overflow for narrow widths
     vol_weight = number * r**3
     vol_weight /= vol_weight.sum()
     out = np.zeros_like(q)

@@ -35,8 +35,9 @@ SPECTRUM_KEYS = (
 )
 SAXS_KEYS = [
     "saxs_radius_nm", "saxs_volume_fraction", "saxs_volume_fraction_sigma", "saxs_background",
-    "saxs_total_volume_fraction", "saxs_n_populations",
-] + [f"saxs_pop{i}_{k}" for i in (1, 2, 3) for k in ("radius_nm", "width_nm", "volume_fraction")]
+    "saxs_total_volume_fraction", "saxs_n_populations", "saxs_fit_ok", "saxs_reduced_chi2",
+] + [f"saxs_pop{i}_{k}" for i in (1, 2, 3)
+     for k in ("radius_nm", "width_nm", "volume_fraction", "volume_fraction_sigma")]
 MESO_KEYS = ["mesophase_detected", "mesophase_q1_per_nm", "mesophase_q2_per_nm",
              "mesophase_d_spacing_nm", "mesophase_lamellar"]
 
@@ -46,7 +47,7 @@ def _rich_and_empty():
         LAM, spectrum(LAM, msc={403.0: 0.1, 437.0: 0.15}, nc_peak_nm=527.0)
     )
     empty_spec = uvvis.fit_spectrum(LAM, np.full(LAM.size, 0.01))
-    two = saxs_curve(Q, [(0.94, 0.1, 1e-3), (2.0, 0.1, 1e-3)])
+    two = saxs_curve(Q, [(0.94, 0.03, 1e-3), (2.0, 0.1, 1e-3)])
     rich_saxs = saxs.fit_size_distribution(Q, two, 0.01 * two)
     flat = np.full(Q.size, 0.01)
     empty_saxs = saxs.fit_size_distribution(Q, flat, 0.01 * flat)

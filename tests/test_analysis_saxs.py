@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from analysis_synthetic import bragg_curve, saxs_curve
+from independent_saxs import Population as TruePopulation
 
 from msc_bluesky.analysis import saxs
 
@@ -17,8 +18,9 @@ def _by_radius(fit):
 
 @pytest.mark.parametrize("phi_small, phi_large", [(1e-3, 1e-3), (2e-3, 5e-4), (5e-4, 2e-3)])
 def test_two_populations_volume_fractions_and_background(phi_small, phi_large):
-    truth = [(0.94, 0.10, phi_small), (2.0, 0.10, phi_large)]
-    intensity = saxs_curve(Q, truth, background=0.012)
+    # A magic-size cluster (narrow, 3 %) beside regular NCs (10 %).
+    truth = [TruePopulation(0.94, 0.03, phi_small), TruePopulation(2.0, 0.10, phi_large)]
+    intensity = 0.012 + sum(p.intensity(Q) for p in truth)
     fit = saxs.fit_size_distribution(Q, intensity, 0.01 * intensity)
     small, large = _by_radius(fit)
     assert small.volume_fraction == pytest.approx(phi_small, rel=0.10)
@@ -32,8 +34,8 @@ def test_two_populations_volume_fractions_and_background(phi_small, phi_large):
 
 
 def test_noisy_curve_and_uncertainties():
-    truth = [(0.94, 0.10, 1e-3), (2.0, 0.10, 1e-3)]
-    clean = saxs_curve(Q, truth, background=0.01)
+    truth = [TruePopulation(0.94, 0.03, 1e-3), TruePopulation(2.0, 0.10, 1e-3)]
+    clean = 0.01 + sum(p.intensity(Q) for p in truth)
     sigma = 0.01 * clean
     noisy = clean + np.random.default_rng(4).normal(0.0, sigma)
     fit = saxs.fit_size_distribution(Q, noisy, sigma)

@@ -266,3 +266,21 @@ def test_parse_since():
     assert parse_since("2026-11-21T00:00:00+00:00") == pytest.approx(1795219200.0)
     with pytest.raises(ValueError, match="ISO date"):
         parse_since("yesterday")
+
+
+def test_saxs_figure_marks_magic_radii_and_resolved_populations():
+    rec = saxs_record(230.0)
+    rec.analysis.update(
+        saxs_pop1_radius_nm=0.94, saxs_pop1_volume_fraction=6e-4,
+        saxs_pop1_volume_fraction_sigma=3e-5,
+        saxs_pop2_radius_nm=1.02, saxs_pop2_volume_fraction=4e-4,
+        saxs_pop2_volume_fraction_sigma=2e-5,
+    )
+    (size,) = _axes(saxs_figure([rec, saxs_record(190.0)]), "size-panel")
+    guides = _by_gid(size, "magic-radius")
+    assert sorted(g.get_xdata()[0] for g in guides) == [0.87, 0.94, 1.02]
+    dots = _by_gid(size, "size-population")
+    assert sorted(d.get_xdata()[0] for d in dots) == [0.94, 1.02]  # one record has two
+    texts = [t.get_text() for t in size.texts]
+    assert "0.94 nm 60 ± 3 % | 1.02 nm 40 ± 2 %" in texts
+    assert size.get_xscale() == "log"

@@ -22,7 +22,7 @@ from msc_bluesky.physics.sizing import EXTINCTION_MODEL, MSC_FAMILIES_NM
 MAX_POPULATIONS = 3
 
 #: Default number of radii in the size-distribution grid (the length of its arrays).
-DEFAULT_N_RADII = 60
+DEFAULT_N_RADII = 200
 
 NAN = float("nan")
 
@@ -201,11 +201,16 @@ _NC_NUMBERS = (
 
 @dataclass(frozen=True)
 class Population:
-    """One population of a size distribution (volume-weighted moments)."""
+    """One population of a size distribution (volume-weighted moments).
+
+    ``volume_fraction_sigma`` is its 1σ uncertainty from the fit's covariance (NaN when
+    unknown).
+    """
 
     radius_nm: float
     width_nm: float
     volume_fraction: float
+    volume_fraction_sigma: float = NAN
 
 
 @dataclass(frozen=True)
@@ -224,7 +229,12 @@ class SizeDistribution(FlatResult):
     populations : list[Population]
         Populations found, largest volume fraction first.
     chi2_reduced : float
-        Reduced χ² of the fit.
+        Reduced χ² of the fit (also as ``reduced_chi2``).
+    fit_ok : bool
+        The model describes the curve: reduced χ² not well above 1.
+    regularisation : float
+        Smoothness strength chosen for the free grids, relative to ‖K‖²/‖D‖² (not in
+        ``to_dict``; it grows with the noise).
     model : numpy.ndarray or None
         Fitted intensity on the input q (for plots; not in ``to_dict``).
     """
@@ -236,6 +246,13 @@ class SizeDistribution(FlatResult):
     populations: list[Population]
     chi2_reduced: float = NAN
     model: np.ndarray | None = field(default=None, repr=False, compare=False)
+    fit_ok: bool = False
+    regularisation: float = NAN
+
+    @property
+    def reduced_chi2(self) -> float:
+        """Reduced χ² of the fit (the same as ``chi2_reduced``)."""
+        return float(self.chi2_reduced)
 
     @property
     def total_volume_fraction(self) -> float:
@@ -248,15 +265,19 @@ class SizeDistribution(FlatResult):
         nan = np.full(n_radii, NAN)
         return cls(nan, nan.copy(), nan.copy(), NAN, [])
 
-    def to_dict(self) -> dict[str, float | int | list[float]]:
-        """Flat event fields: ``saxs_*`` arrays, background, totals and three populations."""
-        out: dict[str, float | int | list[float]] = {
+    def to_dict(self) -> dict[str, float | int | bool | list[float]]:
+        """Flat event fields: ``saxs_*`` arrays, background, totals, fit quality and three
+        populations (``saxs_pop{i}_radius_nm``, ``_width_nm``, ``_volume_fraction``,
+        ``_volume_fraction_sigma``)."""
+        out: dict[str, float | int | bool | list[float]] = {
             "saxs_radius_nm": [float(v) for v in self.radius_nm],
             "saxs_volume_fraction": [float(v) for v in self.volume_fraction],
             "saxs_volume_fraction_sigma": [float(v) for v in self.volume_fraction_sigma],
             "saxs_background": float(self.background),
             "saxs_total_volume_fraction": self.total_volume_fraction,
             "saxs_n_populations": len(self.populations),
+            "saxs_fit_ok": bool(self.fit_ok),
+            "saxs_reduced_chi2": _num(self.chi2_reduced),
         }
         for i in range(MAX_POPULATIONS):
             pop = self.populations[i] if i < len(self.populations) else None
@@ -264,6 +285,9 @@ class SizeDistribution(FlatResult):
             out[f"saxs_pop{i + 1}_width_nm"] = NAN if pop is None else float(pop.width_nm)
             out[f"saxs_pop{i + 1}_volume_fraction"] = (
                 NAN if pop is None else float(pop.volume_fraction)
+            )
+            out[f"saxs_pop{i + 1}_volume_fraction_sigma"] = (
+                NAN if pop is None else _num(pop.volume_fraction_sigma)
             )
         return out
 

@@ -6,6 +6,7 @@ matplotlib is imported only when a figure is drawn.
 
 Artists carry a ``gid`` so tests and users can find them: ``"spectrum"``,
 ``"msc-line-437"``, ``"msc-detected-437"``, ``"size-distribution"``, ``"size-peak"``,
+``"size-population"``, ``"magic-radius"``,
 ``"saxs-curve"``, ``"precursor-curve"``, ``"bragg-peak"``, ``"phase-map"``,
 ``"phase-grid-map"``; axes ``"spectra-panel"``, ``"size-panel"``, ``"iq-panel"``,
 ``"precursor-panel"``, ``"phase-time-panel"``, ``"phase-grid-panel"``.
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
+from msc_bluesky.analysis.saxs_basis import MAGIC_RADII_NM
 from msc_bluesky.physics.sizing import MSC_FAMILIES_NM
 
 from .records import (
@@ -215,8 +217,11 @@ def _mark_families(ax: Axes, families: Sequence[int], detected: set[int]) -> Non
 def saxs_figure(records: Sequence[ConditionRecord], *, cmap: str = "viridis") -> Figure:
     """SAXS size distributions and I(q) curves per nucleation temperature (like Fig. 2).
 
-    Left: volume fraction versus radius from the analysis runs, one curve per T_nuc,
-    offset upwards with T_nuc, the main population's radius marked with a triangle.
+    Left: volume-weighted size distributions dφ/d ln R from the analysis runs at the
+    fit's fine radius resolution (log radius axis), one curve per T_nuc, offset upwards
+    with T_nuc; the magic radii 0.87, 0.94, 1.02 nm dotted; the main population's radius
+    marked with a triangle and, where several populations were resolved, each with its
+    volume share ± σ.
     Right: the measured I(q) on log-log axes, same colours.
 
     Parameters
@@ -254,16 +259,19 @@ def saxs_figure(records: Sequence[ConditionRecord], *, cmap: str = "viridis") ->
     dists = [(r, r.size_distribution) for r in usable]
     dists = [(r, d) for r, d in dists if d is not None]
     if dists:
-        step = 1.1 * max(float(np.nanmax(d[1])) for _, d in dists)
+        densities = [_volume_density(radius, phi) for _, (radius, phi) in dists]
+        step = 1.1 * max(float(np.nanmax(d)) for d in densities)
+        step = step if step > 0 else 1.0
         r_max = 0.0
-        for k, (rec, (radius, phi)) in enumerate(dists):
+        for k, ((rec, (radius, _)), dens) in enumerate(zip(dists, densities, strict=True)):
             colour = colours(norm(rec.t_nuc))
-            (line,) = ax_size.plot(radius, phi + k * step, color=colour, lw=1.3)
+            (line,) = ax_size.plot(radius, dens + k * step, color=colour, lw=1.2)
             line.set_gid("size-distribution")
-            peak = _main_radius(rec, radius, phi)
-            y_peak = float(np.interp(peak, radius, phi)) + k * step
+            peak = _main_radius(rec, radius, dens)
+            y_peak = float(np.interp(peak, radius, dens)) + k * step
             (mark,) = ax_size.plot([peak], [y_peak], "v", color=colour, ms=6, mec="k", mew=0.5)
             mark.set_gid("size-peak")
+            _label_populations(ax_size, rec, radius, dens, k * step, step, colour)
             ax_size.text(
                 0.99,
                 k * step + 0.15 * step,
@@ -273,11 +281,24 @@ def saxs_figure(records: Sequence[ConditionRecord], *, cmap: str = "viridis") ->
                 fontsize=7,
                 color=colour,
             )
-            significant = radius[phi > 0.02 * np.nanmax(phi)] if np.nanmax(phi) > 0 else radius
+            top = np.nanmax(dens)
+            significant = radius[dens > 0.02 * top] if top > 0 else radius
             r_max = max(r_max, float(significant.max()))
         r_lo = min(float(d[0].min()) for _, d in dists)
         r_hi = max(float(d[0].max()) for _, d in dists)
-        ax_size.set_xlim(r_lo, min(r_hi, max(1.5 * r_max, r_lo + 1.0)))
+        ax_size.set_xscale("log")
+        ax_size.set_xlim(max(r_lo, 0.5), min(r_hi, max(1.5 * r_max, 2.0)))
+        ticks = [t for t in (0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0, 7.0, 10.0, 20.0, 50.0)
+                 if ax_size.get_xlim()[0] <= t <= ax_size.get_xlim()[1]]
+        ax_size.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax_size.set_xticks([], minor=True)
+        for r_m in MAGIC_RADII_NM:
+            guide = ax_size.axvline(r_m, color="0.55", lw=0.7, ls=":", zorder=0)
+            guide.set_gid("magic-radius")
+            ax_size.text(
+                r_m, 1.0, f"{r_m:g}", transform=ax_size.get_xaxis_transform(),
+                ha="center", va="bottom", fontsize=6.5, color="0.35",
+            )
         ax_size.set_yticks([])
     else:
         ax_size.text(
@@ -290,8 +311,10 @@ def saxs_figure(records: Sequence[ConditionRecord], *, cmap: str = "viridis") ->
             color="0.4",
         )
     ax_size.set_xlabel("Radius (nm)")
-    ax_size.set_ylabel("Volume fraction (offset per $T_\\mathrm{nuc}$)")
-    ax_size.set_title("Size distributions (▼ main population)", fontsize=10)
+    ax_size.set_ylabel("Volume-weighted d$\\phi$/d ln R (offset per $T_\\mathrm{nuc}$)")
+    ax_size.set_title(
+        "Size distributions (▼ main population; dotted: magic radii, nm)", fontsize=10, pad=12
+    )
 
     for rec in usable:
         q = np.asarray(rec.q_per_nm, dtype=float)
@@ -311,6 +334,49 @@ def saxs_figure(records: Sequence[ConditionRecord], *, cmap: str = "viridis") ->
 
 def _t_nuc_key(rec: ConditionRecord) -> float:
     return temperature_key(rec.t_nuc)
+
+
+def _volume_density(radius: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """Volume fraction per bin → volume-weighted density dφ/d ln R (grid-independent)."""
+    ln = np.log(radius)
+    width = np.gradient(ln) if radius.size > 1 else np.ones(1)
+    return np.where(width > 0, phi / width, 0.0)
+
+
+def _label_populations(
+    ax: Axes,
+    rec: ConditionRecord,
+    radius: np.ndarray,
+    dens: np.ndarray,
+    base: float,
+    step: float,
+    colour,
+) -> None:
+    """Mark each resolved population; list radius and volume share ± σ (%) by the curve."""
+    pops = []
+    for i in (1, 2, 3):
+        r = rec.analysis.get(f"saxs_pop{i}_radius_nm")
+        vf = rec.analysis.get(f"saxs_pop{i}_volume_fraction")
+        if r is None or vf is None or not (np.isfinite(float(r)) and np.isfinite(float(vf))):
+            continue
+        sig = rec.analysis.get(f"saxs_pop{i}_volume_fraction_sigma")
+        pops.append((float(r), float(vf), float(sig) if sig is not None else math.nan))
+    total = sum(vf for _, vf, _ in pops)
+    if len(pops) < 2 or total <= 0:
+        return
+    parts = []
+    for r, vf, sig in sorted(pops):
+        y = float(np.interp(r, radius, dens)) + base
+        (dot,) = ax.plot([r], [y], "o", color=colour, ms=3.5, mec="k", mew=0.4)
+        dot.set_gid("size-population")
+        share = f"{100 * vf / total:.0f}"
+        if np.isfinite(sig):
+            share += f" ± {100 * sig / total:.0f}"
+        parts.append(f"{r:.2f} nm {share} %")
+    ax.text(
+        0.01, base + 0.55 * step, " | ".join(parts), transform=ax.get_yaxis_transform(),
+        ha="left", va="bottom", fontsize=6, color=colour,
+    )
 
 
 def _main_radius(rec: ConditionRecord, radius: np.ndarray, phi: np.ndarray) -> float:
