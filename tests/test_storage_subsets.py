@@ -20,6 +20,7 @@ from msc_bluesky.storage import writer as writer_module
 from msc_bluesky.storage.backup import RunJournal, pending_journals
 from msc_bluesky.storage.browse import find_runs
 from msc_bluesky.storage.catalog import close_client, open_catalog
+from msc_bluesky.storage.layout import find_run
 from msc_bluesky.storage.replay import replay_backups
 from msc_bluesky.storage.writer import JournaledWriter
 
@@ -105,7 +106,7 @@ def test_replay_loads_a_backup_with_zero_length_arrays(catalog, tmp_path):
     journal.close()
     report = replay_backups(client, tmp_path / "backup")
     assert report.replayed == [docs[0][1]["uid"]], report.failed
-    run = client[docs[0][1]["uid"]]
+    run = find_run(client, docs[0][1]["uid"])
     assert run["primary"].base["internal"].read()["raw_seq_num"].tolist() == [1, 2]
     assert run["primary"].metadata["empty_arrays_omitted"] == ["saxs_radius_nm"]
     assert replay_backups(client, tmp_path / "backup").replayed == []
@@ -140,8 +141,9 @@ def test_database_locked_is_retried_not_a_loss(catalog, tmp_path, monkeypatch):
     assert writer.close(60)
     assert _LockedOnce.failures == 2  # the first write and the first retry were locked
     assert writer.status.backed_up == {} and writer.status.retries == 1
-    assert client[raw_uid]["primary"].base["internal"].read()["seq_num"].tolist() == [1, 2]
-    analysis = client[live.analysis_uids[raw_uid]]
+    raw = find_run(client, raw_uid)
+    assert raw["primary"].base["internal"].read()["seq_num"].tolist() == [1, 2]
+    analysis = find_run(client, live.analysis_uids[raw_uid])
     assert len(analysis["primary"].base["internal"].read()) == 2
 
 
