@@ -43,7 +43,10 @@ def safe_state(
     signals = [h.enable for h in reactor.heaters] + [p.run for p in reactor.pumps]
     for signal in signals:
         if getattr(signal, "connected", True):
-            yield from bps.abs_set(signal, 0, group=group, timeout=timeout)
+            try:
+                yield from bps.abs_set(signal, 0, group=group, timeout=timeout)
+            except RuntimeError as err:  # the same write is still in progress
+                logger.debug("safe state: %s", err)
     try:
         yield from bps.wait(group=group, timeout=timeout)
     except Exception as err:  # noqa: BLE001 - never let cleanup hide the run's own error

@@ -97,7 +97,30 @@ class _RecoveryTimeoutMixin:
 
 
 class TemperatureBandSuspender(_RecoveryTimeoutMixin, SuspendWhenOutsideBand):
-    """Suspend when a heater readback leaves ``setpoint ± band``; resume inside it."""
+    """Suspend when a heater readback leaves ``setpoint ± band``; resume inside it.
+
+    A heater switched off (the standby of a suspended run) is not out of band: it
+    neither suspends nor keeps a suspension waiting; the post-plan heats it again.
+    A heater switched off by anything else is a fault the reactor watch reports.
+    """
+
+    def __init__(self, *args: Any, heater: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.heater = heater
+
+    def _heater_off(self) -> bool:
+        if self.heater is None:
+            return False
+        try:
+            return int(self.heater.enable.get()) == 0
+        except Exception:  # noqa: BLE001 - unknown: judge by the temperature
+            return False
+
+    def _should_suspend(self, value: Any) -> bool:
+        return not self._heater_off() and super()._should_suspend(value)
+
+    def _should_resume(self, value: Any) -> bool:
+        return self._heater_off() or super()._should_resume(value)
 
 
 class PumpAlarmSuspender(_RecoveryTimeoutMixin, SuspendBoolHigh):
@@ -172,7 +195,7 @@ def reactor_suspenders(
             TemperatureBandSuspender(
                 heater.readback, target - band, target + band,
                 tripped_message=f"{heater.name} left {target:g} ± {band:g} °C",
-                **options,
+                heater=heater, **options,
             )
         )
     for pump in reactor.pumps:

@@ -234,7 +234,10 @@ class ReactorWatch:
         self.stop()
         self._closed.set()
         if self._tick_cid is not None:
-            self.reactor.sim_time.unsubscribe(self._tick_cid)
+            try:
+                self.reactor.sim_time.unsubscribe(self._tick_cid)
+            except Exception as err:  # noqa: BLE001 - already gone (device destroyed)
+                logger.debug("reactor watch: unsubscribe: %r", err)
             self._tick_cid = None
         if self._thread is not None:
             self._thread.join(timeout=2)
