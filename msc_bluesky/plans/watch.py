@@ -9,9 +9,8 @@
   interlock) or a heater that was on was switched off.
 
 A plan wraps a part with :func:`watching`: the watch starts (``Msg('set', watch,
-phase)``, its status joins a bluesky *watch group*) and every ``wait`` inside gets
-``watch=(group,)`` (bluesky >= 1.14), so a fault fails the wait at once with a
-:class:`ReactorFault` whose text names the device and the cause, e.g.
+phase)``) and guards every status the part waits for; a fault fails them at once with
+a :class:`ReactorFault` whose text names the device and the cause, e.g.
 ``"pump_cd ran dry during the flush"`` or ``"reactor IOC not responding
 (MSC:reactor:): no update for 3.0 s during the settle"``. Suspended runs waiting for
 recovery are released by the same watch (see :mod:`msc_bluesky.plans.suspenders`).
@@ -22,12 +21,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Generator
 from typing import Any
 
 import bluesky.preprocessors as bpp
-from bluesky.utils import Msg, single_gen
+from bluesky.utils import Msg
 from ophyd.status import Status
 
 logger = logging.getLogger(__name__)
@@ -69,6 +67,7 @@ class ReactorWatch:
         self.fault: str | None = None
         self._lock = threading.Lock()
         self._pending: list[Status] = []
+        self._guarded: list[Any] = []
         self._phase = ""
         self._options: dict[str, bool] = {}
         self._seen: dict[str, Any] = {}
@@ -102,10 +101,16 @@ class ReactorWatch:
             self._pending.append(status)
         return status
 
+    def guard(self, status: Any) -> None:
+        """Fail ``status`` with :class:`ReactorFault` if a fault is seen before it is done."""
+        with self._lock:
+            self._guarded.append(status)
+
     def stop(self, *, success: bool = False) -> None:
-        """Stop watching: pending statuses finish (successfully)."""
+        """Stop watching: pending statuses finish (successfully), guarded ones are let go."""
         with self._lock:
             pending, self._pending = self._pending, []
+            self._guarded = []
         for status in pending:
             if not status.done:
                 status.set_finished()
@@ -219,15 +224,19 @@ class ReactorWatch:
             reason = self.check(phase, **options)
             if reason is None:
                 continue
+            if self.fault != reason:
+                logger.error("%s", reason)
             self.fault = reason
-            logger.error("%s", reason)
-            for status in pending:
+            with self._lock:
+                guarded, self._guarded = self._guarded, []
+            for status in guarded:
                 if not status.done:
-                    status.set_exception(ReactorFault(reason))
+                    try:
+                        status.set_exception(ReactorFault(reason))
+                    except Exception as err:  # noqa: BLE001 - finished meanwhile
+                        logger.debug("reactor watch: %r", err)
             for callback in list(self._listeners):
                 callback(reason)
-            with self._lock:
-                self._pending = [s for s in self._pending if not s.done]
 
     def close(self) -> None:
         """Stop the thread and the ``sim_time`` subscription."""
@@ -247,25 +256,34 @@ def watching(
     plan: Generator[Msg, Any, Any], watch: ReactorWatch | None, phase: str, *,
     pumps: bool = True, heaters: bool = True,
 ) -> Generator[Msg, Any, Any]:
-    """Run ``plan`` with every ``wait`` in it watched by ``watch`` (phase ``phase``).
+    """Run ``plan`` with every status it waits for guarded by ``watch`` (phase ``phase``).
 
-    A fault fails the wait at once with :class:`ReactorFault`; after ``plan`` the watch
+    The statuses returned to ``set`` and ``trigger`` messages inside ``plan`` are handed
+    to the watch; on a fault it fails them with :class:`ReactorFault`, so the plan's
+    ``wait`` ends at once, the bluesky way (``FailedStatus``). After ``plan`` the watch
     stops. With ``watch`` None, ``plan`` runs unchanged.
     """
     if watch is None:
         return (yield from plan)
-    group = f"watch-{uuid.uuid4().hex[:8]}"
+    handled: set[int] = set()  # plan_mutator passes our own yields through here again
+
+    def capture(msg: Msg) -> Generator[Msg, Any, Any]:
+        status = yield msg
+        if status is not None and hasattr(status, "set_exception"):
+            watch.guard(status)
+        return status
 
     def add_watch(msg: Msg):
-        watched_groups = tuple(msg.kwargs.get("watch") or ())
-        if msg.command == "wait" and group not in watched_groups:
-            kwargs = dict(msg.kwargs)
-            kwargs["watch"] = (*watched_groups, group)
-            return single_gen(msg._replace(kwargs=kwargs)), None
+        if id(msg) in handled:
+            handled.discard(id(msg))
+            return None, None
+        if msg.command in ("set", "trigger") and msg.obj is not watch:
+            handled.add(id(msg))
+            return capture(msg), None
         return None, None
 
     def watched() -> Generator[Msg, Any, Any]:
-        yield Msg("set", watch, phase, group=group, pumps=pumps, heaters=heaters)
+        yield Msg("set", watch, phase, pumps=pumps, heaters=heaters)
         return (yield from bpp.plan_mutator(plan, add_watch))
 
     def unwatch() -> Generator[Msg, Any, None]:
