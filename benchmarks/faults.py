@@ -193,6 +193,9 @@ def _fmt(v) -> str:
 
 
 def main() -> int:
+    import logging
+
+    logging.getLogger("bluesky").setLevel(logging.CRITICAL)  # runs end in faults on purpose
     rows = reactor_cases()
     table = [r for r, _ in rows] + storage_cases()
     print(f"{'case':38} {'detect s':>8} {'safe s':>7} {'docs kept/acquired':>19}")
