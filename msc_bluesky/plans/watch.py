@@ -31,7 +31,7 @@ from ophyd.status import Status
 logger = logging.getLogger(__name__)
 
 #: Wall seconds without a ``sim_time`` update after which the IOC counts as frozen.
-STALE_AFTER_S: float = 3.0
+STALE_AFTER_S: float = 5.0
 #: Wall seconds between checks.
 POLL_S: float = 0.1
 #: ``reactor:alarm`` values that mean the IOC put the reactor in standby by itself.
