@@ -78,8 +78,9 @@ class SessionConfig:
         Passed to the live analysis.
     heartbeat_s : float
         Wall seconds between puts to the reactor IOC's heartbeat PV, so the IOC's
-        watchdog (``watchdog_timeout``) puts the heaters in standby if this process
-        stops. 0 (default) sends none.
+        watchdog (armed by default at 5 s of wall time) puts the heaters in standby if
+        this process dies, freezes or halts. Default 1 s; 0 sends none (then the IOC's
+        watchdog trips while heaters are on, unless the IOC runs ``--no-watchdog``).
     """
 
     prefix: str = "MSC:"
@@ -95,7 +96,7 @@ class SessionConfig:
     keep_backup: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
     analysis_settings: dict[str, Any] | None = None
-    heartbeat_s: float = 0.0
+    heartbeat_s: float = 1.0
 
     def __post_init__(self) -> None:
         try:
@@ -306,7 +307,40 @@ def build_session(config: SessionConfig | None = None) -> Session:
             from msc_bluesky.devices.heartbeat import Heartbeat
 
             session.heartbeat = Heartbeat(session.reactor.heartbeat, config.heartbeat_s).start()
+        RE.state_hook = _SafeHalt(session.reactor, session.heartbeat, RE.state_hook)
+    from msc_bluesky.devices.shutdown import install_orderly_shutdown
+
+    install_orderly_shutdown()
     return session
+
+
+class _SafeHalt:
+    """RunEngine state hook: after ``RE.halt()`` the reactor still ends up safe.
+
+    ``halt`` skips the plan's cleanup, so on the ``halting`` transition this puts the
+    reactor in standby (one put, not waited for) and pauses the heartbeat until the next
+    plan runs: if the put is lost, the IOC's watchdog trips within its timeout.
+    """
+
+    def __init__(self, reactor: Any, heartbeat: Any, previous: Any = None) -> None:
+        self.reactor = reactor
+        self.heartbeat = heartbeat
+        self.previous = previous
+
+    def __call__(self, new_state: str, old_state: str) -> None:
+        if new_state == "halting":
+            if self.heartbeat is not None:
+                self.heartbeat.pause()
+            try:
+                if self.reactor.standby.connected:
+                    self.reactor.standby.put(1, wait=False)
+            except Exception as err:  # noqa: BLE001 - the watchdog is the fallback
+                logger.warning("RE.halt(): reactor standby put failed (%s); the IOC's "
+                               "watchdog makes it safe", err)
+        elif new_state == "running" and self.heartbeat is not None:
+            self.heartbeat.resume()
+        if self.previous is not None:
+            self.previous(new_state, old_state)
 
 
 def _live_analysis(config: SessionConfig, writer: JournaledWriter):

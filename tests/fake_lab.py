@@ -152,7 +152,10 @@ class FakeLab:
         return on_acquire
 
     def _pump_clock(self) -> None:
+        sim_time = 0.0
         while not self._stop.wait(self.tick_s):
+            sim_time += self.tick_s * self.time_scale
+            self.reactor.sim_time.sim_put(sim_time)  # the IOC's clock moves, as on the IOC
             for pump in self.reactor.pumps:
                 flow = float(pump.readback.get())
                 if flow > 0:

@@ -54,7 +54,8 @@ def test_heartbeat_period_must_be_positive():
 def test_session_config_heartbeat_from_env_and_validation():
     from msc_bluesky.session import SessionConfig
 
-    assert SessionConfig().heartbeat_s == 0.0
+    assert SessionConfig().heartbeat_s == 1.0  # on by default; 0 switches it off
+    assert SessionConfig.from_env({"MSC_HEARTBEAT_S": "0"}).heartbeat_s == 0.0
     assert SessionConfig.from_env({"MSC_HEARTBEAT_S": "0.5"}).heartbeat_s == 0.5
     with pytest.raises(ValueError, match="heartbeat_s must be >= 0 s"):
         SessionConfig(heartbeat_s=-1)

@@ -21,6 +21,9 @@ from msc_bluesky.sim.optics import absorbance_spectrum
 
 pytestmark = pytest.mark.integration
 
+#: The IOC's default watchdog at time scale 100 (5 s of wall time); 0 (off) is refused.
+DEFAULT_WATCHDOG_SIM_S = 500.0
+
 
 @pytest.fixture(scope="module")
 def ioc(simulated_ioc_module):
@@ -221,7 +224,7 @@ def test_watchdog_sends_heaters_to_standby(ioc):
         assert get(ioc, "reactor:nuc:enable") == 0 and get(ioc, "reactor:growth:enable") == 0
         assert get(ioc, "reactor:pump_cd:run") == 0
     finally:
-        put(ioc, "reactor:watchdog_timeout", 0.0)
+        put(ioc, "reactor:watchdog_timeout", DEFAULT_WATCHDOG_SIM_S)
     put(ioc, "reactor:nuc:enable", 1)
     wait_for(lambda: get(ioc, "reactor:alarm") == 0, what="alarm cleared by enabling")
 
@@ -237,7 +240,7 @@ def test_heartbeat_keeps_watchdog_quiet(ioc):
             threading.Event().wait(0.05)
         assert get(ioc, "reactor:nuc:enable") == 1
     finally:
-        put(ioc, "reactor:watchdog_timeout", 0.0)
+        put(ioc, "reactor:watchdog_timeout", DEFAULT_WATCHDOG_SIM_S)
 
 
 def test_pump_running_dry_raises_alarm(ioc):

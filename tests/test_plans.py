@@ -190,7 +190,8 @@ def test_each_condition_sets_all_together_then_equilibrates_then_reads(RE, lab):
     trigger = commands.index(("trigger", "uvvis"))
     assert commands.index(("set", "reactor_flush")) < trigger
     assert ("install_suspender", None) in commands[:trigger]
-    assert commands[trigger - 1] == ("checkpoint", None)
+    # rewinds re-take the point: checkpoint, then the reactor watch starts, then trigger
+    assert commands[trigger - 2:trigger] == [("checkpoint", None), ("set", "reactor_watch")]
 
 
 def test_reaction_time_series_sets_flows(RE, lab):

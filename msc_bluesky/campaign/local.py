@@ -21,8 +21,8 @@ def use_loopback_channel_access(port: int) -> None:
 
 
 #: Wall seconds without a heartbeat after which the started IOC puts the heaters in
-#: standby (the campaign beats every second while it runs).
-WATCHDOG_WALL_S = 10.0
+#: standby (the campaign beats every second while it runs): the IOC's default.
+WATCHDOG_WALL_S = 5.0
 
 
 @contextlib.contextmanager

@@ -1,18 +1,31 @@
 """Keep the reactor IOC's watchdog quiet while this client is alive.
 
 The reactor IOC puts its heaters in standby when no client has touched its heartbeat PV
-for ``watchdog_timeout`` (simulated) seconds. A session that owns the reactor runs one
-:class:`Heartbeat`: if the session's process hangs or dies, the beats stop and the IOC
-makes the reactor safe by itself.
+for ``watchdog_timeout`` (simulated) seconds; the watchdog is armed by default at 5 s of
+wall time. A session that owns the reactor runs one :class:`Heartbeat` (every
+:data:`DEFAULT_HEARTBEAT_S` s by default): if the session's process hangs or dies, the
+beats stop and the IOC makes the reactor safe by itself.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+#: Default wall seconds between beats (the IOC's default watchdog is 5 s of wall time).
+DEFAULT_HEARTBEAT_S: float = 1.0
+
+_LIVE: weakref.WeakSet[Heartbeat] = weakref.WeakSet()
+
+
+def stop_all_heartbeats(timeout: float = 2.0) -> None:
+    """Stop every running :class:`Heartbeat` of this process (used at exit)."""
+    for beat in list(_LIVE):
+        beat.stop(timeout)
 
 
 class Heartbeat:
@@ -34,6 +47,7 @@ class Heartbeat:
         self.period_s = float(period_s)
         self.beats = 0
         self._stop = threading.Event()
+        self._paused = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> Heartbeat:
@@ -42,7 +56,21 @@ class Heartbeat:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="msc-heartbeat", daemon=True)
             self._thread.start()
+            _LIVE.add(self)
         return self
+
+    def pause(self) -> None:
+        """Stop beating for now (the thread stays); the IOC's watchdog will trip."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        """Beat again after :meth:`pause`."""
+        self._paused.clear()
+
+    @property
+    def paused(self) -> bool:
+        """True between :meth:`pause` and :meth:`resume`."""
+        return self._paused.is_set()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop beating; the IOC's watchdog takes over from here."""
@@ -57,6 +85,9 @@ class Heartbeat:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self._paused.is_set():
+                self._stop.wait(self.period_s)
+                continue
             try:
                 self.signal.put(self.beats + 1, wait=False)
                 self.beats += 1

@@ -105,6 +105,9 @@ class SimulatedIOC:
         More options for ``python -m msc_bluesky.iocs`` (e.g. ``("--watchdog", "60")``).
     start_timeout : float
         Seconds to wait until ``{prefix}reactor:sim_time`` answers.
+    exit_with_parent : bool
+        The IOC exits when this process dies, however it dies (SIGKILL included): it is
+        started with ``--exit-with-parent <this pid>`` and watches its parent.
 
     Attributes
     ----------
@@ -114,7 +117,8 @@ class SimulatedIOC:
 
     def __init__(self, prefix: str | None = None, time_scale: float = 100.0,
                  port: int | None = None, seed: int = 0, extra_args: Sequence[str] = (),
-                 *, start_timeout: float = DEFAULT_START_TIMEOUT_S) -> None:
+                 *, start_timeout: float = DEFAULT_START_TIMEOUT_S,
+                 exit_with_parent: bool = True) -> None:
         self.prefix = prefix if prefix is not None else random_prefix()
         self.time_scale = float(time_scale)
         env_port = os.environ.get("EPICS_CA_SERVER_PORT")
@@ -122,6 +126,7 @@ class SimulatedIOC:
         self.seed = int(seed)
         self.extra_args = tuple(str(a) for a in extra_args)
         self.start_timeout = float(start_timeout)
+        self.exit_with_parent = bool(exit_with_parent)
         self.env = client_env(self.port)
         self._process: subprocess.Popen | None = None
         self._stderr = None
@@ -131,7 +136,14 @@ class SimulatedIOC:
         """The command line that starts the IOC."""
         return [sys.executable, "-m", "msc_bluesky.iocs", "--prefix", self.prefix,
                 "--time-scale", repr(self.time_scale), "--port", str(self.port),
-                "--interfaces", "127.0.0.1", "--seed", str(self.seed), *self.extra_args]
+                "--interfaces", "127.0.0.1", "--seed", str(self.seed),
+                *(("--exit-with-parent", str(os.getpid())) if self.exit_with_parent else ()),
+                *self.extra_args]
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the IOC while it runs (for fault injection: SIGSTOP, SIGKILL)."""
+        return self._process.pid if self._process is not None else None
 
     @property
     def running(self) -> bool:

@@ -47,7 +47,8 @@ class HeaterGroup(PVGroup):
     at_temperature = pvproperty(value=0, read_only=True,
                                 doc="1 when enabled, within tolerance and settled; drops to 0 "
                                     "on every setpoint put")
-    enable = pvproperty(value=1, doc="Heater on (1) or off (0, cools toward ambient)")
+    enable = pvproperty(value=0, doc="Heater on (1) or off (0, cools toward ambient); "
+                                     "off at start-up")
 
     @property
     def heater(self):
@@ -92,6 +93,8 @@ class HeaterGroup(PVGroup):
             raise ValueError(f"{instance.pvname} = {value!r}: allowed values are 0 and 1")
         sim_state(self).sync()
         sim_state(self).world.enable_heater(self.zone, bool(value))
+        if value:
+            sim_state(self).switched_on()
         await clear_put_alarm(instance)
         return int(value)
 
@@ -164,6 +167,8 @@ class PumpGroup(PVGroup):
             sim_state(self).world.start_pump(self.pump_name, bool(value))
         except PumpError as err:
             raise ValueError(f"{instance.pvname}: {err}") from None
+        if value:
+            sim_state(self).switched_on()
         await clear_put_alarm(instance)
         return int(value)
 
@@ -225,10 +230,12 @@ class ReactorGroup(PVGroup):
     heartbeat = pvproperty(value=0, doc="Clients put any value; restarts the watchdog timer")
     watchdog_timeout = pvproperty(value=0.0, units="s", precision=2,
                                   doc="Simulated s without heartbeat before heaters go to "
-                                      "standby; 0 disables")
+                                      "standby; > 0 and <= 10 s of wall time; 0 (off) only "
+                                      "with --no-watchdog")
     standby = pvproperty(value=0, doc="Put 1: heaters off, pumps stopped")
     alarm = pvproperty(value=0, read_only=True,
-                       doc="0 OK, 1 watchdog tripped, 2 pump ran dry, 3 other")
+                       doc="0 OK, 1 watchdog tripped, 2 pump ran dry, 3 other, "
+                           "4 no-flow interlock tripped")
     status = pvproperty(value="starting", dtype=ChannelType.STRING, read_only=True,
                         doc="Human-readable state or last alarm reason")
     sim_time = pvproperty(value=0.0, units="s", precision=3, read_only=True,
@@ -270,7 +277,7 @@ class ReactorGroup(PVGroup):
         st = sim_state(self)
         st.sync()
         try:
-            st.world.watchdog_timeout = value
+            st.set_watchdog_timeout(value)
         except ValueError as err:
             raise ValueError(f"{instance.pvname}: {err}") from None
         await clear_put_alarm(instance)
@@ -297,12 +304,13 @@ class ReactorGroup(PVGroup):
 
     async def refresh(self) -> None:
         """Copy the simulated reactor's state to the PVs."""
-        world = sim_state(self).world
+        st = sim_state(self)
+        world = st.world
         for sub in (self.nuc, self.growth, self.pump_cd, self.pump_se):
             await sub.refresh()
         await write_if_changed(self.reaction_time, world.reaction_time)
-        await write_if_changed(self.status, world.status)
-        await write_alarm_flag(self.alarm, world.alarm)
+        await write_if_changed(self.status, st.status)
+        await write_alarm_flag(self.alarm, st.alarm)
         await write_if_changed(self.sim_time, round(world.time, 6))
 
     @sim_time.scan(period=0.05)

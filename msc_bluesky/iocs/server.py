@@ -12,12 +12,19 @@ import logging
 import math
 import os
 import sys
+import threading
 from collections.abc import Sequence
 
 from caproto.server import PVGroup, SubGroup
 from caproto.server import run as caproto_run
 
 from msc_bluesky.iocs.reactor import ReactorGroup
+from msc_bluesky.iocs.safety import (
+    DEFAULT_WATCHDOG_WALL_S,
+    MAX_WATCHDOG_WALL_S,
+    WatchdogError,
+    check_watchdog_timeout,
+)
 from msc_bluesky.iocs.saxs import SaxsGroup
 from msc_bluesky.iocs.state import SimState
 from msc_bluesky.iocs.uvvis import UVVisGroup
@@ -25,9 +32,8 @@ from msc_bluesky.sim.reactor import DEFAULT_RESERVOIR_ML
 
 HELP = "Start the simulated reactor, UV-Vis and SAXS IOCs (Channel Access, one process)."
 DEFAULT_PREFIX = "MSC:"
-#: Default watchdog: off. A client that wants one puts reactor:watchdog_timeout or
-#: starts the IOC with --watchdog S (simulated seconds).
-DEFAULT_WATCHDOG_S = 0.0
+#: Seconds (wall) between checks that the process which started the IOC still lives.
+PARENT_POLL_S = 0.5
 
 
 class SimulatorIOC(PVGroup):
@@ -91,9 +97,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interfaces", nargs="+", default=["127.0.0.1"],
                         help="interfaces to listen on (default 127.0.0.1: loopback only)")
     parser.add_argument("--seed", type=int, default=0, help="random seed of all noise (default 0)")
-    parser.add_argument("--watchdog", type=_non_negative, default=DEFAULT_WATCHDOG_S,
-                        help="heater watchdog timeout in simulated s without a heartbeat put "
-                             "(default 0 = off)")
+    parser.add_argument("--watchdog", type=_non_negative, default=None, metavar="S",
+                        help="heater watchdog: simulated s without a reactor:heartbeat put "
+                             f"before heaters and pumps go to standby (default "
+                             f"{DEFAULT_WATCHDOG_WALL_S:g} s of wall time = "
+                             f"{DEFAULT_WATCHDOG_WALL_S:g} x time scale; at most "
+                             f"{MAX_WATCHDOG_WALL_S:g} s of wall time; 0 = off, as "
+                             "--no-watchdog)")
+    parser.add_argument("--no-watchdog", action="store_true",
+                        help="run without the heater watchdog (UNSAFE: heaters stay on when "
+                             "every client has died)")
+    parser.add_argument("--exit-with-parent", type=int, default=None, metavar="PID",
+                        help="exit when process PID (the one that started the IOC) is gone")
     parser.add_argument("--reservoir-ml", type=_positive, default=DEFAULT_RESERVOIR_ML,
                         help="reservoir volume of each pump in mL (default %(default)s)")
     parser.add_argument("--list-pvs", action="store_true",
@@ -143,14 +158,31 @@ def run(args: argparse.Namespace) -> int:
     if args.list_pvs:
         print(format_pv_table(pv_table(args.prefix)))
         return 0
+    no_watchdog = bool(args.no_watchdog) or args.watchdog == 0
+    try:
+        if args.watchdog is not None and not no_watchdog:
+            check_watchdog_timeout(args.watchdog, args.time_scale, may_disable=False)
+    except WatchdogError as err:
+        print(f"msc-bluesky ioc: --watchdog {args.watchdog:g}: {err}; or --no-watchdog",
+              file=sys.stderr)
+        return 2
     _configure_environment(args)
+    if args.exit_with_parent is not None:
+        _exit_with_parent(args.exit_with_parent)
     sim = SimState(time_scale=args.time_scale, seed=args.seed,
-                   reservoir_ml=args.reservoir_ml, watchdog_s=args.watchdog)
+                   reservoir_ml=args.reservoir_ml, watchdog_s=args.watchdog,
+                   no_watchdog=no_watchdog)
+    if no_watchdog:
+        print("msc-bluesky IOC: WARNING: watchdog off (--no-watchdog): heaters stay on if "
+              "every client dies", file=sys.stderr, flush=True)
     ioc = SimulatorIOC(args.prefix, sim=sim)
     port = os.environ.get("EPICS_CA_SERVER_PORT", "5064")
+    watchdog = sim.world.watchdog_timeout
+    armed = (f"watchdog {watchdog:g} s ({watchdog / sim.time_scale:g} s of wall time)"
+             if watchdog > 0 else "watchdog OFF")
     print(f"msc-bluesky IOC: {len(ioc.pvdb)} PVs, prefix {args.prefix!r}, "
-          f"time scale {args.time_scale:g}, port {port}, interfaces {' '.join(args.interfaces)}",
-          file=sys.stderr, flush=True)
+          f"time scale {args.time_scale:g}, port {port}, interfaces {' '.join(args.interfaces)}"
+          f", {armed}", file=sys.stderr, flush=True)
     try:
         caproto_run(ioc.pvdb, interfaces=list(args.interfaces))
     except KeyboardInterrupt:
@@ -158,6 +190,22 @@ def run(args: argparse.Namespace) -> int:
     finally:
         sim.close()
     return 0
+
+
+def _exit_with_parent(pid: int) -> None:
+    """Exit this process as soon as ``pid`` is no longer its parent (the parent died)."""
+
+    def watch() -> None:
+        stop = threading.Event()
+        while os.getppid() == pid:
+            stop.wait(PARENT_POLL_S)
+        print(f"msc-bluesky IOC: parent process {pid} is gone; exiting",
+              file=sys.stderr, flush=True)
+        os._exit(0)
+
+    if os.getppid() != pid:
+        raise SystemExit(f"msc-bluesky ioc: --exit-with-parent {pid}: not this IOC's parent")
+    threading.Thread(target=watch, name="msc-parent-watch", daemon=True).start()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

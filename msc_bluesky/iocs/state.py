@@ -17,6 +17,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from msc_bluesky.iocs.safety import (
+    ALARM_NO_FLOW,
+    DEFAULT_WATCHDOG_WALL_S,
+    NoFlowInterlock,
+    check_watchdog_timeout,
+)
 from msc_bluesky.sim.reactor import DEFAULT_RESERVOIR_ML, ReactorWorld
 
 T = TypeVar("T")
@@ -55,16 +61,35 @@ class SimState:
         Seed of the ``numpy.random.Generator`` used for all noise.
     reservoir_ml : float
         Reservoir volume of each pump (mL).
-    watchdog_s : float
-        Initial watchdog timeout in simulated seconds (0 disables).
+    watchdog_s : float, optional
+        Initial watchdog timeout in simulated seconds; default
+        ``DEFAULT_WATCHDOG_WALL_S × time_scale``. 0 (off) only with ``no_watchdog``.
+    no_watchdog : bool
+        Start with the watchdog off and allow clients to put 0 (unsafe).
+    no_flow_interlock : NoFlowInterlock, optional
+        The interlock (default grace and temperature of :mod:`msc_bluesky.iocs.safety`).
+
+    Notes
+    -----
+    The heaters start switched off (standby), like a controller after power-up.
     """
 
     def __init__(self, *, time_scale: float = 1.0, seed: int = 0,
-                 reservoir_ml: float = DEFAULT_RESERVOIR_ML, watchdog_s: float = 0.0) -> None:
+                 reservoir_ml: float = DEFAULT_RESERVOIR_ML, watchdog_s: float | None = None,
+                 no_watchdog: bool = False,
+                 no_flow_interlock: NoFlowInterlock | None = None) -> None:
         self.rng = np.random.default_rng(seed)
         self.world = ReactorWorld(rng=self.rng, reservoir_ml=reservoir_ml)
-        self.world.watchdog_timeout = watchdog_s
         self.clock = SimClock(time_scale, start=self.world.time)
+        self.may_disable_watchdog = bool(no_watchdog)
+        if no_watchdog:
+            watchdog_s = 0.0
+        elif watchdog_s is None:
+            watchdog_s = DEFAULT_WATCHDOG_WALL_S * self.time_scale
+        self.set_watchdog_timeout(watchdog_s)
+        self.interlock = no_flow_interlock if no_flow_interlock is not None else NoFlowInterlock()
+        for zone in self.world.heaters:
+            self.world.enable_heater(zone, False)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="msc-sim")
 
     @property
@@ -72,10 +97,46 @@ class SimState:
         """Simulated seconds per wall second."""
         return self.clock.time_scale
 
+    def set_watchdog_timeout(self, value: float) -> float:
+        """Arm the watchdog with ``value`` simulated seconds (checked); return it.
+
+        Raises
+        ------
+        msc_bluesky.iocs.safety.WatchdogError
+            Outside ``0 < value <= MAX_WATCHDOG_WALL_S × time_scale``, or 0 without
+            ``no_watchdog``.
+        """
+        value = check_watchdog_timeout(value, self.time_scale,
+                                       may_disable=self.may_disable_watchdog)
+        self.world.watchdog_timeout = value
+        return value
+
     def sync(self) -> float:
-        """Advance the world to the clock's current simulated time; return it."""
+        """Advance the world to the clock's current simulated time; return it.
+
+        The no-flow interlock is checked after every advance.
+        """
         self.world.advance(max(self.clock.now(), self.world.time))
+        self.interlock.check(self.world)
         return self.world.time
+
+    def switched_on(self) -> None:
+        """A client switched a heater or pump on: a tripped interlock is cleared."""
+        self.interlock.clear()
+
+    @property
+    def alarm(self) -> int:
+        """0 OK, 1 watchdog, 2 pump dry, 4 no-flow interlock (the world's codes plus 4)."""
+        if self.interlock.tripped:
+            return ALARM_NO_FLOW
+        return int(self.world.alarm)
+
+    @property
+    def status(self) -> str:
+        """Human-readable state or alarm reason, at most 39 characters."""
+        if self.interlock.tripped:
+            return self.interlock.status
+        return self.world.status
 
     async def wait_until(self, simulated_t: float) -> None:
         """Sleep until the world has reached ``simulated_t`` (polls the clock)."""

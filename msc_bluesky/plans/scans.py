@@ -9,6 +9,11 @@ Per condition: checkpoint; set both heaters and the reaction time together; equi
 process suspenders; checkpoint; trigger and read detectors + reactor; remove the
 suspenders. Everything is validated before the first movement, and the whole run is
 wrapped so that heaters go to standby and pumps stop on every exit.
+
+Every wait (settle, flush, acquisition, recovery) is watched by a
+:class:`~msc_bluesky.plans.watch.ReactorWatch`: a lost or frozen IOC, a pump running
+dry or the IOC's watchdog/interlock tripping ends the run within seconds with
+``exit_status`` ``fail`` and a reason naming the device and the cause.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from msc_bluesky.plans.calibration import take_dark_and_reference
 from msc_bluesky.plans.connection import wait_for_connection
 from msc_bluesky.plans.equilibrate import equilibrate
 from msc_bluesky.plans.progress import ConditionProgress
+from msc_bluesky.plans.reasons import run_decorator_with_reasons
 from msc_bluesky.plans.safety import reactor_safety_wrapper
 from msc_bluesky.plans.suspenders import (
     RECOVERY_TIMEOUT_S,
@@ -40,6 +46,7 @@ from msc_bluesky.plans.validation import (
     normalise_conditions,
     read_reactor_configuration,
 )
+from msc_bluesky.plans.watch import ReactorWatch, watching
 
 PlanGenerator = Generator[Msg, Any, str]
 
@@ -157,35 +164,58 @@ def condition_scan(
     }
     _md.update(md or {})
     bar = ConditionProgress(len(conds), str(_md["plan_name"]), progress)
+    watch = ReactorWatch(reactor)
+
+    def set_condition(cond: dict[str, float]) -> Generator[Msg, Any, Any]:
+        return (
+            yield from watching(
+                bps.mv(
+                    reactor.t_nuc, cond["t_nuc"],
+                    reactor.t_growth, cond["t_growth"],
+                    reactor.reaction_time, cond["reaction_time"],
+                ),
+                watch, "settle",
+            )
+        )
 
     def settle_and_flush() -> Generator[Msg, Any, bool]:
         return (
-            yield from equilibrate(
-                reactor,
-                residence_volumes=residence_volumes,
-                spectrometer=spectrometer if drift_tolerance is not None else None,
-                drift_tolerance=drift_tolerance,
-                configuration=config,
+            yield from watching(
+                equilibrate(
+                    reactor,
+                    residence_volumes=residence_volumes,
+                    spectrometer=spectrometer if drift_tolerance is not None else None,
+                    drift_tolerance=drift_tolerance,
+                    configuration=config,
+                ),
+                watch, "flush",
             )
         )
 
     def measure() -> Generator[Msg, Any, Any]:
+        # The watch starts after the checkpoint, so a re-taken point is watched too.
         yield from bps.checkpoint()
-        return (yield from bps.trigger_and_read([*detectors, reactor]))
+        return (
+            yield from watching(
+                bps.trigger_and_read([*detectors, reactor]), watch, "acquisition",
+                pumps=not suspend,
+            )
+        )
 
     def one_condition(cond: dict[str, float]) -> Generator[Msg, Any, None]:
         bar.start(cond)
         yield from bps.checkpoint()
-        yield from bps.mv(
-            reactor.t_nuc, cond["t_nuc"],
-            reactor.t_growth, cond["t_growth"],
-            reactor.reaction_time, cond["reaction_time"],
-        )
+        yield from set_condition(cond)
         yield from settle_and_flush()
         if suspend:
+
+            def recover() -> Generator[Msg, Any, Any]:
+                yield from set_condition(cond)
+                return (yield from settle_and_flush())
+
             suspenders = reactor_suspenders(
                 reactor, cond, band=temperature_band, recovery_timeout=recovery_timeout,
-                post_plan=settle_and_flush,
+                post_plan=recover, watch=watch,
             )
             yield from bpp.suspend_wrapper(measure(), suspenders)
         else:
@@ -193,16 +223,18 @@ def condition_scan(
         bar.done()
 
     @bpp.stage_decorator(detectors)
-    @bpp.run_decorator(md=_md)
+    @run_decorator_with_reasons(md=_md)
     def scan() -> Generator[Msg, Any, None]:
         if take_references and spectrometer is not None:
-            yield from take_dark_and_reference(spectrometer)
+            yield from watching(take_dark_and_reference(spectrometer), watch, "calibration",
+                                pumps=False, heaters=False)
         for cond in conds:
             yield from one_condition(cond)
 
     try:
-        return (yield from reactor_safety_wrapper(scan(), reactor))
+        return (yield from reactor_safety_wrapper(scan(), reactor, watch=watch))
     finally:
+        watch.close()
         bar.close()
 
 
