@@ -21,11 +21,16 @@ stronger higher transitions is still found.
 
 The noise is estimated from the spectrum itself, ``σ(A) = a + b·10^A``
 (:mod:`~msc_bluesky.analysis.spectral_noise`), raised where the residual scatters more
-than that. A family is ``detected`` when its band absorbance is at least
-:data:`DETECTION_SIGMA` (5) times its σ from the noise-weighted covariance (all other
-active columns free: per spectrum 5 families × a few effectively independent trials, so
-noise alone gives a false family about once in 10^5 spectra) and, beside an NC, it is
-narrower than the NC's own features (:func:`_separable`).
+than that. A family's significance is a likelihood-ratio z, ``sqrt(χ²_without − χ²)``
+of the noise-weighted non-negative fit without and with its columns, divided by the
+local null inflation κ (:func:`_null_inflation`): the root mean square z-score of the
+same band shape added to the model at nearby grid positions where no family sits. The
+smooth model's misfit is correlated, so a band-shaped projection of it is far larger than
+white noise predicts; κ measures that in the same spectrum. A family is ``detected``
+when the significance is at least :data:`DETECTION_SIGMA` (5; per spectrum 5 families ×
+a few effectively independent trials, so N(0, 1) noise alone gives a false family about
+once in 10^5 spectra) and, beside an NC, the band is narrower than the NC's own features
+(:func:`_separable`). ``absorbance_sigma`` is ``absorbance / significance``.
 """
 
 from __future__ import annotations
@@ -110,7 +115,7 @@ NC_GUESS_SIGMA_EV = 0.045
 #: Curvature maxima must exceed this many σ of the filter's own noise.
 CANDIDATE_SIGMA = 5.0
 
-#: A family is detected when its band absorbance is at least this many σ (and narrow).
+#: A family is detected when its significance is at least this (and the band narrow).
 DETECTION_SIGMA = 5.0
 
 #: ``MscBand.centre_nm`` search: ± this many nm around the family position, in
@@ -121,11 +126,11 @@ CENTRE_STEP_NM = 0.5
 #: Window (nm) over which the residual's scatter is compared with the noise.
 MISFIT_WINDOW_NM = 30.0
 
-#: Local null distribution of a band amplitude: the band's shape is projected on the
-#: fit residual (on a linear baseline over ±:data:`NARROW_WINDOW_NM`) at positions this
-#: far (nm) from the family centre — beyond the widest MSC band's FWHM, within the
-#: window the band is judged in — and never within :data:`NULL_EXCLUDE_NM` of another
-#: family's centre (whose own columns have absorbed the residual there).
+#: Local null distribution of a band amplitude (:func:`_null_inflation`): the band's
+#: shape is added to the model at grid positions this far (nm) from the family centre —
+#: beyond the widest MSC column's FWHM (11 nm), within the ±30 nm the band is judged
+#: in — and never within :data:`NULL_EXCLUDE_NM` of another family's centre (whose own
+#: columns, or a real band's shape mismatch, hold the residual there).
 NULL_OFFSETS_NM = (12.0, 40.0)
 NULL_EXCLUDE_NM = 12.0
 #: Fewer null positions than this: the null scatter is not used.
