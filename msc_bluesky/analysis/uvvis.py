@@ -191,6 +191,7 @@ class _Basis:
         )
         self.fixed = np.hstack([self.background, self.msc])
         self.n_fixed = self.fixed.shape[1]
+        self._null_positions: dict[int, np.ndarray] = {}
 
     @functools.cached_property
     def _shifted(self) -> np.ndarray:
@@ -203,11 +204,15 @@ class _Basis:
         """The two MSC column shapes centred on grid ``positions`` (indices)."""
         return self._shifted[:, positions, :]
 
-    @functools.lru_cache(maxsize=8)  # noqa: B019 - bases are cached and few
     def null_positions(self, fam: int) -> np.ndarray:
         """Grid indices :data:`NULL_OFFSETS_NM` from the family's centre, farther than
         :data:`NULL_EXCLUDE_NM` from every other family and a column width from the edges.
         """
+        if fam not in self._null_positions:
+            self._null_positions[fam] = self._find_null_positions(fam)
+        return self._null_positions[fam]
+
+    def _find_null_positions(self, fam: int) -> np.ndarray:
         lam = self.lam
         offset = np.abs(lam - FAMILY_CENTRES_NM[fam])
         others = np.array([FAMILY_CENTRES_NM[f] for f in _NOMINAL if f != fam])
