@@ -104,8 +104,6 @@ def test_goal_deep_bands_found(scores):
     assert scores.deep_missed_rate <= 0.02
 
 
-@pytest.mark.xfail(reason="issue 12 goal not reached yet: <= 1 false family per 200 spectra",
-                   strict=True)
 def test_goal_false_families(scores):
     assert scores.false_per_spectrum * 200 <= 1.0
 

@@ -21,11 +21,16 @@ stronger higher transitions is still found.
 
 The noise is estimated from the spectrum itself, ``σ(A) = a + b·10^A``
 (:mod:`~msc_bluesky.analysis.spectral_noise`), raised where the residual scatters more
-than that. A family is ``detected`` when its band absorbance is at least
-:data:`DETECTION_SIGMA` (5) times its σ from the noise-weighted covariance (all other
-active columns free: per spectrum 5 families × a few effectively independent trials, so
-noise alone gives a false family about once in 10^5 spectra) and, beside an NC, it is
-narrower than the NC's own features (:func:`_separable`).
+than that. A family's significance is a likelihood-ratio z, ``sqrt(χ²_without − χ²)``
+of the noise-weighted non-negative fit without and with its columns, divided by the
+local null inflation κ (:func:`_null_inflation`): the root mean square z-score of the
+same band shape added to the model at nearby grid positions where no family sits. The
+smooth model's misfit is correlated, so a band-shaped projection of it is far larger than
+white noise predicts; κ measures that in the same spectrum. A family is ``detected``
+when the significance is at least :data:`DETECTION_SIGMA` (5; per spectrum 5 families ×
+a few effectively independent trials, so N(0, 1) noise alone gives a false family about
+once in 10^5 spectra) and, beside an NC, the band is narrower than the NC's own features
+(:func:`_separable`). ``absorbance_sigma`` is ``absorbance / significance``.
 """
 
 from __future__ import annotations
@@ -110,7 +115,7 @@ NC_GUESS_SIGMA_EV = 0.045
 #: Curvature maxima must exceed this many σ of the filter's own noise.
 CANDIDATE_SIGMA = 5.0
 
-#: A family is detected when its band absorbance is at least this many σ (and narrow).
+#: A family is detected when its significance is at least this (and the band narrow).
 DETECTION_SIGMA = 5.0
 
 #: ``MscBand.centre_nm`` search: ± this many nm around the family position, in
@@ -120,6 +125,16 @@ CENTRE_STEP_NM = 0.5
 
 #: Window (nm) over which the residual's scatter is compared with the noise.
 MISFIT_WINDOW_NM = 30.0
+
+#: Local null distribution of a band amplitude (:func:`_null_inflation`): the band's
+#: shape is added to the model at grid positions this far (nm) from the family centre —
+#: beyond the widest MSC column's FWHM (11 nm), within the ±30 nm the band is judged
+#: in — and never within :data:`NULL_EXCLUDE_NM` of another family's centre (whose own
+#: columns, or a real band's shape mismatch, hold the residual there).
+NULL_OFFSETS_NM = (12.0, 40.0)
+NULL_EXCLUDE_NM = 12.0
+#: Fewer null positions than this: the null scatter is not used.
+NULL_MIN_POSITIONS = 4
 
 #: Working resolution (nm): finer spectra are averaged in bins to about this step.
 WORK_STEP_NM = 2.0
@@ -176,6 +191,36 @@ class _Basis:
         )
         self.fixed = np.hstack([self.background, self.msc])
         self.n_fixed = self.fixed.shape[1]
+        self._null_positions: dict[int, np.ndarray] = {}
+
+    @functools.cached_property
+    def _shifted(self) -> np.ndarray:
+        """Both MSC column shapes centred on every grid point: (points, centres, 2)."""
+        d = self.lam[:, None] - self.lam[None, :]
+        return np.stack([np.exp(-0.5 * (d / (w * _SIG_PER_FWHM)) ** 2) for w in MSC_FWHM_NM],
+                        axis=2)
+
+    def shifted_columns(self, positions: np.ndarray) -> np.ndarray:
+        """The two MSC column shapes centred on grid ``positions`` (indices)."""
+        return self._shifted[:, positions, :]
+
+    def null_positions(self, fam: int) -> np.ndarray:
+        """Grid indices :data:`NULL_OFFSETS_NM` from the family's centre, farther than
+        :data:`NULL_EXCLUDE_NM` from every other family and a column width from the edges.
+        """
+        if fam not in self._null_positions:
+            self._null_positions[fam] = self._find_null_positions(fam)
+        return self._null_positions[fam]
+
+    def _find_null_positions(self, fam: int) -> np.ndarray:
+        lam = self.lam
+        offset = np.abs(lam - FAMILY_CENTRES_NM[fam])
+        others = np.array([FAMILY_CENTRES_NM[f] for f in _NOMINAL if f != fam])
+        free = np.min(np.abs(lam[:, None] - others[None, :]), axis=1) > NULL_EXCLUDE_NM
+        edge = max(MSC_FWHM_NM)
+        inside = (lam >= lam[0] + edge) & (lam <= lam[-1] - edge)
+        near = (offset >= NULL_OFFSETS_NM[0]) & (offset <= NULL_OFFSETS_NM[1])
+        return np.flatnonzero(near & free & inside)
 
     def broad_mask(self, nc: tuple[float, float] | None) -> np.ndarray:
         """Which broad columns a model uses: UV only without NC, else blue of the NC."""
@@ -491,10 +536,31 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float) -> SpectrumFit:
     if nc_params:
         nc = _nc_peak(nc_params, _nc_height(basis, nc_params, y_w, coef), path,
                       _nc_sigmas(nc_jac, sigma_eff, cov, index, basis.n_fixed))
+    # Each family's significance: the likelihood-ratio z of its columns (the χ² the
+    # non-negative fit loses without them) over the local null inflation κ.
+    active = coef > 0
+    active[:4] = (True, False, True, False)
+    q, _ = np.linalg.qr(a_used[:, active] / sigma_eff[:, None])
+    a_weighted, y_weighted = a_used / sigma_eff[:, None], y_w / sigma_eff
+    chi_full = _solve(a_weighted, y_weighted)[1]
     for fam, band in msc.items():
         cols = [index[k] for k in np.flatnonzero(basis.msc_owner == fam) + n_bg]
         sigma = float(np.sqrt(max(cov[np.ix_(cols, cols)].sum(), 0.0))) if cols else np.nan
         amp = band.absorbance
+        if cols and amp > 0:
+            kappa = _null_inflation(basis, q, msc_coef, residual / sigma_eff, sigma_eff, fam)
+            own = n_bg + np.flatnonzero(basis.msc_owner == fam)
+            # The fit without the family is at most as bad as the full fit minus the band
+            # (a feasible point): when even that bound is not significant, skip the refit.
+            bound = float(np.sum(((residual + a_used[:, own] @ coef[own]) / sigma_eff) ** 2))
+            chi2_without = bound
+            if bound - chi_full**2 >= (DETECTION_SIGMA * kappa) ** 2:
+                without = np.ones(a_used.shape[1], dtype=bool)
+                without[own] = False
+                chi2_without = _solve(a_weighted[:, without], y_weighted)[1] ** 2
+            z = np.sqrt(max(chi2_without - chi_full**2, 0.0)) / kappa
+            # σ is what makes amp/σ that z (the covariance σ when the band adds nothing)
+            sigma = amp / z if z > 0 else sigma * kappa
         significant = bool(sigma > 0 and amp >= DETECTION_SIGMA * sigma)
         detected = significant and _separable(basis, msc_coef, residual, smooth, fam, nc)
         msc[fam] = dataclasses.replace(
@@ -641,6 +707,29 @@ def _nc_sigmas(jac: np.ndarray | None, sigma: np.ndarray, cov: np.ndarray,
     k = index.get(exciton)
     h_sigma = float(np.sqrt(max(cov[k, k], 0.0))) if k is not None else np.nan
     return e_sigma, h_sigma
+
+
+def _null_inflation(basis: _Basis, q: np.ndarray, msc_coef: np.ndarray, z_resid: np.ndarray,
+                    sigma: np.ndarray, fam: int) -> float:
+    """How much a band amplitude's σ must grow for correlated misfit (≥ 1).
+
+    Local null distribution: the family's band shape (its fitted mix of the two MSC
+    columns) added to the final model at the grid positions :meth:`_Basis.null_positions`
+    near the family but away from every family takes the amplitude ``ĝᵀr / ĝᵀĝ`` (``ĝ``
+    the column made orthogonal to the model's active columns, ``r`` the residual, both
+    noise-weighted); its z-score ``ĝᵀr/|ĝ|`` is N(0, 1) under white noise of the
+    assumed σ. The root mean square of those z-scores in the same spectrum is how much a
+    band-shaped amplitude there actually scatters, in units of its noise σ.
+    """
+    pos = basis.null_positions(fam)
+    if pos.size < NULL_MIN_POSITIONS:
+        return 1.0
+    mask = basis.msc_owner == fam
+    g = basis.shifted_columns(pos) @ msc_coef[mask] / sigma[:, None]
+    g -= q @ (q.T @ g)
+    norm = np.sqrt(np.einsum("ij,ij->j", g, g))
+    z = (g.T @ z_resid) / np.maximum(norm, 1e-300)
+    return float(max(1.0, np.sqrt(np.mean(z**2))))
 
 
 def _band_centre(basis: _Basis, msc_coef: np.ndarray, residual: np.ndarray, fam: int) -> float:
