@@ -87,7 +87,18 @@ def test_window_sensitivity_is_the_linear_edge_shift():
         return 0.2 - 0.01 * abs(t - centre)
 
     shifts = window_sensitivity(absorbance_with, [266.0, 304.0], {"centre": 290.0})
-    assert shifts["centre"] == pytest.approx(5.0, rel=1e-6)
+    assert shifts["centre"] == pytest.approx(5.0, abs=0.05)
+
+
+def test_window_sensitivity_follows_a_step_like_switch():
+    """A 1 °C-wide logistic onset moved by 10 °C moves the edge by 10 °C, not by ~1 width."""
+    def absorbance_with(change, t):
+        onset = change.get("onset", 265.0)
+        return 0.1 / (1.0 + math.exp(-(t - onset) / 1.0))
+
+    edge = 265.0 - math.log(0.1 / 0.005 - 1.0)  # where the band reaches 0.005
+    shifts = window_sensitivity(absorbance_with, [edge], {"onset": 275.0}, level=0.005)
+    assert shifts["onset"] == pytest.approx(10.0, abs=0.1)
 
 
 def test_measured_window_reads_the_diagonal_at_that_time():

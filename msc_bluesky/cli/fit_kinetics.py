@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-store", action="store_true",
                         help="do not store the fit as a run in the store")
     parser.add_argument("--fit", metavar="NAME", action="append", default=None,
-                        help="fit this parameter (repeatable; default: every k_* and ea_*)")
+                        help="fit this parameter (repeatable; default: every k_* and ea_* "
+                        "and the closed-shell switch closed_shell_* but its widths)")
     parser.add_argument("--fix", metavar="NAME[=VALUE]", action="append", default=None,
                         help="hold this parameter, at VALUE or the model's value (repeatable)")
     parser.add_argument("--max-evaluations", type=int, default=None,

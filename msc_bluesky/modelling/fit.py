@@ -3,7 +3,8 @@
 :func:`fit_kinetics` compares the model (through :mod:`.observables`) with every
 measured observable of every condition, each weighted by its standard uncertainty, and
 minimises ``χ² = Σ ((model − measured) / σ)²`` with :func:`scipy.optimize.least_squares`
-(trust-region reflective, bounded) in ``ln k`` and ``Ea``. The Jacobian is taken by
+(trust-region reflective, bounded) in ``ln k``, ``Ea`` and, for the closed-shell
+switch, °C and fraction (:mod:`.parameters`). The Jacobian is taken by
 forward differences, one model run over the campaign per free parameter, optionally
 spread over processes.
 """
@@ -22,7 +23,12 @@ from scipy.optimize import least_squares
 
 from msc_bluesky.modelling.data import MeasuredCondition, measured_conditions, unique_conditions
 from msc_bluesky.modelling.evaluate import ModelRunner
-from msc_bluesky.modelling.identifiability import assess, stderr_in_model_units
+from msc_bluesky.modelling.identifiability import (
+    TEMPERATURE_ERROR_LIMIT_C,
+    assess,
+    sampling_error,
+    stderr_in_model_units,
+)
 from msc_bluesky.modelling.observables import (
     DETECTION_ABSORBANCE,
     OBSERVABLE_NAMES,
@@ -31,7 +37,12 @@ from msc_bluesky.modelling.observables import (
     model_observables,
     path_length_of,
 )
-from msc_bluesky.modelling.parameters import parameter_names, parameter_space
+from msc_bluesky.modelling.parameters import (
+    is_temperature,
+    parameter_names,
+    parameter_space,
+    width_of,
+)
 from msc_bluesky.modelling.window import (
     WINDOW_SCAN_C,
     main_window,
@@ -160,6 +171,9 @@ class KineticFit:
         Runs the data came from.
     geometry : ReactorGeometry
     path_length_cm : float
+    sampling_errors : dict[str, float]
+        Per switch temperature only bracketed by the measured T_nuc, the part (°C) of
+        its standard error that is the bracket's spread (added in quadrature).
     """
 
     parameters: dict[str, FittedParameter]
@@ -181,6 +195,7 @@ class KineticFit:
     analysis_uids: list[str] = field(default_factory=list)
     geometry: ReactorGeometry = field(default_factory=ReactorGeometry)
     path_length_cm: float = 0.1
+    sampling_errors: dict[str, float] = field(default_factory=dict)
     _segments: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -265,23 +280,43 @@ class KineticFit:
         """
         return main_window(self.msc437_segments_c(reaction_time, t_range))
 
+    def msc437_window_at_c(
+        self, reaction_time: float, t_nuc_values: Iterable[float]
+    ) -> list[float] | None:
+        """The predicted window read like a measured one, at the given T_nuc only.
+
+        Lowest and highest of ``t_nuc_values`` (diagonal) where CdSe-437 is predicted to
+        persist: compare this, not :meth:`msc437_window_c`, with
+        :func:`~msc_bluesky.modelling.window.measured_msc437_window_c` on the same grid
+        (a 10 °C grid puts a measured edge up to 10 °C inside the true one).
+        """
+        found = [
+            float(t) for t in sorted({float(t) for t in t_nuc_values})
+            if self.predict(t, t, reaction_time)["msc437_detected"]
+        ]
+        return [found[0], found[-1]] if found else None
+
     def window_sensitivity(
         self, reaction_time: float = 14.0, names: Iterable[str] | None = None,
         relative_change: float = 0.1, zero_change: float = 10.0,
+        temperature_change_c: float = 10.0,
     ) -> dict[str, float]:
         """Edge shift (°C) of the predicted CdSe-437 window per parameter change.
 
         Each parameter (default: the fitted ones) is raised by ``relative_change`` of its
-        value (by ``zero_change`` when it is 0); the result is how far that moves the
-        nearer-moving edge of :meth:`msc437_window_c` (linearised). The parameters with
-        the largest shifts are those that set the window.
+        value (by ``zero_change`` when it is 0), a temperature (°C, which has no natural
+        zero) by ``temperature_change_c``; the result is how far that moves the farther-
+        moving edge of :meth:`msc437_window_c` (found again, see
+        :func:`.window.window_sensitivity`). The parameters with the largest shifts are
+        those that set the window.
         """
         window = self.msc437_window_c(reaction_time)
         if window is None:
             return {}
         names = list(self.free if names is None else names)
         changes = {
-            n: self.values[n] * (1 + relative_change) if self.values[n] else zero_change
+            n: self.values[n] + temperature_change_c if is_temperature(n)
+            else self.values[n] * (1 + relative_change) if self.values[n] else zero_change
             for n in names
         }
 
@@ -392,7 +427,9 @@ def fit_kinetics(
         with ``<field>_sigma``. NaN means not measured.
     parameters : iterable of str or mapping, optional
         Parameters to fit (names of ``KineticParameters`` fields), or name -> starting
-        value. Default: every ``k_*`` rate constant and ``ea_*`` activation energy.
+        value. Default: every ``k_*`` rate constant, ``ea_*`` activation energy and
+        the closed-shell switch (onset, limit, largest fraction; see
+        :func:`.parameters.default_free_parameters`).
     fixed : iterable of str or mapping, optional
         Parameters held (at ``base``), or name -> held value.
     base : KineticParameters, optional
@@ -495,7 +532,20 @@ def fit_kinetics(
     dof = n_obs - n_free
     reduced = chi2 / dof if dof > 0 else math.nan
     values = space.to_model(u)
-    ident = assess(final_jac, u, lower, upper, values, space.log_scaled, reduced)
+    # A switch narrower than the T_nuc grid is only bracketed by the data: its error
+    # includes the spread over the bracket (identifiability.sampling_error).
+    sampled = np.array([c.t_nuc for c in conditions])
+    resolution = {
+        n: sampling_error(float(values[i]), sampled, width_of(n, space.base))
+        for i, n in enumerate(space.free) if is_temperature(n)
+    }
+    extra = np.array([resolution.get(n, 0.0) for n in space.free])
+    absolute = np.array(
+        [TEMPERATURE_ERROR_LIMIT_C if is_temperature(n) else np.nan for n in space.free]
+    )
+    ident = assess(
+        final_jac, u, lower, upper, values, space.log_scaled, reduced, absolute, extra
+    )
     stderr = stderr_in_model_units(ident.stderr_internal, values, space.log_scaled)
     best = space.params(u)
 
@@ -536,6 +586,7 @@ def fit_kinetics(
         analysis_uids=sorted({c.analysis_uid for c in conditions if c.analysis_uid}),
         geometry=geometry,
         path_length_cm=path,
+        sampling_errors={n: e for n, e in resolution.items() if e > 0},
     )
 
 

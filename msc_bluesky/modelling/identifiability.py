@@ -11,7 +11,18 @@ A fitted parameter is **identified** when it is not at a bound of the fit and it
 standard error is at most :data:`RELATIVE_ERROR_LIMIT` of its value: its 2σ interval
 then lies within ±25 %. For a rate constant fitted as ``ln k`` that is
 ``σ(ln k) <= 0.125``. An activation energy compatible with zero is therefore never
-called identified (the data then fix that it is small, not its value).
+called identified (the data then fix that it is small, not its value). A temperature
+in °C has no natural zero, so a relative error means little for it: a fitted
+temperature is identified when its standard error is at most
+:data:`TEMPERATURE_ERROR_LIMIT_C` (its 2σ interval within ±10 °C, the spacing of a
+campaign's temperature grid), passed as an absolute limit.
+
+A switch temperature whose logistic is narrower than the spacing of the measured T_nuc
+(:func:`sampling_error`) is only bracketed by the data: every value between the two
+sampled temperatures around it fits about equally well, while the linearised error sees
+just the exponential tail of the switch at those two points and is far too small. Its
+standard error therefore includes, in quadrature, the spread of a value uniform over that
+bracket, ``Δ/√12``.
 """
 
 from __future__ import annotations
@@ -22,6 +33,8 @@ import numpy as np
 
 #: Largest relative standard error of an identified parameter (2σ within ±25 %).
 RELATIVE_ERROR_LIMIT = 0.125
+#: Largest standard error (°C) of an identified temperature.
+TEMPERATURE_ERROR_LIMIT_C = 5.0
 #: Singular values below this fraction of the largest count as zero.
 RCOND = 1.0e-9
 #: A parameter loading more than this on an unconstrained direction gets an infinite error.
@@ -87,6 +100,8 @@ def assess(
     values: np.ndarray,
     log_scaled: np.ndarray,
     reduced_chi2: float,
+    absolute_limit: np.ndarray | None = None,
+    sampling: np.ndarray | None = None,
 ) -> Identifiability:
     """Covariance, correlations and identification of the fitted parameters.
 
@@ -102,9 +117,17 @@ def assess(
         Which coordinates are logarithms.
     reduced_chi2 : float
         χ² per degree of freedom at the optimum.
+    absolute_limit : numpy.ndarray, optional
+        Per parameter, the largest standard error (model units) of an identified one;
+        NaN (or no array) means the relative limit :data:`RELATIVE_ERROR_LIMIT`.
+    sampling : numpy.ndarray, optional
+        Per parameter, a standard error (fit coordinates) added in quadrature to the
+        linearised one (:func:`sampling_error`; 0 for none).
     """
     scale = max(1.0, float(reduced_chi2)) if np.isfinite(reduced_chi2) else 1.0
     cov = covariance_from_jacobian(jac, scale)
+    if sampling is not None:
+        cov[np.diag_indices_from(cov)] += np.asarray(sampling, dtype=float) ** 2
     with np.errstate(invalid="ignore"):
         sd = np.sqrt(np.diag(cov))
         corr = cov / np.outer(sd, sd)
@@ -119,6 +142,12 @@ def assess(
             reasons.append("at a bound of the fit")
         elif not np.isfinite(sd[i]):
             reasons.append("the data do not constrain it")
+        elif absolute_limit is not None and np.isfinite(absolute_limit[i]):
+            if sd[i] > absolute_limit[i]:
+                reasons.append(f"standard error {sd[i]:.3g} > {absolute_limit[i]:.3g}")
+            else:
+                identified[i] = True
+                reasons.append(f"standard error {sd[i]:.3g}")
         elif relative[i] > RELATIVE_ERROR_LIMIT:
             reasons.append(f"relative error {relative[i]:.0%} > {RELATIVE_ERROR_LIMIT:.1%}")
         else:
@@ -133,3 +162,30 @@ def stderr_in_model_units(
     """Standard errors in model units (``k σ(ln k)`` for rate constants)."""
     with np.errstate(invalid="ignore"):
         return np.where(log_scaled, np.abs(values) * stderr_internal, stderr_internal)
+
+
+def sampling_error(value: float, sampled: np.ndarray, width: float | None) -> float:
+    """Standard error (°C) of a switch at ``value`` that a T_nuc grid only brackets.
+
+    Parameters
+    ----------
+    value : float
+        Fitted switch temperature (°C).
+    sampled : numpy.ndarray
+        The distinct T_nuc (°C) the campaign measured.
+    width : float or None
+        Logistic width (°C) of the switch; None for a temperature without one.
+
+    Returns
+    -------
+    float
+        ``Δ/√12`` with ``Δ`` the spacing of the sampled temperatures around ``value``,
+        when the switch is narrower than ``Δ``; 0 when the data resolve its flank, it
+        has no width, or it lies outside the sampled range.
+    """
+    t = np.unique(np.asarray(sampled, dtype=float))
+    if width is None or t.size < 2 or not t[0] < value < t[-1]:
+        return 0.0
+    i = int(np.searchsorted(t, value))
+    spacing = float(t[i] - t[i - 1])
+    return spacing / np.sqrt(12.0) if width < spacing else 0.0

@@ -3,12 +3,19 @@
 The parameter set is discovered from ``dataclasses.fields(KineticParameters)``, so the
 fit follows the model when its parameters change. By naming convention the rate
 constants are ``k_<name>`` (at the model's reference temperature) and the activation
-energies ``ea_<name>`` (kJ/mol); those are the free parameters by default, everything
-else is held at the model's value.
+energies ``ea_<name>`` (kJ/mol). The free parameters by default are those and the
+**closed-shell switch** of the nucleation chamber (``closed_shell_*`` fields): the
+T_nuc onset and limit (°C) between which nuclei are born closed-shell and the largest
+closed-shell fraction. In the model that switch, not an activation energy, sets the
+T_nuc window where CdSe-437 persists, so a fit that is to predict the window must move
+it. The switch's logistic widths (``*_width_c``, 1 °C in the twin) stay held: a campaign
+sampling T_nuc every 10 °C sees at most one point on a 1 °C flank and cannot resolve a
+width. Everything else is held at the model's value.
 
 Internally a positive rate constant is fitted as ``ln k`` (rates span decades and must
-stay positive) and an activation energy as itself; other parameters a user frees are
-fitted as they are.
+stay positive), an activation energy as itself, a temperature (``*_c``) as itself in °C
+and a fraction (``*_max``, ``*_fraction``) as itself within [0, 1]; other parameters a
+user frees are fitted as they are.
 """
 
 from __future__ import annotations
@@ -25,11 +32,23 @@ from msc_bluesky.sim import KineticParameters
 #: Prefixes of the rate constants and activation energies (the default free set).
 RATE_PREFIX = "k_"
 ENERGY_PREFIX = "ea_"
+#: Prefix of the closed-shell switch of the chamber (free by default, but its widths).
+SWITCH_PREFIX = "closed_shell_"
+#: Suffix of a temperature field (°C), and of the width (°C) of a logistic switch; the
+#: width of switch temperature ``<stem>_c`` is the field ``<stem>_width_c``.
+TEMPERATURE_SUFFIX = "_c"
+WIDTH_SUFFIX = "_width_c"
+#: Suffixes of a fraction (kept within FRACTION_BOUNDS).
+FRACTION_SUFFIXES = ("_max", "_fraction")
 
 #: A rate constant may move at most this factor away from its starting value.
 RATE_RANGE_FACTOR = 1.0e4
 #: Bounds (kJ/mol) of a fitted activation energy.
 ENERGY_BOUNDS_KJ = (-50.0, 800.0)
+#: A fitted temperature may move at most this far (°C) from its starting value.
+TEMPERATURE_RANGE_C = 40.0
+#: Bounds of a fitted fraction.
+FRACTION_BOUNDS = (0.0, 1.0)
 
 #: Gas constant (kJ mol^-1 K^-1) of the Arrhenius form ``k(T) = k exp(-Ea/R (1/T - 1/T_ref))``.
 GAS_CONSTANT_KJ = 8.314462618e-3
@@ -43,6 +62,12 @@ DEFAULT_REFERENCE_TEMPERATURE_C = 280.0
 STEP_LN_RATE = 2.0e-3
 STEP_ENERGY_KJ = 0.2
 STEP_RELATIVE = 1.0e-3
+#: Step of a switch temperature, as a fraction of its logistic width: a forward
+#: difference over h is off by ~h/(2 w) of the slope on a flank of width w, so 0.05 w
+#: keeps it within ~3 %. (A relative step, 1e-3 of 265 °C = 0.27 °C, would be a quarter
+#: of a 1 °C width.) Temperatures without a width get STEP_TEMPERATURE_C.
+STEP_WIDTH_FRACTION = 0.05
+STEP_TEMPERATURE_C = 0.05
 
 
 def reference_temperature_c(params: KineticParameters) -> float:
@@ -56,9 +81,14 @@ def parameter_names() -> tuple[str, ...]:
 
 
 def default_free_parameters() -> tuple[str, ...]:
-    """The ``k_*`` rate constants and ``ea_*`` activation energies of the model."""
+    """The ``k_*`` rates, ``ea_*`` energies and closed-shell switch of the model.
+
+    The switch is every ``closed_shell_*`` field but its logistic widths
+    (``*_width_c``), which a campaign's T_nuc grid cannot resolve.
+    """
     return tuple(
-        n for n in parameter_names() if n.startswith(RATE_PREFIX) or n.startswith(ENERGY_PREFIX)
+        n for n in parameter_names()
+        if is_rate(n) or is_energy(n) or (is_switch(n) and not is_width(n))
     )
 
 
@@ -70,6 +100,33 @@ def is_rate(name: str) -> bool:
 def is_energy(name: str) -> bool:
     """True for an activation energy (``ea_<name>``)."""
     return name.startswith(ENERGY_PREFIX)
+
+
+def is_switch(name: str) -> bool:
+    """True for a parameter of the closed-shell switch (``closed_shell_*``)."""
+    return name.startswith(SWITCH_PREFIX)
+
+
+def is_width(name: str) -> bool:
+    """True for the width (°C) of a logistic switch (``*_width_c``)."""
+    return name.endswith(WIDTH_SUFFIX)
+
+
+def is_temperature(name: str) -> bool:
+    """True for a temperature (°C) that is not a width (``*_c``)."""
+    return name.endswith(TEMPERATURE_SUFFIX) and not is_width(name)
+
+
+def is_fraction(name: str) -> bool:
+    """True for a fraction in [0, 1] (``*_max``, ``*_fraction``)."""
+    return name.endswith(FRACTION_SUFFIXES)
+
+
+def width_of(name: str, params: KineticParameters) -> float | None:
+    """The logistic width (°C) of switch temperature ``name``, if the model has one."""
+    width = name[: -len(TEMPERATURE_SUFFIX)] + WIDTH_SUFFIX
+    value = getattr(params, width, None)
+    return float(value) if value is not None and float(value) > 0 else None
 
 
 def _check_names(names: Iterable[str], what: str) -> list[str]:
@@ -149,6 +206,10 @@ class ParameterSpace:
                 lo[i], hi[i] = u0[i] - span, u0[i] + span
             elif is_energy(name):
                 lo[i], hi[i] = ENERGY_BOUNDS_KJ
+            elif is_temperature(name):
+                lo[i], hi[i] = u0[i] - TEMPERATURE_RANGE_C, u0[i] + TEMPERATURE_RANGE_C
+            elif is_fraction(name):
+                lo[i], hi[i] = FRACTION_BOUNDS
         return lo, hi
 
     def steps(self, u: np.ndarray) -> np.ndarray:
@@ -159,6 +220,9 @@ class ParameterSpace:
                 out[i] = STEP_LN_RATE
             elif is_energy(name):
                 out[i] = STEP_ENERGY_KJ
+            elif is_temperature(name):
+                width = width_of(name, self.base)
+                out[i] = STEP_WIDTH_FRACTION * width if width else STEP_TEMPERATURE_C
             else:
                 out[i] = STEP_RELATIVE * max(abs(float(u[i])), 1e-3)
         return out
@@ -174,8 +238,8 @@ def parameter_space(
     Parameters
     ----------
     parameters : iterable of str or mapping, optional
-        Names to fit (starting from ``base``), or name -> starting value. Default: every
-        ``k_*`` and ``ea_*`` field of the model, minus those in ``fixed``.
+        Names to fit (starting from ``base``), or name -> starting value. Default:
+        :func:`default_free_parameters` minus those in ``fixed``.
     fixed : iterable of str or mapping, optional
         Names held at ``base``, or name -> held value.
     base : KineticParameters, optional

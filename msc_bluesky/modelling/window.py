@@ -116,6 +116,10 @@ def measured_msc437_window_c(
     return [float(min(found)), float(max(found))] if found else None
 
 
+#: Farthest (°C) :func:`window_sensitivity` looks for a moved edge.
+MAX_EDGE_SHIFT_C = 60.0
+
+
 def window_sensitivity(
     absorbance_with: Callable[[Mapping[str, float], float], float],
     edges: Iterable[float],
@@ -123,11 +127,15 @@ def window_sensitivity(
     *,
     level: float = DETECTION_ABSORBANCE,
     dt_c: float = 1.0,
+    max_shift_c: float = MAX_EDGE_SHIFT_C,
 ) -> dict[str, float]:
     """How far (°C) each parameter change moves an edge of a CdSe-437 window.
 
-    Linearised at each edge: ``shift = −ΔA / (dA/dT)``, with ``ΔA`` the change of the
-    band absorbance at the edge when one parameter changes.
+    The moved edge is found again, not linearised: from each edge, the changed band
+    absorbance is followed outwards in steps of ``dt_c`` to where it crosses ``level``,
+    and that crossing is refined by root finding. (A linearised shift,
+    ``−ΔA / (dA/dT)``, saturates at about one width of a step-like switch, whatever the
+    change: the closed-shell switch of the twin is such a step.)
 
     Parameters
     ----------
@@ -139,6 +147,12 @@ def window_sensitivity(
         only the end of the scanned range).
     changes : mapping
         Parameter name -> changed value.
+    level : float
+        Detection level of the band.
+    dt_c : float
+        Search step (°C).
+    max_shift_c : float
+        Farthest shift looked for; a farther one (or a vanished edge) is ``inf``.
 
     Returns
     -------
@@ -146,17 +160,29 @@ def window_sensitivity(
         Name -> the larger edge shift (°C, absolute).
     """
     edges = [float(e) for e in edges]
-    slopes = {}
-    for edge in edges:
-        up = absorbance_with({}, edge + dt_c)
-        down = absorbance_with({}, edge - dt_c)
-        slopes[edge] = (up - down) / (2 * dt_c)
+
+    def f(t: float, change: Mapping[str, float]) -> float:
+        return absorbance_with(change, t) - level
+
     out = {}
     for name, value in changes.items():
+        change = {name: value}
         shifts = []
         for edge in edges:
-            delta = absorbance_with({name: value}, edge) - absorbance_with({}, edge)
-            slope = slopes[edge]
-            shifts.append(abs(delta / slope) if slope else math.inf)
+            f0 = f(edge, change)
+            if f0 == 0.0:
+                shifts.append(0.0)
+                continue
+            shift = math.inf
+            offsets = np.arange(dt_c, max_shift_c + 0.5 * dt_c, dt_c)
+            for d in offsets:
+                for t0, t1 in ((edge, edge + d), (edge, edge - d)):
+                    prev = t1 - math.copysign(dt_c, t1 - t0)
+                    if np.sign(f(t1, change)) != np.sign(f0):
+                        root = brentq(f, prev, t1, args=(change,), xtol=0.05)
+                        shift = min(shift, abs(root - edge))
+                if math.isfinite(shift):
+                    break
+            shifts.append(shift)
         out[name] = max(shifts, default=0.0)
     return out
