@@ -57,6 +57,14 @@ def _campaign(campaign: Path, data_dir: Path, *extra: str) -> list[str]:
             "--data-dir", str(data_dir), "--no-report", "--time-scale", "200", *extra]  # fmt: skip
 
 
+def _all_runs(client) -> list:
+    """Every run of the store, raw and analysis containers alike (storage/layout.py)."""
+    from msc_bluesky.storage.layout import CONTAINERS, sources
+
+    return [run for kind in CONTAINERS for container, _ in sources(client, kind).all()
+            for run in container.values()]  # fmt: skip
+
+
 def test_two_campaigns_on_one_embedded_store_lose_nothing(tmp_path):
     """Each campaign starts its own IOC; both write the same SQLite store at once."""
     campaign, data_dir = tmp_path / "campaign.yaml", tmp_path / "data"
@@ -72,7 +80,7 @@ def test_two_campaigns_on_one_embedded_store_lose_nothing(tmp_path):
         assert "kept in the local backup" not in log and "Traceback" not in log, log[-3000:]
     client = open_catalog(data_dir)
     try:
-        runs = list(client.values())
+        runs = _all_runs(client)
         raw = [r for r in runs if r.metadata["start"]["plan_name"] == "condition_scan"]
         analysis = [r for r in runs if r.metadata["start"]["plan_name"] == "msc_analysis"]
         assert len({r.metadata["start"]["campaign_id"] for r in raw}) == 2
@@ -102,7 +110,7 @@ def test_storage_server_killed_mid_campaign(tmp_path):
 
         def first_run_stored() -> bool:
             assert proc.poll() is None, proc.communicate()
-            return any(r.metadata.get("stop") for r in client.values())
+            return any(r.metadata.get("stop") for r in _all_runs(client))
 
         try:
             wait_until(first_run_stored, 300, "the first run to be stored")
@@ -130,7 +138,7 @@ def test_storage_server_killed_mid_campaign(tmp_path):
         assert done.returncode == 0, done.stdout + done.stderr
         client = connect(again.uri, api_key=key)
         try:
-            runs = list(client.values())
+            runs = _all_runs(client)
             raw = [r for r in runs if r.metadata["start"]["plan_name"] == "condition_scan"]
             analysis = [r for r in runs if r.metadata["start"]["plan_name"] == "msc_analysis"]
             assert len(raw) == 3 and len(analysis) == 3  # every run, once

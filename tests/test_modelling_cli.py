@@ -88,16 +88,15 @@ def test_fit_a_stored_quick_campaign_end_to_end(tmp_path):
 
     client = open_catalog(data)
     try:
-        fits = client.search(Key("start.plan_name") == "msc_kinetic_fit").search(
+        # derived runs (fits) live in the analysis container, scans in raw (storage/layout.py)
+        fits = client["analysis"].search(Key("start.plan_name") == "msc_kinetic_fit").search(
             Key("start.campaign_id") == campaign
         )
         assert len(fits) == 1
         run = fits.values().first()
         start = run.metadata["start"]
         assert start["uid"] == result["fit_uid"]
-        raw = client.search(Key("start.campaign_id") == campaign).search(
-            Key("start.plan_name") != "msc_analysis"
-        ).search(Key("start.plan_name") != "msc_kinetic_fit")
+        raw = client["raw"].search(Key("start.campaign_id") == campaign)
         raw_uids = {r.metadata["start"]["uid"] for r in raw.values()}
         assert start["raw_uids"] and set(start["raw_uids"]) <= raw_uids
         assert set(start["kinetic_parameters"]) == set(parameter_names())

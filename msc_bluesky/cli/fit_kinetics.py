@@ -104,10 +104,12 @@ def format_windows(fit, measured: dict[float, list[float] | None]) -> str:
 
 
 def _campaign_ids(client, raw_uids: list[str]) -> list[str]:
+    from msc_bluesky.storage.layout import find_run
+
     ids = set()
     for uid in raw_uids:
         try:
-            cid = client[uid].metadata["start"].get("campaign_id")
+            cid = find_run(client, uid).metadata["start"].get("campaign_id")
         except Exception:  # a run that went away is not worth failing the fit for
             continue
         if cid:
