@@ -31,11 +31,33 @@ def close_channel_access() -> None:
     if pyepics_compat._make_context.cache_info().currsize == 0:
         return  # no Channel Access client was ever made
     context = pyepics_compat._make_context()
+    _quiet_closed_socket_errors()
     try:
         context.disconnect(wait=False)
         context.broadcaster.disconnect()
     except Exception as err:  # noqa: BLE001 - exiting anyway; never raise here
         logger.debug("Channel Access shutdown: %s", err)
+
+
+def _quiet_closed_socket_errors() -> None:
+    """At exit, let a caproto thread fail quietly on the socket we just closed.
+
+    caproto's search-retry thread may still be sending when the broadcaster closes its
+    UDP socket (after the IOC went away there are searches to retry); its
+    ``CaprotoNetworkError`` would print a traceback on the way out. Other exceptions
+    still reach the previous ``threading.excepthook``.
+    """
+    from caproto import CaprotoNetworkError
+
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if isinstance(args.exc_value, CaprotoNetworkError):
+            logger.debug("Channel Access at exit: %s", args.exc_value)
+            return
+        previous(args)
+
+    threading.excepthook = hook
 
 
 def install_orderly_shutdown() -> None:

@@ -154,18 +154,26 @@ def catalog_adapter(data_dir: str | Path, *, catalog_uri: str | None = None):
     tiled catalog adapter
         Ready for :func:`tiled.server.app.build_app`.
     """
+    import fcntl
+
     from tiled.catalog import from_uri
 
     directory = DataDirectory(Path(data_dir).resolve()).create()
     uri = catalog_database_uri(directory.root, catalog_uri)
-    needs_init = not catalog_exists(directory.root, catalog_uri)
-    if needs_init:
-        logger.info("Creating the tiled catalog %s (once)", uri)
-    return from_uri(
-        uri,
-        writable_storage=[directory.array_dir, _tables_storage_uri(directory, uri)],
-        init_if_not_exists=needs_init,
-    )
+    storage = [directory.array_dir, _tables_storage_uri(directory, uri)]
+    if catalog_exists(directory.root, catalog_uri):
+        return from_uri(uri, writable_storage=storage, init_if_not_exists=False)
+    # Two sessions opening a new data directory at once (two campaigns) must not both
+    # create the catalog's tables: the first creates them, the other waits and opens.
+    with open(directory.root / ".catalog-init.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            needs_init = not catalog_exists(directory.root, catalog_uri)
+            if needs_init:
+                logger.info("Creating the tiled catalog %s (once)", uri)
+            return from_uri(uri, writable_storage=storage, init_if_not_exists=needs_init)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def open_catalog(data_dir: str | Path, *, catalog_uri: str | None = None):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,11 @@ class JSONMetadata(dict):
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
+        # one temporary file per process and thread: two sessions on one data directory
+        # (two campaigns at once) must not rename each other's file away
+        temporary = self.path.with_name(
+            f"{self.path.stem}.{os.getpid()}.{threading.get_ident()}.tmp"
+        )
         temporary.write_text(json.dumps(dict(self), default=str, indent=1), encoding="utf-8")
         os.replace(temporary, self.path)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ def _write(name: str, content: dict) -> Path | None:
             return None
     path.parent.mkdir(parents=True, exist_ok=True)
     text = f"{MARKER}\n" + yaml.safe_dump({name: content}, sort_keys=False)
-    temporary = path.with_suffix(".tmp")
+    # per process and thread, so two sessions writing the profile at once do not collide
+    temporary = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
     load_profiles.cache_clear()  # this process sees the new profile too
