@@ -149,6 +149,6 @@ def test_storage_server_killed_mid_campaign(tmp_path):
             second = subprocess.run(replay, env=_env(MSC_TILED_API_KEY=key),
                                     capture_output=True, text=True, timeout=300)  # fmt: skip
             assert "replayed 0 run(s)" in second.stdout
-            assert len(client) == len(runs)
+            assert len(_all_runs(client)) == len(runs)
         finally:
             close_client(client)
