@@ -4,7 +4,7 @@ Prints the round-trip time of a 1000-point waveform read and the latency of a
 put-complete acquire (UV-Vis: 0.1 s x 10 scans; SAXS: 1 s exposure) at --time-scale
 1000, where the simulated acquisition itself takes 1 ms of wall time.
 
-    /work/venv/bin/python benchmarks/bench_ioc.py [--repeats N] [--time-scale F]
+    python benchmarks/bench_ioc.py [--repeats N] [--time-scale F]
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def test_generator_shares_no_code_with_the_package():
 
 
 def test_generator_looks_like_real_cdse_spectra():
-    # SCIENCE.md checks of its own sizing curve, and the shape of what it makes.
+    # docs/science.md checks of its own sizing curve, and the shape of what it makes.
     assert yu_diameter(437.0) == pytest.approx(1.85, abs=0.01)
     assert yu_diameter(572.0) == pytest.approx(3.57, abs=0.01)
     rng = np.random.default_rng(5)

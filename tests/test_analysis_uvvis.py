@@ -70,7 +70,7 @@ def test_nc_size_and_concentration_follow_sizing_curve():
     assert nc is not None
     assert nc.fwhm_nm == pytest.approx(36.0, rel=0.15)
     assert nc.diameter_nm == pytest.approx(sizing.yu_diameter_nm(nc.peak_nm))
-    # SCIENCE.md: 572 nm -> 3.57 nm; ±2 nm in peak position is ±0.04 nm in diameter.
+    # docs/science.md: 572 nm -> 3.57 nm; ±2 nm in peak position is ±0.04 nm in diameter.
     assert nc.diameter_nm == pytest.approx(3.57, abs=0.05)
     assert nc.units_per_particle == pytest.approx(sizing.units_per_particle(nc.diameter_nm))
     assert nc.extinction_coefficient == pytest.approx(

@@ -1,4 +1,4 @@
-"""The shared CdSe relations against the table in SCIENCE.md."""
+"""The shared CdSe relations against the table in docs/science.md."""
 
 import numpy as np
 import pytest
@@ -41,7 +41,7 @@ def test_sphere_form_factor_limits_and_first_zero():
 
 
 def test_msc_intensity_matches_science_estimate():
-    # SCIENCE.md: 1e-3 volume fraction of MSCs gives I(0) ≈ 0.37 cm^-1.
+    # docs/science.md: 1e-3 volume fraction of MSCs gives I(0) ≈ 0.37 cm^-1.
     i0 = spheres.sphere_intensity_cm(np.array([0.0]), 0.94, 1e-3)[0]
     assert i0 == pytest.approx(0.37, rel=0.25)
 

@@ -106,7 +106,7 @@ def test_reaction_time_series_sets_flows(RE, devices):
     for data in events:
         assert_complete_event(data)
         assert data["reactor_pump_cd_flow"] == pytest.approx(data["reactor_pump_se_flow"])
-    # longer reaction time -> more material formed (SCIENCE.md); UV-Vis integrates it
+    # longer reaction time -> more material formed (docs/science.md); UV-Vis integrates it
     totals = [float(np.sum(e["uvvis_absorbance"])) for e in events]
     assert totals[-1] > totals[0]
     assert_reactor_safe(reactor)
