@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import uuid
 from pathlib import Path
+
+from msc_bluesky.cli.store_options import add_store_arguments
 
 HELP = "adaptive exploration of the MSC window (simulated reactor + embedded store by default)"
 
@@ -40,9 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=["uvvis"], help="detectors read at each point (default uvvis)")
     parser.add_argument("--residence-volumes", type=float, default=3.0,
                         help="volumes flushed before each measurement (default 3)")
-    parser.add_argument("--data-dir", default=os.environ.get("MSC_DATA_DIR", "msc_data"),
-                        help="embedded tiled store and local backup (default $MSC_DATA_DIR or "
-                             "./msc_data)")
+    add_store_arguments(parser, "the exploration's runs and record")
     parser.add_argument("--summary-json", metavar="FILE", help="write the summary as JSON")
     parser.add_argument("--report-dir", default="msc_report",
                         help="where the figures go (default ./msc_report)")
@@ -57,10 +56,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "starts the queue (release) or deletes the item (reject)")
     parser.add_argument("--zmq-control-addr", default="tcp://127.0.0.1:60615",
                         help="queue server control address (with --queue)")
-    parser.add_argument("--tiled-uri", default=os.environ.get("MSC_TILED_URI"),
-                        help="a running tiled server instead of the embedded store")
-    parser.add_argument("--api-key", default=os.environ.get("MSC_TILED_API_KEY"),
-                        help="API key of --tiled-uri (default $MSC_TILED_API_KEY)")
 
 
 def _space_and_agent(args: argparse.Namespace):
@@ -158,7 +153,7 @@ def _explore_through_queue(args: argparse.Namespace, agent) -> int:
         api = REManagerAPI(zmq_control_addr=args.zmq_control_addr,
                            zmq_public_key=client_public_key(run_dir_of(args.data_dir)))
         client = (connect(args.tiled_uri, api_key=args.api_key) if args.tiled_uri
-                  else open_catalog(args.data_dir))
+                  else open_catalog(args.data_dir, catalog_uri=args.catalog_uri))
     except Exception as err:
         print(f"msc-bluesky explore: {err}", file=sys.stderr)
         return 1
@@ -207,8 +202,9 @@ def _explore_locally(args: argparse.Namespace, agent) -> int:
 
         session = build_session(
             SessionConfig(prefix=prefix, data_dir=args.data_dir, tiled_uri=args.tiled_uri,
-                          api_key=args.api_key, live_analysis=True, live_plots=False,
-                          progress=False, heartbeat_s=1.0)
+                          api_key=args.api_key, catalog_uri=args.catalog_uri,
+                          live_analysis=True, live_plots=False, progress=False,
+                          heartbeat_s=1.0)
         )
         status, exploration, recorder = 0, None, None
         try:
