@@ -219,6 +219,7 @@ class Session:
     live_analysis: Any = None
     heartbeat: Any = None
     tokens: dict[str, int] = field(default_factory=dict)
+    closed: bool = False
 
     def close(self, timeout: float = 60.0) -> bool:
         """Unsubscribe, finish writing (journals of unfinished runs stay) and close tiled.
@@ -228,6 +229,9 @@ class Session:
         bool
             True when every document was handled in time.
         """
+        if self.closed:
+            return True
+        self.closed = True
         if self.heartbeat is not None:
             self.heartbeat.stop()
         for token in self.tokens.values():
@@ -237,6 +241,36 @@ class Session:
         if self.client is not None:
             close_client(self.client)
         return drained
+
+
+def _close_at_exit(session: Session, timeout: float = 30.0) -> None:
+    """Close ``session`` when the interpreter exits, if the script did not.
+
+    The hook runs before Python stops its thread pools (``threading._register_atexit``,
+    as ``concurrent.futures`` itself uses), while the embedded tiled server still runs:
+    a script that ends without ``session.close()`` still stores its last documents
+    instead of racing the server's shutdown. Only a weak reference is held.
+    """
+    import threading
+    import weakref
+
+    ref = weakref.ref(session)
+
+    def close() -> None:
+        alive = ref()
+        if alive is not None and not alive.closed:
+            try:
+                alive.close(timeout)
+            except Exception as err:  # exiting anyway: say it, never raise here
+                logger.warning("closing the session at exit: %s", err)
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:  # pragma: no cover - Python < 3.9
+        import atexit
+
+        atexit.register(close)
+    else:
+        register(close)
 
 
 def _open_store(config: SessionConfig, directory: DataDirectory):
@@ -290,6 +324,7 @@ def build_session(config: SessionConfig | None = None) -> Session:
     RE.md.update(config.metadata)
     session = Session(RE=RE, config=config, writer=writer, client=client)
     session.tokens["tiled"] = RE.subscribe(writer)
+    _close_at_exit(session)
     if config.live_analysis:
         session.live_analysis = _live_analysis(config, writer)
         session.tokens["live_analysis"] = RE.subscribe(session.live_analysis)

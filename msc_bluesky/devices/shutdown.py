@@ -34,7 +34,7 @@ def close_channel_access() -> None:
     _quiet_closed_socket_errors()
     try:
         context.disconnect(wait=False)
-        context.broadcaster.disconnect()
+        context.broadcaster.disconnect(wait=False)  # never join its threads at exit
     except Exception as err:  # noqa: BLE001 - exiting anyway; never raise here
         logger.debug("Channel Access shutdown: %s", err)
 
