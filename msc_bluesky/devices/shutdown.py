@@ -32,6 +32,9 @@ def close_channel_access() -> None:
         return  # no Channel Access client was ever made
     context = pyepics_compat._make_context()
     _quiet_closed_socket_errors()
+    # caproto's threads may still send on the sockets closed below and log the failure;
+    # at exit that chatter is not news to the person
+    logging.getLogger("caproto").setLevel(logging.CRITICAL)
     try:
         context.disconnect(wait=False)
         context.broadcaster.disconnect(wait=False)  # never join its threads at exit
