@@ -35,6 +35,7 @@ from msc_bluesky.plans.equilibrate import equilibrate
 from msc_bluesky.plans.progress import ConditionProgress
 from msc_bluesky.plans.reasons import run_decorator_with_reasons
 from msc_bluesky.plans.safety import reactor_safety_wrapper
+from msc_bluesky.plans.steady import SteadyRecord, check_steady, wait_for_signal
 from msc_bluesky.plans.suspenders import (
     RECOVERY_TIMEOUT_S,
     TEMPERATURE_BAND_C,
@@ -74,6 +75,7 @@ def condition_scan(
     conditions: Iterable[Mapping[str, float]],
     *,
     residence_volumes: float = 3,
+    steady: str = "fixed",
     drift_tolerance: float | None = None,
     temperature_band: float = TEMPERATURE_BAND_C,
     recovery_timeout: float = RECOVERY_TIMEOUT_S,
@@ -92,7 +94,14 @@ def condition_scan(
     conditions : list of dict
         Each ``{"t_nuc": °C, "t_growth": °C, "reaction_time": s}``.
     residence_volumes : float
-        Reactor + transfer volumes flushed after the temperatures settle (default 3).
+        Reactor + transfer volumes flushed after the temperatures settle (default 3);
+        with ``steady="signal"`` the most that is flushed.
+    steady : str
+        ``"fixed"`` (default): flush ``residence_volumes``. ``"signal"``: flush at
+        least one volume, then stop as soon as successive spectra (and SAXS curves)
+        agree within their noise (:mod:`msc_bluesky.plans.steady`); each event then
+        records ``steady_rule`` (``"signal"`` or ``"max_volumes"``),
+        ``steady_volumes`` and ``steady_drift``.
     drift_tolerance : float, optional
         With a UV-Vis spectrometer among the detectors, also wait until the RMS
         absorbance change between spectra one volume apart is below this.
@@ -132,10 +141,16 @@ def condition_scan(
     detectors = list(detectors)
     conds = normalise_conditions(conditions)
     residence_volumes = check_positive("residence_volumes", residence_volumes, allow_zero=True)
+    steady = check_steady("steady", steady)
     temperature_band = check_positive("temperature_band", temperature_band)
     recovery_timeout = check_positive("recovery_timeout", recovery_timeout)
     if drift_tolerance is not None:
         drift_tolerance = check_positive("drift_tolerance", drift_tolerance)
+        if steady == "signal":
+            raise ConditionError(
+                "drift_tolerance is the drift check of steady='fixed'; with steady='signal' "
+                "the noise sets the tolerance: give one or the other"
+            )
     yield from wait_for_connection([reactor, *detectors])
     config = yield from read_reactor_configuration(reactor)
     check_flows(conds, config)
@@ -150,6 +165,7 @@ def condition_scan(
             "reactor": _device_repr(reactor),
             "conditions": conds,
             "residence_volumes": residence_volumes,
+            "steady": steady,
             "drift_tolerance": drift_tolerance,
             "temperature_band": temperature_band,
             "recovery_timeout": recovery_timeout,
@@ -165,6 +181,8 @@ def condition_scan(
     _md.update(md or {})
     bar = ConditionProgress(len(conds), str(_md["plan_name"]), progress)
     watch = ReactorWatch(reactor)
+    record = SteadyRecord(name="steady") if steady == "signal" else None
+    readables = [*detectors, reactor] + ([record] if record is not None else [])
 
     def set_condition(cond: dict[str, float]) -> Generator[Msg, Any, Any]:
         return (
@@ -178,7 +196,15 @@ def condition_scan(
             )
         )
 
-    def settle_and_flush() -> Generator[Msg, Any, bool]:
+    def settle_and_flush() -> Generator[Msg, Any, Any]:
+        if record is not None:
+            outcome = yield from watching(
+                wait_for_signal(reactor, detectors, one_volume_ml=config.residence_volume_ml,
+                                max_volumes=residence_volumes),
+                watch, "flush",
+            )
+            record.record(outcome)
+            return True
         return (
             yield from watching(
                 equilibrate(
@@ -197,7 +223,7 @@ def condition_scan(
         yield from bps.checkpoint()
         return (
             yield from watching(
-                bps.trigger_and_read([*detectors, reactor]), watch, "acquisition",
+                bps.trigger_and_read(readables), watch, "acquisition",
                 pumps=not suspend,
             )
         )
@@ -248,6 +274,7 @@ def temperature_grid(
     growth_steps: int = 10,
     growth_step: float = 10.0,
     residence_volumes: float = 3,
+    steady: str = "fixed",
     drift_tolerance: float | None = None,
     temperature_band: float = TEMPERATURE_BAND_C,
     recovery_timeout: float = RECOVERY_TIMEOUT_S,
@@ -289,13 +316,14 @@ def temperature_grid(
     _md = _plan_md(
         "temperature_grid", detectors, reactor,
         {"nucleation_temperatures": t_nucs, "reaction_time": reaction_time,
-         "growth_steps": steps, "growth_step": step, "residence_volumes": residence_volumes},
+         "growth_steps": steps, "growth_step": step, "residence_volumes": residence_volumes,
+         "steady": steady},
         ("reactor_t_nuc", "reactor_t_growth"), md,
     )
     return (
         yield from condition_scan(
             detectors, reactor, conditions,
-            residence_volumes=residence_volumes, drift_tolerance=drift_tolerance,
+            residence_volumes=residence_volumes, steady=steady, drift_tolerance=drift_tolerance,
             temperature_band=temperature_band, recovery_timeout=recovery_timeout,
             suspend=suspend, take_references=take_references, progress=progress,
             md=_md,
@@ -311,6 +339,7 @@ def reaction_time_series(
     reaction_times: Sequence[float],
     *,
     residence_volumes: float = 3,
+    steady: str = "fixed",
     drift_tolerance: float | None = None,
     temperature_band: float = TEMPERATURE_BAND_C,
     recovery_timeout: float = RECOVERY_TIMEOUT_S,
@@ -330,13 +359,13 @@ def reaction_time_series(
     _md = _plan_md(
         "reaction_time_series", detectors, reactor,
         {"t_nuc": t_nuc, "t_growth": t_growth, "reaction_times": times,
-         "residence_volumes": residence_volumes},
+         "residence_volumes": residence_volumes, "steady": steady},
         ("reactor_reaction_time",), md,
     )
     return (
         yield from condition_scan(
             detectors, reactor, conditions,
-            residence_volumes=residence_volumes, drift_tolerance=drift_tolerance,
+            residence_volumes=residence_volumes, steady=steady, drift_tolerance=drift_tolerance,
             temperature_band=temperature_band, recovery_timeout=recovery_timeout,
             suspend=suspend, take_references=take_references, progress=progress, md=_md,
         )
@@ -351,6 +380,7 @@ def nucleation_series(
     reaction_time: float,
     *,
     residence_volumes: float = 3,
+    steady: str = "fixed",
     drift_tolerance: float | None = None,
     temperature_band: float = TEMPERATURE_BAND_C,
     recovery_timeout: float = RECOVERY_TIMEOUT_S,
@@ -372,13 +402,14 @@ def nucleation_series(
     _md = _plan_md(
         "nucleation_series", detectors, reactor,
         {"nucleation_temperatures": t_nucs, "t_growth": t_growth,
-         "reaction_time": reaction_time, "residence_volumes": residence_volumes},
+         "reaction_time": reaction_time, "residence_volumes": residence_volumes,
+         "steady": steady},
         ("reactor_t_nuc",), md,
     )
     return (
         yield from condition_scan(
             detectors, reactor, conditions,
-            residence_volumes=residence_volumes, drift_tolerance=drift_tolerance,
+            residence_volumes=residence_volumes, steady=steady, drift_tolerance=drift_tolerance,
             temperature_band=temperature_band, recovery_timeout=recovery_timeout,
             suspend=suspend, take_references=take_references, progress=progress, md=_md,
         )
@@ -392,6 +423,7 @@ def precursor_blank(
     *,
     reaction_time: float = 1.5,
     residence_volumes: float = 3,
+    steady: str = "fixed",
     temperature_band: float = TEMPERATURE_BAND_C,
     recovery_timeout: float = RECOVERY_TIMEOUT_S,
     suspend: bool = True,
@@ -412,14 +444,14 @@ def precursor_blank(
     _md = _plan_md(
         "precursor_blank", detectors, reactor,
         {"temperatures": temps, "reaction_time": reaction_time,
-         "residence_volumes": residence_volumes},
+         "residence_volumes": residence_volumes, "steady": steady},
         ("reactor_t_nuc",), md,
     )
     return (
         yield from condition_scan(
             detectors, reactor, conditions,
-            residence_volumes=residence_volumes, temperature_band=temperature_band,
-            recovery_timeout=recovery_timeout, suspend=suspend,
+            residence_volumes=residence_volumes, steady=steady,
+            temperature_band=temperature_band, recovery_timeout=recovery_timeout, suspend=suspend,
             take_references=take_references, progress=progress, md=_md,
         )
     )

@@ -31,6 +31,7 @@ from msc_bluesky.limits import (
     check_temperature,
     is_number,
 )
+from msc_bluesky.plans.steady import check_steady
 
 #: Keys of one condition, in order.
 CONDITION_KEYS: tuple[str, ...] = ("t_nuc", "t_growth", "reaction_time")
@@ -234,6 +235,7 @@ OPTION_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "growth_step": check_positive,
     "growth_steps": check_count,
     "drift_tolerance": lambda n, v: None if v is None else check_positive(n, v),
+    "steady": check_steady,
 }
 
 #: Parameters a caller of :func:`check_arguments` supplies itself (devices, metadata).

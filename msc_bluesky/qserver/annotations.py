@@ -31,6 +31,7 @@ from bluesky_queueserver import parameter_annotation_decorator
 
 from msc_bluesky import plans as _plans
 from msc_bluesky.limits import PUMP_MAX_FLOW_ML_MIN, TEMPERATURE_LIMITS_C
+from msc_bluesky.plans.steady import STEADY_RULES
 from msc_bluesky.qserver.conditions import CONDITION_ANNOTATION, REACTION_TIME_RANGE_S
 
 #: Names of the instrument's devices that plans may receive.
@@ -94,6 +95,8 @@ class ParameterRule:
         Range every number in the value must be in.
     devices : dict
         Device enums used by ``type``: ``{"Detectors": ["uvvis", "saxs"]}``.
+    enums : dict
+        String enums used by ``type``: ``{"SteadyRules": ["fixed", "signal"]}``.
     """
 
     pattern: str
@@ -101,6 +104,7 @@ class ParameterRule:
     type: str | None = None
     limits: tuple[float, float] | None = None
     devices: dict[str, list[str]] = field(default_factory=dict)
+    enums: dict[str, list[str]] = field(default_factory=dict)
 
 
 _T_LOW, _T_HIGH = TEMPERATURE_LIMITS_C
@@ -133,6 +137,12 @@ PARAMETER_RULES: tuple[ParameterRule, ...] = (
         "the SAXS detector (device name)",
         "SaxsDetectors",
         devices={"SaxsDetectors": ["saxs"]},
+    ),
+    ParameterRule(
+        r"steady",
+        f"wait for steady state: one of {list(STEADY_RULES)}",
+        "SteadyRules",
+        enums={"SteadyRules": list(STEADY_RULES)},
     ),
     ParameterRule(
         r"conditions?",
@@ -231,6 +241,8 @@ def _entry(plan: Callable, rule: ParameterRule, parameter: inspect.Parameter) ->
         entry["annotation"] = text
         if rule.devices:
             entry["devices"] = copy.deepcopy(rule.devices)
+        if rule.enums:
+            entry["enums"] = copy.deepcopy(rule.enums)
     if rule.limits is not None:
         entry["min"], entry["max"] = rule.limits
     return entry

@@ -1,0 +1,261 @@
+"""Steady state from the signal: wait until successive measurements stop drifting.
+
+The fixed wait (``steady="fixed"``) flushes ``residence_volumes`` reactor + transfer
+volumes after the heaters settle. The signal wait (``steady="signal"``) flushes
+:data:`MIN_VOLUMES` volume, then takes a spectrum (and a SAXS curve, when SAXS is
+measured) every :data:`STEP_VOLUMES` volume and stops as soon as two successive ones
+agree within their noise; it never flushes more than ``residence_volumes``.
+
+Drift criterion (:func:`drift_statistic`), for each measured curve ``y`` with noise
+``σ`` (UV-Vis: the noise model of :mod:`msc_bluesky.analysis.spectral_noise`, fitted to
+each spectrum's own point-to-point scatter; SAXS: the detector's ``intensity_sigma``):
+
+- per point ``z = (y₂ − y₁) / sqrt(σ₁² + σ₂²)``, which is N(0, 1) when only noise differs;
+- ``z`` summed over bins of :data:`BIN_POINTS` neighbouring points and divided by
+  ``sqrt(n)``: still N(0, 1) for noise, but a smooth change (spectral features are
+  tens of points wide) adds up;
+- the curves agree when every bin has ``|z_bin| <= DRIFT_LIMIT`` (4) and the mean of
+  ``z_bin²`` is at most ``1 + DRIFT_LIMIT·sqrt(2 / bins)`` (a broad change that stays
+  under the limit in each bin).
+
+Nothing of the simulator is read: only the detectors' data. The rule that ended the
+wait is recorded in the event (``steady_rule``: ``"signal"`` or ``"max_volumes"``,
+``steady_volumes``: volumes flushed after the temperatures settled, ``steady_drift``:
+the largest ``|z_bin|`` of the last comparison) by the :class:`SteadyRecord` device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import bluesky.plan_stubs as bps
+import numpy as np
+from bluesky.utils import Msg
+from ophyd import Component as Cpt
+from ophyd import Device, Signal
+
+from msc_bluesky.limits import ConditionError
+
+#: Rules for the wait after the temperatures settle.
+STEADY_RULES: tuple[str, ...] = ("fixed", "signal")
+#: Residence volumes always flushed before the first comparison.
+MIN_VOLUMES: float = 1.0
+#: Residence volumes between successive measurements of the signal wait.
+STEP_VOLUMES: float = 0.25
+#: Neighbouring points summed into one bin of the drift test.
+BIN_POINTS: int = 16
+#: Largest accepted ``|z_bin|`` (standard deviations of the noise).
+DRIFT_LIMIT: float = 4.0
+
+
+def check_steady(name: str, value: Any) -> str:
+    """Return ``value`` if it is one of :data:`STEADY_RULES`, else raise ConditionError."""
+    if not isinstance(value, str) or value not in STEADY_RULES:
+        raise ConditionError(
+            f"{name} = {value!r} is not allowed; it must be one of {', '.join(STEADY_RULES)}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class SteadyOutcome:
+    """How a wait for steady state ended.
+
+    Attributes
+    ----------
+    rule : str
+        ``"signal"`` (successive measurements agreed) or ``"max_volumes"`` (the cap).
+    volumes : float
+        Residence volumes flushed after the temperatures settled.
+    drift : float
+        Largest ``|z_bin|`` of the last comparison (nan when none was made).
+    checks : int
+        Measurements taken for the comparisons.
+    """
+
+    rule: str
+    volumes: float
+    drift: float = math.nan
+    checks: int = 0
+
+
+class SteadyRecord(Device):
+    """Soft device read in each event: how the wait before it ended.
+
+    Data keys (device name ``steady``): ``steady_rule``, ``steady_volumes``,
+    ``steady_drift``.
+    """
+
+    rule = Cpt(Signal, value="", kind="normal")
+    volumes = Cpt(Signal, value=math.nan, kind="normal")
+    drift = Cpt(Signal, value=math.nan, kind="normal")
+
+    def record(self, outcome: SteadyOutcome) -> None:
+        """Hold ``outcome`` for the next read."""
+        self.rule.put(outcome.rule)
+        self.volumes.put(float(outcome.volumes))
+        self.drift.put(float(outcome.drift))
+
+
+def _binned(z: np.ndarray, points: int) -> np.ndarray:
+    z = z[np.isfinite(z)]
+    if z.size == 0:
+        return z
+    bins = max(1, z.size // points)
+    used = z[: bins * points].reshape(bins, -1)
+    return used.sum(axis=1) / math.sqrt(used.shape[1])
+
+
+def drift_statistic(
+    first: np.ndarray, second: np.ndarray, sigma_first: np.ndarray, sigma_second: np.ndarray,
+    *, bin_points: int = BIN_POINTS,
+) -> tuple[float, float]:
+    """Largest ``|z_bin|`` and mean ``z_bin²`` of the change between two curves.
+
+    Parameters
+    ----------
+    first, second : numpy.ndarray
+        The same curve measured twice (same points).
+    sigma_first, sigma_second : numpy.ndarray
+        Their noise (standard deviation) at each point.
+    bin_points : int
+        Points per bin.
+
+    Returns
+    -------
+    (float, float)
+        ``max |z_bin|`` and ``mean z_bin²`` (``inf`` when the curves cannot be compared).
+    """
+    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
+    if a.shape != b.shape or a.size == 0:
+        return math.inf, math.inf
+    noise = np.sqrt(np.asarray(sigma_first, dtype=float) ** 2
+                    + np.asarray(sigma_second, dtype=float) ** 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(noise > 0, (b - a) / noise, np.nan)
+    zb = _binned(z, int(bin_points))
+    if zb.size == 0:
+        return math.inf, math.inf
+    return float(np.max(np.abs(zb))), float(np.mean(zb**2))
+
+
+def agrees(max_z: float, mean_z2: float, bins: int, limit: float = DRIFT_LIMIT) -> bool:
+    """The drift criterion: no bin beyond ``limit`` and no broad excess over the noise."""
+    return max_z <= limit and mean_z2 <= 1.0 + limit * math.sqrt(2.0 / max(bins, 1))
+
+
+def spectrum_sigma(absorbance: np.ndarray) -> np.ndarray:
+    """Noise of an absorbance spectrum from its own scatter (spectral_noise model)."""
+    from msc_bluesky.analysis.spectral_noise import noise_model, sigma_of
+
+    y = np.asarray(absorbance, dtype=float)
+    return sigma_of(y, noise_model(y))
+
+
+@dataclass
+class _Curve:
+    name: str
+    values: np.ndarray
+    sigma: np.ndarray
+
+
+def compare(previous: Sequence[_Curve], current: Sequence[_Curve]) -> tuple[bool, float]:
+    """Whether every curve agrees with its previous measurement; and the largest |z_bin|."""
+    steady, worst = True, 0.0
+    for old, new in zip(previous, current, strict=True):
+        max_z, mean_z2 = drift_statistic(old.values, new.values, old.sigma, new.sigma)
+        bins = max(1, int(np.isfinite(new.values).sum()) // BIN_POINTS)
+        worst = max(worst, max_z)
+        steady = steady and agrees(max_z, mean_z2, bins)
+    return steady, worst
+
+
+def signal_detectors(detectors: Sequence[Any]) -> list[Any]:
+    """The detectors the signal wait compares: UV-Vis spectrometers and SAXS detectors."""
+    from msc_bluesky.devices.saxs import SAXSDetector
+    from msc_bluesky.devices.uvvis import UVVisSpectrometer
+
+    return [d for d in detectors if isinstance(d, UVVisSpectrometer | SAXSDetector)]
+
+
+def _measure(detectors: Sequence[Any]) -> Generator[Msg, Any, list[_Curve]]:
+    """Trigger the detectors together and read their curves (no event is emitted)."""
+    from msc_bluesky.devices.uvvis import UVVisSpectrometer
+
+    group = f"steady-{id(detectors)}"
+    for det in detectors:
+        yield from bps.trigger(det, group=group)
+    yield from bps.wait(group)
+    curves = []
+    for det in detectors:
+        if isinstance(det, UVVisSpectrometer):
+            a = np.asarray((yield from bps.rd(det.absorbance)), dtype=float)
+            curves.append(_Curve(det.name, a, spectrum_sigma(a)))
+        else:
+            i = np.asarray((yield from bps.rd(det.intensity)), dtype=float)
+            s = np.asarray((yield from bps.rd(det.intensity_sigma)), dtype=float)
+            curves.append(_Curve(det.name, i, s))
+    return curves
+
+
+def wait_for_signal(
+    reactor: Any,
+    detectors: Sequence[Any],
+    *,
+    one_volume_ml: float,
+    max_volumes: float,
+    min_volumes: float = MIN_VOLUMES,
+    step_volumes: float = STEP_VOLUMES,
+) -> Generator[Msg, Any, SteadyOutcome]:
+    """Flush until successive measurements agree within their noise, at most ``max_volumes``.
+
+    ``reactor.flush`` first waits for both heaters to settle, so every volume counted
+    here is pumped at the new temperatures.
+
+    Parameters
+    ----------
+    reactor : FlowReactor
+    detectors : sequence
+        Detectors compared (see :func:`signal_detectors`); none: the fixed wait.
+    one_volume_ml : float
+        One residence volume (reactor + transfer line), mL.
+    max_volumes : float
+        The cap: the fixed wait.
+    min_volumes : float
+        Flushed before the first measurement (at most ``max_volumes``).
+    step_volumes : float
+        Flushed between successive measurements.
+
+    Yields
+    ------
+    Msg
+
+    Returns
+    -------
+    SteadyOutcome
+    """
+    detectors = signal_detectors(detectors)
+    first = min(min_volumes, max_volumes)
+    if not detectors or max_volumes - first < step_volumes - 1e-9:
+        yield from bps.mv(reactor.flush, max_volumes * one_volume_ml)
+        return SteadyOutcome("max_volumes", max_volumes)
+    yield from bps.mv(reactor.flush, first * one_volume_ml)
+    waited = first
+    previous = yield from _measure(detectors)
+    checks, worst = 1, math.nan
+    while waited + step_volumes <= max_volumes + 1e-9:
+        yield from bps.mv(reactor.flush, step_volumes * one_volume_ml)
+        waited += step_volumes
+        current = yield from _measure(detectors)
+        checks += 1
+        steady, worst = compare(previous, current)
+        if steady:
+            return SteadyOutcome("signal", round(waited, 6), worst, checks)
+        previous = current
+    rest = max_volumes - waited
+    if rest > 1e-9:
+        yield from bps.mv(reactor.flush, rest * one_volume_ml)
+    return SteadyOutcome("max_volumes", max_volumes, worst, checks)

@@ -1,0 +1,206 @@
+"""Steady state from the signal (msc_bluesky.plans.steady) with the in-process fakes."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from fake_lab import VOLUMES_ML, FakeLab
+
+from msc_bluesky.limits import ConditionError
+from msc_bluesky.plans import condition_scan
+from msc_bluesky.plans.steady import (
+    BIN_POINTS,
+    MIN_VOLUMES,
+    agrees,
+    drift_statistic,
+    spectrum_sigma,
+    wait_for_signal,
+)
+from msc_bluesky.plans.validation import check_arguments
+
+ONE_VOLUME = sum(VOLUMES_ML.values())
+WAVELENGTH = np.linspace(300, 700, 1000)
+NOISE = 2e-3
+
+
+def band(centre: float, height: float) -> np.ndarray:
+    return 0.1 + height * np.exp(-0.5 * ((WAVELENGTH - centre) / 15.0) ** 2)
+
+
+@pytest.fixture
+def lab():
+    fake = FakeLab(time_scale=100.0)  # one residence volume in ~0.16 s of wall time
+    yield fake
+    fake.close()
+
+
+def pumped(lab) -> float:
+    return sum(float(p.dispensed.get()) for p in lab.reactor.pumps)
+
+
+def at_temperature(lab) -> None:
+    for heater in lab.reactor.heaters:
+        heater.set(250.0).wait(timeout=5)
+    lab.reactor.reaction_time.set(14.0).wait(timeout=5)
+
+
+def washout(lab, old: np.ndarray, new: np.ndarray, *, start: float, width: float):
+    """Spectrometer hook: the cell changes from ``old`` to ``new`` as volumes pass."""
+    rng = np.random.default_rng(7)
+
+    def hook(name, count):
+        v = (pumped(lab) - start) / ONE_VOLUME
+        hook.volumes.append(v)
+        fraction_old = math.exp(-max(v, 0.0) / width)
+        clean = new + (old - new) * fraction_old
+        lab.uvvis.absorbance.sim_put(clean + NOISE * rng.standard_normal(clean.size))
+
+    hook.volumes = []
+    return hook
+
+
+# -- the drift criterion ----------------------------------------------------------------
+def test_noise_only_agrees_and_a_change_of_a_few_sigma_does_not():
+    rng = np.random.default_rng(1)
+    clean = band(450, 0.5)
+    first = clean + NOISE * rng.standard_normal(clean.size)
+    second = clean + NOISE * rng.standard_normal(clean.size)
+    s1, s2 = spectrum_sigma(first), spectrum_sigma(second)
+    assert 0.5 * NOISE < float(np.median(s1)) < 2 * NOISE  # the noise model finds the noise
+    bins = clean.size // BIN_POINTS
+    assert agrees(*drift_statistic(first, second, s1, s2), bins)
+    # a peak 2 noise sigmas high (~11 bin sigmas after binning) is drift
+    moved = second + 2 * NOISE * np.exp(-0.5 * ((WAVELENGTH - 500) / 15.0) ** 2)
+    max_z, _ = drift_statistic(first, moved, s1, spectrum_sigma(moved))
+    assert max_z > 4
+    assert not agrees(*drift_statistic(first, moved, s1, spectrum_sigma(moved)), bins)
+
+
+def test_broad_small_offset_fails_the_mean_square_test():
+    rng = np.random.default_rng(2)
+    clean = band(450, 0.5)
+    first = clean + NOISE * rng.standard_normal(clean.size)
+    second = clean + NOISE * rng.standard_normal(clean.size) + 0.6 * NOISE
+    sigma = np.full(clean.size, NOISE)
+    max_z, mean_z2 = drift_statistic(first, second, sigma, sigma)
+    assert not agrees(max_z, mean_z2, clean.size // BIN_POINTS)
+
+
+def test_curves_of_different_shape_never_agree():
+    assert drift_statistic(np.ones(10), np.ones(11), np.ones(10), np.ones(11)) == (
+        math.inf, math.inf)
+
+
+# -- the wait -------------------------------------------------------------------------------
+def test_signal_wait_ends_when_the_spectra_stop_changing(RE, lab):  # noqa: N803
+    at_temperature(lab)
+    start = pumped(lab)
+    hook = washout(lab, band(420, 0.4), band(480, 0.6), start=start, width=0.25)
+    lab.on_acquire.append(hook)
+    results = []
+
+    def plan():
+        results.append((yield from wait_for_signal(
+            lab.reactor, [lab.uvvis], one_volume_ml=ONE_VOLUME, max_volumes=3)))
+        results.append((pumped(lab) - start) / ONE_VOLUME)
+
+    RE(plan())
+    outcome, volumes_pumped = results
+    assert outcome.rule == "signal"
+    assert MIN_VOLUMES < outcome.volumes < 3
+    assert volumes_pumped >= outcome.volumes - 1e-9
+    assert outcome.drift <= 4
+    # the change still to come after the last spectrum is below the noise
+    assert 0.6 * math.exp(-hook.volumes[-1] / 0.25) < 2 * NOISE
+    assert hook.volumes[-1] >= outcome.volumes - 1e-9
+
+
+def test_signal_wait_is_capped_by_the_fixed_count(RE, lab):  # noqa: N803
+    at_temperature(lab)
+    start = pumped(lab)
+    lab.on_acquire.append(washout(lab, band(420, 0.4), band(480, 0.6), start=start,
+                                  width=10.0))  # still drifting after three volumes
+    results = []
+
+    def plan():
+        results.append((yield from wait_for_signal(
+            lab.reactor, [lab.uvvis], one_volume_ml=ONE_VOLUME, max_volumes=2)))
+        results.append((pumped(lab) - start) / ONE_VOLUME)
+
+    RE(plan())
+    outcome, volumes_pumped = results
+    assert outcome.rule == "max_volumes"
+    assert outcome.volumes == 2
+    assert volumes_pumped >= 2 - 1e-9
+    assert outcome.checks == 1 + round((2 - MIN_VOLUMES) / 0.25)
+
+
+def test_without_a_signal_detector_the_wait_is_the_fixed_one(RE, lab):  # noqa: N803
+    at_temperature(lab)
+    start = pumped(lab)
+    results = []
+
+    def plan():
+        results.append((yield from wait_for_signal(
+            lab.reactor, [], one_volume_ml=ONE_VOLUME, max_volumes=1.5)))
+
+    RE(plan())
+    assert results[0].rule == "max_volumes"
+    assert (pumped(lab) - start) / ONE_VOLUME >= 1.5 - 1e-9
+    assert lab.acquisitions == 0
+
+
+def test_condition_scan_records_which_rule_ended_the_wait(RE, lab):  # noqa: N803
+    # The fake's spectrum is constant per condition: steady at the first comparison.
+    docs = []
+    RE(condition_scan([lab.uvvis, lab.saxs], lab.reactor,
+                      [{"t_nuc": 260.0, "t_growth": 250.0, "reaction_time": 14.0}],
+                      steady="signal", progress=False),
+       lambda name, doc: docs.append((name, doc)))
+    start = next(d for n, d in docs if n == "start")
+    descriptor = next(d for n, d in docs if n == "descriptor")
+    event = next(d for n, d in docs if n == "event")
+    assert start["plan_args"]["steady"] == "signal"
+    assert {"steady_rule", "steady_volumes", "steady_drift"} <= set(descriptor["data_keys"])
+    assert event["data"]["steady_rule"] == "signal"
+    assert event["data"]["steady_volumes"] == MIN_VOLUMES + 0.25
+
+
+def test_fixed_wait_events_are_unchanged(RE, lab):  # noqa: N803
+    docs = []
+    RE(condition_scan([lab.uvvis], lab.reactor,
+                      [{"t_nuc": 260.0, "t_growth": 250.0, "reaction_time": 14.0}],
+                      progress=False),
+       lambda name, doc: docs.append((name, doc)))
+    descriptor = next(d for n, d in docs if n == "descriptor")
+    assert not any(k.startswith("steady_") for k in descriptor["data_keys"])
+
+
+# -- validation -------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", ["sometimes", "", 1, None, True])
+def test_bad_steady_is_refused_before_anything_moves(lab, bad):
+    plan = condition_scan([lab.uvvis], lab.reactor,
+                          [{"t_nuc": 260.0, "t_growth": 250.0, "reaction_time": 14.0}],
+                          steady=bad)
+    with pytest.raises(ConditionError, match=r"steady = .* must be one of fixed, signal"):
+        next(plan)
+
+
+def test_check_arguments_and_drift_tolerance_conflict(lab):
+    with pytest.raises(ConditionError, match="must be one of fixed, signal"):
+        check_arguments(condition_scan, {"conditions": [], "steady": "auto"})
+    plan = condition_scan([lab.uvvis], lab.reactor,
+                          [{"t_nuc": 260.0, "t_growth": 250.0, "reaction_time": 14.0}],
+                          steady="signal", drift_tolerance=0.01)
+    with pytest.raises(ConditionError, match="give one or the other"):
+        next(plan)
+
+
+def test_queue_annotation_offers_the_two_rules():
+    from msc_bluesky.qserver.annotations import annotation_for
+
+    entry = annotation_for(condition_scan)["parameters"]["steady"]
+    assert entry["enums"] == {"SteadyRules": ["fixed", "signal"]}
+    assert entry["annotation"] == "SteadyRules"
