@@ -134,7 +134,7 @@ def test_signal_wait_is_capped_by_the_fixed_count(RE, lab):  # noqa: N803
     assert outcome.rule == "max_volumes"
     assert outcome.volumes == 2
     assert volumes_pumped >= 2 - 1e-9
-    assert outcome.checks == 1 + round((2 - MIN_VOLUMES) / 0.25)
+    assert outcome.checks <= 1 + round((2 - MIN_VOLUMES) / 0.25)
 
 
 def test_without_a_signal_detector_the_wait_is_the_fixed_one(RE, lab):  # noqa: N803
@@ -165,7 +165,8 @@ def test_condition_scan_records_which_rule_ended_the_wait(RE, lab):  # noqa: N80
     assert start["plan_args"]["steady"] == "signal"
     assert {"steady_rule", "steady_volumes", "steady_drift"} <= set(descriptor["data_keys"])
     assert event["data"]["steady_rule"] == "signal"
-    assert event["data"]["steady_volumes"] == MIN_VOLUMES + 0.25
+    # the first comparison, one step after the minimum (plus what flowed meanwhile)
+    assert MIN_VOLUMES + 0.25 <= event["data"]["steady_volumes"] < MIN_VOLUMES + 0.5
 
 
 def test_fixed_wait_events_are_unchanged(RE, lab):  # noqa: N803

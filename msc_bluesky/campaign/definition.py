@@ -274,6 +274,35 @@ def check_campaign(steps: Sequence[CampaignStep], configuration=None) -> int:
     return sum(len(check_step(step, configuration)) for step in steps)
 
 
+def with_steady(steps: Sequence[CampaignStep], rule: str) -> list[CampaignStep]:
+    """The steps with ``steady=rule`` wherever a step does not choose its own wait.
+
+    A step that sets ``steady`` or ``drift_tolerance`` (the fixed wait's drift check)
+    keeps it.
+
+    Parameters
+    ----------
+    steps : sequence of CampaignStep
+    rule : str
+        ``"fixed"`` or ``"signal"`` (see :mod:`msc_bluesky.plans.steady`).
+
+    Returns
+    -------
+    list of CampaignStep
+    """
+    from msc_bluesky.plans.steady import check_steady
+
+    rule = check_steady("--steady", rule)
+    out = []
+    for step in steps:
+        if "steady" in step.kwargs or step.kwargs.get("drift_tolerance") is not None:
+            out.append(step)
+        else:
+            out.append(CampaignStep(step.title, step.plan, step.detectors,
+                                    {**step.kwargs, "steady": rule}))
+    return out
+
+
 #: Keys a step of a YAML campaign file may have.
 STEP_KEYS: tuple[str, ...] = ("title", "plan", "detectors", "kwargs")
 

@@ -30,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-scale", type=float, default=100.0,
                         help="simulated seconds per wall second for the started IOC "
                              "(default 100)")
+    parser.add_argument("--steady", choices=("fixed", "signal"), default="signal",
+                        help="wait before each measurement: 'signal' (default) ends once "
+                             "successive spectra/SAXS curves agree within their noise, "
+                             "after 1 and at most residence_volumes (3) volumes; 'fixed' "
+                             "always flushes residence_volumes")
     parser.add_argument("--queue", action="store_true",
                         help="submit the campaign to a running queue server instead")
     parser.add_argument("--zmq-control-addr", default="tcp://127.0.0.1:60615",
@@ -68,7 +73,12 @@ def _one_line_logging() -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run (or queue) the campaign; print and write the summary and the figures."""
-    from msc_bluesky.campaign.definition import check_campaign, load_campaign, paper_campaign
+    from msc_bluesky.campaign.definition import (
+        check_campaign,
+        load_campaign,
+        paper_campaign,
+        with_steady,
+    )
     from msc_bluesky.limits import ConditionError
 
     if not args.time_scale > 0 or args.time_scale == float("inf"):
@@ -77,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         steps = load_campaign(args.file) if args.file else paper_campaign(quick=args.quick)
+        steps = with_steady(steps, args.steady)
         check_campaign(steps)
     except ConditionError as err:  # every malformed file and bad value: one line, status 2
         print(f"msc-bluesky campaign: {err}", file=sys.stderr)

@@ -243,19 +243,32 @@ def wait_for_signal(
         yield from bps.mv(reactor.flush, max_volumes * one_volume_ml)
         return SteadyOutcome("max_volumes", max_volumes)
     yield from bps.mv(reactor.flush, first * one_volume_ml)
-    waited = first
+    # From here the pumps' totals count the volumes: liquid pumped while the detectors
+    # acquire counts too, so each step flushes only what is still missing.
+    origin = yield from _pumped(reactor)
     previous = yield from _measure(detectors)
-    checks, worst = 1, math.nan
-    while waited + step_volumes <= max_volumes + 1e-9:
-        yield from bps.mv(reactor.flush, step_volumes * one_volume_ml)
-        waited += step_volumes
+    checks, worst, waited = 1, math.nan, first
+    target = first
+    while target + step_volumes <= max_volumes + 1e-9:
+        target += step_volumes
+        waited = first + ((yield from _pumped(reactor)) - origin) / one_volume_ml
+        if target - waited > 1e-9:
+            yield from bps.mv(reactor.flush, (target - waited) * one_volume_ml)
+        waited = first + ((yield from _pumped(reactor)) - origin) / one_volume_ml
         current = yield from _measure(detectors)
         checks += 1
         steady, worst = compare(previous, current)
         if steady:
-            return SteadyOutcome("signal", round(waited, 6), worst, checks)
+            return SteadyOutcome("signal", round(waited, 3), worst, checks)
         previous = current
-    rest = max_volumes - waited
-    if rest > 1e-9:
-        yield from bps.mv(reactor.flush, rest * one_volume_ml)
+    if max_volumes - waited > 1e-9:
+        yield from bps.mv(reactor.flush, (max_volumes - waited) * one_volume_ml)
     return SteadyOutcome("max_volumes", max_volumes, worst, checks)
+
+
+def _pumped(reactor: Any) -> Generator[Msg, Any, float]:
+    """Total volume (mL) both pumps have dispensed so far."""
+    total = 0.0
+    for pump in (reactor.pump_cd, reactor.pump_se):
+        total += float((yield from bps.rd(pump.dispensed)))
+    return total
