@@ -74,6 +74,7 @@ class LiveAnalysis:
             raise TypeError(f"emit must be callable as emit(name, doc), not {emit!r}")
         self.settings = AnalysisSettings.coerce(settings)
         self._emit = emit
+        self._outputs: list[Emit] = []
         self._listeners: list[Listener] = list(listeners)
         self._router = RunRouter([self._factory])
         #: raw start uid -> analysis start uid, for every analysis run started.
@@ -109,11 +110,18 @@ class LiveAnalysis:
             return [], []
         return [_RunAnalysis(start, self)], []
 
+    def add_output(self, emit: Emit) -> None:
+        """Also send every analysis document to ``emit(name, doc)`` (after ``emit``)."""
+        if not callable(emit):
+            raise TypeError(f"emit must be callable as emit(name, doc), not {emit!r}")
+        self._outputs.append(emit)
+
     def _safe_emit(self, name: str, doc: dict) -> None:
-        try:
-            self._emit(name, doc)
-        except Exception:
-            logger.exception("analysis %r document was not accepted downstream", name)
+        for emit in (self._emit, *self._outputs):
+            try:
+                emit(name, doc)
+            except Exception:
+                logger.exception("analysis %r document was not accepted downstream", name)
 
     def _notify(self, result: PointResult) -> None:
         self.last_result = result

@@ -20,9 +20,66 @@ def use_loopback_channel_access(port: int) -> None:
     os.environ.setdefault("OPHYD_CONTROL_LAYER", "caproto")
 
 
+#: Events per tiled write during a campaign. Every document is journalled locally first
+#: (the writer's backup), so a batch loses nothing on a crash; it cuts the requests per
+#: condition enough that the store keeps up with the reactor, so storage finishes
+#: within seconds of the last measurement instead of draining a backlog.
+CAMPAIGN_BATCH_SIZE = 10
+
 #: Wall seconds without a heartbeat after which the started IOC puts the heaters in
 #: standby (the campaign beats every second while it runs): the IOC's default.
 WATCHDOG_WALL_S = 5.0
+
+
+class ReactorIOC:
+    """The reactor a campaign uses: its PV prefix, and a wait until it answers.
+
+    Attributes
+    ----------
+    prefix : str
+        PV prefix of the reactor's IOC.
+    ioc : SimulatedIOC or None
+        The simulated IOC started for the campaign, None for a running one.
+    """
+
+    def __init__(self, prefix: str, ioc: Any = None, echo=print) -> None:
+        self.prefix = prefix
+        self.ioc = ioc
+        self._echo = echo
+        self._ready = ioc is None
+
+    def wait_ready(self) -> str:
+        """Wait until a started IOC answers (at once for a running one); the prefix."""
+        if not self._ready:
+            self.ioc.wait_ready()
+            self._ready = True
+            self._echo(f"simulated IOC ready, PV prefix {self.prefix}")
+        return self.prefix
+
+
+@contextlib.contextmanager
+def launched_reactor(
+    prefix: str | None, time_scale: float, echo=print
+) -> Iterator[ReactorIOC]:
+    """Like :func:`simulated_reactor`, but yield as soon as the IOC process is launched.
+
+    The caller does its other start-up work (imports, catalogue, devices) while the IOC
+    starts, and calls :meth:`ReactorIOC.wait_ready` before connecting.
+    """
+    if prefix:
+        yield ReactorIOC(prefix)
+        return
+    from msc_bluesky.iocs.launcher import SimulatedIOC, free_port
+
+    port = free_port()
+    use_loopback_channel_access(port)
+    echo(f"starting the simulated reactor IOC on 127.0.0.1:{port} (time scale {time_scale:g}) …")
+    watchdog = ("--watchdog", f"{WATCHDOG_WALL_S * time_scale:g}")
+    ioc = SimulatedIOC(time_scale=time_scale, port=port, extra_args=watchdog).launch()
+    try:
+        yield ReactorIOC(ioc.prefix, ioc, echo)
+    finally:
+        ioc.stop()
 
 
 @contextlib.contextmanager
@@ -35,18 +92,8 @@ def simulated_reactor(
     user's). Otherwise the simulated IOC starts on loopback and a free port, with its
     watchdog armed (:data:`WATCHDOG_WALL_S`), and stops on exit.
     """
-    if prefix:
-        yield prefix
-        return
-    from msc_bluesky.iocs.launcher import SimulatedIOC, free_port
-
-    port = free_port()
-    use_loopback_channel_access(port)
-    echo(f"starting the simulated reactor IOC on 127.0.0.1:{port} (time scale {time_scale:g}) …")
-    watchdog = ("--watchdog", f"{WATCHDOG_WALL_S * time_scale:g}")
-    with SimulatedIOC(time_scale=time_scale, port=port, extra_args=watchdog) as ioc:
-        echo(f"simulated IOC ready, PV prefix {ioc.prefix}")
-        yield ioc.prefix
+    with launched_reactor(prefix, time_scale, echo) as reactor_ioc:
+        yield reactor_ioc.wait_ready()
 
 
 def connect_devices(session: Any, timeout: float = 60.0) -> None:

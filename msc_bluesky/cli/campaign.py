@@ -104,15 +104,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_locally(args: argparse.Namespace, steps, campaign_id: str) -> int:
-    from msc_bluesky.campaign.local import connect_devices, simulated_reactor
+    from msc_bluesky.campaign.local import CAMPAIGN_BATCH_SIZE, connect_devices, launched_reactor
     from msc_bluesky.campaign.runner import run_campaign
     from msc_bluesky.limits import ConditionError
 
-    with simulated_reactor(args.prefix, args.time_scale) as prefix:
+    # The IOC starts while this process imports and opens the store.
+    with launched_reactor(args.prefix, args.time_scale) as reactor_ioc:
         from msc_bluesky.session import SessionConfig, build_session
 
         config = SessionConfig(
-            prefix=prefix,
+            prefix=reactor_ioc.prefix,
             data_dir=args.data_dir,
             tiled_uri=args.tiled_uri,
             api_key=args.api_key,
@@ -121,10 +122,13 @@ def _run_locally(args: argparse.Namespace, steps, campaign_id: str) -> int:
             live_plots=False,
             progress=False,
             heartbeat_s=1.0,
+            batch_size=CAMPAIGN_BATCH_SIZE,
         )
         session = build_session(config)
+        live = _collect_records(session, campaign_id)
         try:
             try:
+                reactor_ioc.wait_ready()
                 connect_devices(session)
             except ConnectionError as err:
                 print(f"msc-bluesky campaign: {err}", file=sys.stderr)
@@ -137,7 +141,7 @@ def _run_locally(args: argparse.Namespace, steps, campaign_id: str) -> int:
             print("finishing storage …")
             stored = _finish_storage(session, args)
             if stored:
-                stored = _summarise(session, args, campaign_id, outcome)
+                stored = _summarise(session, args, campaign_id, outcome, live)
         finally:
             session.close()
     if outcome.interrupted:
@@ -183,8 +187,28 @@ def _finish_storage(session, args: argparse.Namespace) -> bool:
     return True
 
 
-def _summarise(session, args: argparse.Namespace, campaign_id: str, outcome) -> bool:
-    """Print and write the summary and figures from the stored runs; False if tiled failed."""
+def _collect_records(session, campaign_id: str):
+    """Collect the report's records from the documents as the campaign runs them.
+
+    The figures then need no second read of every run from tiled (the summary still
+    comes from the store).
+    """
+    from msc_bluesky.storage.report.live import LiveRecords
+
+    live = LiveRecords(campaign_id)
+    session.tokens["report_records"] = session.RE.subscribe(live)
+    if session.live_analysis is not None:
+        session.live_analysis.add_output(live)
+    return live
+
+
+def _summarise(session, args: argparse.Namespace, campaign_id: str, outcome,
+               live=None) -> bool:
+    """Print and write the summary and figures from the stored runs; False if tiled failed.
+
+    With ``live`` (:class:`~msc_bluesky.storage.report.live.LiveRecords`), the figures
+    are drawn from the documents the campaign produced, which are the stored ones.
+    """
     from msc_bluesky.campaign.local import summary_rows
     from msc_bluesky.campaign.summary import format_summary, summarize
 
@@ -200,8 +224,12 @@ def _summarise(session, args: argparse.Namespace, campaign_id: str, outcome) -> 
             print(f"summary written to {args.summary_json}")
         if not args.no_report:
             from msc_bluesky.storage.report import write_report
+            from msc_bluesky.storage.report.write import figures_from_records
 
-            written = write_report(session.client, args.report_dir, campaign=campaign_id)
+            if live is not None:
+                written = figures_from_records(live.records(), args.report_dir)
+            else:
+                written = write_report(session.client, args.report_dir, campaign=campaign_id)
             print("figures: " + ", ".join(str(p) for p in written))
     except Exception as err:  # e.g. the server went away after the last run was stored
         import httpx

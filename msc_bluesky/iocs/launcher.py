@@ -159,6 +159,12 @@ class SimulatedIOC:
             If the IOC exits or does not answer within ``start_timeout`` (the message
             includes its stderr).
         """
+        self.launch()
+        self.wait_ready()
+        return self
+
+    def launch(self) -> SimulatedIOC:
+        """Start the subprocess without waiting for it (see :meth:`wait_ready`)."""
         if self.running:
             return self
         env = dict(os.environ)
@@ -172,6 +178,16 @@ class SimulatedIOC:
         self._stderr = tempfile.TemporaryFile()
         self._process = subprocess.Popen(self.command, env=env, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=self._stderr)
+        return self
+
+    def wait_ready(self) -> SimulatedIOC:
+        """Wait until the launched IOC answers; stop it and raise if it does not.
+
+        Raises
+        ------
+        RuntimeError
+            If the IOC exits or does not answer within ``start_timeout``.
+        """
         try:
             self._wait_until_ready()
         except BaseException:

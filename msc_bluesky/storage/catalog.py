@@ -171,9 +171,59 @@ def catalog_adapter(data_dir: str | Path, *, catalog_uri: str | None = None):
             needs_init = not catalog_exists(directory.root, catalog_uri)
             if needs_init:
                 logger.info("Creating the tiled catalog %s (once)", uri)
+                needs_init = not _initialise_catalog(uri)
             return from_uri(uri, writable_storage=storage, init_if_not_exists=needs_init)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _initialise_catalog(uri: str) -> bool:
+    """Create the catalog's tables and stamp their revision, as ``tiled catalog init`` does.
+
+    In this process (tiled runs that command in a new Python process, which costs
+    seconds of imports), in a thread of its own so that a running event loop (Jupyter)
+    does not get in the way. Returns False if tiled's internals are not as expected;
+    the caller then lets tiled initialise the catalog itself.
+    """
+    import asyncio
+    import threading
+
+    try:
+        from sqlalchemy.ext.asyncio import create_async_engine
+        from tiled.alembic_utils import UninitializedDatabase, check_database, stamp_head
+        from tiled.catalog.alembic_constants import ALEMBIC_DIR, ALEMBIC_INI_TEMPLATE_PATH
+        from tiled.catalog.core import ALL_REVISIONS, REQUIRED_REVISION, initialize_database
+        from tiled.utils import ensure_specified_sql_driver
+    except ImportError as err:
+        logger.info("tiled catalog init in-process unavailable (%s)", err)
+        return False
+    database = ensure_specified_sql_driver(uri)
+
+    async def create_tables() -> None:
+        engine = create_async_engine(database)
+        try:
+            try:
+                await check_database(engine, REQUIRED_REVISION, ALL_REVISIONS)
+            except UninitializedDatabase:
+                await initialize_database(engine)
+        finally:
+            await engine.dispose()
+
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            asyncio.run(create_tables())
+            stamp_head(ALEMBIC_INI_TEMPLATE_PATH, ALEMBIC_DIR, database)
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(err)
+
+    thread = threading.Thread(target=work, name="tiled-catalog-init")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return True
 
 
 def open_catalog(data_dir: str | Path, *, catalog_uri: str | None = None):
