@@ -132,7 +132,7 @@ def test_signal_wait_is_capped_by_the_fixed_count(RE, lab):  # noqa: N803
     RE(plan())
     outcome, volumes_pumped = results
     assert outcome.rule == "max_volumes"
-    assert outcome.volumes == 2
+    assert 2 <= outcome.volumes < 2.3  # the cap, plus what flowed during a measurement
     assert volumes_pumped >= 2 - 1e-9
     assert outcome.checks <= 1 + round((2 - MIN_VOLUMES) / 0.25)
 

@@ -18,14 +18,22 @@ each spectrum's own point-to-point scatter; SAXS: the detector's ``intensity_sig
   ``z_bin²`` is at most ``1 + DRIFT_LIMIT·sqrt(2 / bins)`` (a broad change that stays
   under the limit in each bin).
 
-Nothing of the simulator is read: only the detectors' data. The rule that ended the
-wait is recorded in the event (``steady_rule``: ``"signal"`` or ``"max_volumes"``,
-``steady_volumes``: volumes flushed after the temperatures settled, ``steady_drift``:
-the largest ``|z_bin|`` of the last comparison) by the :class:`SteadyRecord` device.
+Volumes are counted from the pumps' ``dispensed`` totals, so liquid pumped while the
+detectors acquire counts too: when a measurement lasts longer than a step's flow
+(short residence times, such as the nucleation series at 1.5 s), the next one starts at
+once and successive measurements are simply further apart. No measurement starts
+once the fixed count has been pumped.
+
+Nothing of the simulator is read: only the detectors' data and the pumps' totals. The
+rule that ended the wait is recorded in the event by the :class:`SteadyRecord` device:
+``steady_rule`` (``"signal"`` or ``"max_volumes"``), ``steady_volumes`` (volumes
+flushed after the temperatures settled) and ``steady_drift`` (the largest ``|z_bin|``
+of the last comparison).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
@@ -38,6 +46,8 @@ from ophyd import Component as Cpt
 from ophyd import Device, Signal
 
 from msc_bluesky.limits import ConditionError
+
+logger = logging.getLogger(__name__)
 
 #: Rules for the wait after the temperatures settle.
 STEADY_RULES: tuple[str, ...] = ("fixed", "signal")
@@ -170,6 +180,8 @@ def compare(previous: Sequence[_Curve], current: Sequence[_Curve]) -> tuple[bool
         bins = max(1, int(np.isfinite(new.values).sum()) // BIN_POINTS)
         worst = max(worst, max_z)
         steady = steady and agrees(max_z, mean_z2, bins)
+        logger.debug("steady check %s: max |z_bin| %.2f, mean z_bin² %.2f (%d bins)",
+                     new.name, max_z, mean_z2, bins)
     return steady, worst
 
 
@@ -246,24 +258,31 @@ def wait_for_signal(
     # From here the pumps' totals count the volumes: liquid pumped while the detectors
     # acquire counts too, so each step flushes only what is still missing.
     origin = yield from _pumped(reactor)
+
+    def flushed() -> Generator[Msg, Any, float]:
+        return first + ((yield from _pumped(reactor)) - origin) / one_volume_ml
+
     previous = yield from _measure(detectors)
-    checks, worst, waited = 1, math.nan, first
-    target = first
-    while target + step_volumes <= max_volumes + 1e-9:
+    checks, worst, target = 1, math.nan, first
+    while True:
         target += step_volumes
-        waited = first + ((yield from _pumped(reactor)) - origin) / one_volume_ml
+        waited = yield from flushed()
+        if target > max_volumes + 1e-9 or waited >= max_volumes - 1e-9:
+            break
         if target - waited > 1e-9:
             yield from bps.mv(reactor.flush, (target - waited) * one_volume_ml)
-        waited = first + ((yield from _pumped(reactor)) - origin) / one_volume_ml
+            waited = yield from flushed()
         current = yield from _measure(detectors)
         checks += 1
         steady, worst = compare(previous, current)
+        logger.debug("steady: %.3f volumes flushed: %s", waited,
+                     "steady" if steady else "drifting")
         if steady:
             return SteadyOutcome("signal", round(waited, 3), worst, checks)
         previous = current
     if max_volumes - waited > 1e-9:
         yield from bps.mv(reactor.flush, (max_volumes - waited) * one_volume_ml)
-    return SteadyOutcome("max_volumes", max_volumes, worst, checks)
+    return SteadyOutcome("max_volumes", round(max(max_volumes, waited), 3), worst, checks)
 
 
 def _pumped(reactor: Any) -> Generator[Msg, Any, float]:

@@ -1,0 +1,52 @@
+"""The signal wait on the simulated IOC over real Channel Access: the events say which
+rule ended each wait, and the reactor watch still ends a faulty wait within seconds."""
+
+from __future__ import annotations
+
+import pytest
+from faults_support import Rig
+
+from msc_bluesky.plans import condition_scan
+
+pytestmark = pytest.mark.integration
+
+#: A growth-temperature step of the paper grid at 14 s (one volume ~0.16 s of wall time).
+CONDITIONS = [
+    {"t_nuc": 280.0, "t_growth": 280.0, "reaction_time": 14.0},
+    {"t_nuc": 280.0, "t_growth": 270.0, "reaction_time": 14.0},
+]
+
+
+@pytest.fixture
+def rig():
+    r = Rig()
+    yield r
+    r.close()
+
+
+def test_signal_wait_records_the_rule_in_each_event(RE, rig):  # noqa: N803
+    out = rig.run(RE, condition_scan([rig.uvvis, rig.saxs], rig.reactor, CONDITIONS,
+                                     steady="signal", progress=False))
+    assert out.error is None, out.error
+    assert out.stop["exit_status"] == "success"
+    events = [doc for name, doc in out.docs if name == "event"]
+    assert len(events) == len(CONDITIONS)
+    for event in events:
+        data = event["data"]
+        assert data["steady_rule"] in ("signal", "max_volumes")
+        # at least one volume; the cap is 3 (plus what flowed during a last measurement)
+        assert 1.0 <= data["steady_volumes"] <= 3.5
+        if data["steady_rule"] == "signal":
+            assert data["steady_drift"] <= 4.0
+    assert rig.reactor_safe()
+
+
+def test_frozen_ioc_during_the_signal_wait_ends_the_run(RE, rig):  # noqa: N803
+    out = rig.run(RE, condition_scan([rig.uvvis, rig.saxs], rig.reactor, CONDITIONS[:1],
+                                     steady="signal", progress=False),
+                  at="flush", fault=rig.freeze, delay=0.2)
+    assert out.detect_s <= 10.0, out.detect_s
+    assert out.stop["exit_status"] == "fail"
+    assert out.stop["reason"].startswith(f"reactor IOC not responding ({rig.prefix}reactor:)")
+    assert "during the flush" in out.stop["reason"]
+    rig.thaw()
