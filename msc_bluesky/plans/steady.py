@@ -18,11 +18,13 @@ each spectrum's own point-to-point scatter; SAXS: the detector's ``intensity_sig
   ``z_bin²`` is at most ``1 + DRIFT_LIMIT·sqrt(2 / bins)`` (a broad change that stays
   under the limit in each bin).
 
-Volumes are counted from the pumps' ``dispensed`` totals, so liquid pumped while the
-detectors acquire counts too: when a measurement lasts longer than a step's flow
-(short residence times, such as the nucleation series at 1.5 s), the next one starts at
-once and successive measurements are simply further apart. No measurement starts
-once the fixed count has been pumped.
+Each measurement is taken while the next step is pumped (the wait ends when both are
+done), so a step costs the longer of the two. Volumes are counted from the pumps'
+``dispensed`` totals: when a measurement lasts longer than a step's flow (short
+residence times, such as the nucleation series at 1.5 s), successive measurements are
+simply further apart, and when the next comparison could only end after the fixed
+count, the rest of it is pumped at once. The wait ends at the latest once the fixed
+count is pumped.
 
 Nothing of the simulator is read: only the detectors' data and the pumps' totals. The
 rule that ended the wait is recorded in the event by the :class:`SteadyRecord` device:
@@ -193,14 +195,10 @@ def signal_detectors(detectors: Sequence[Any]) -> list[Any]:
     return [d for d in detectors if isinstance(d, UVVisSpectrometer | SAXSDetector)]
 
 
-def _measure(detectors: Sequence[Any]) -> Generator[Msg, Any, list[_Curve]]:
-    """Trigger the detectors together and read their curves (no event is emitted)."""
+def _read_curves(detectors: Sequence[Any]) -> Generator[Msg, Any, list[_Curve]]:
+    """Read the detectors' curves after a trigger (no event is emitted)."""
     from msc_bluesky.devices.uvvis import UVVisSpectrometer
 
-    group = f"steady-{id(detectors)}"
-    for det in detectors:
-        yield from bps.trigger(det, group=group)
-    yield from bps.wait(group)
     curves = []
     for det in detectors:
         if isinstance(det, UVVisSpectrometer):
@@ -239,7 +237,7 @@ def wait_for_signal(
     min_volumes : float
         Flushed before the first measurement (at most ``max_volumes``).
     step_volumes : float
-        Flushed between successive measurements.
+        Flushed from the start of one measurement to the start of the next.
 
     Yields
     ------
@@ -255,33 +253,32 @@ def wait_for_signal(
         yield from bps.mv(reactor.flush, max_volumes * one_volume_ml)
         return SteadyOutcome("max_volumes", max_volumes)
     yield from bps.mv(reactor.flush, first * one_volume_ml)
-    # From here the pumps' totals count the volumes: liquid pumped while the detectors
-    # acquire counts too, so each step flushes only what is still missing.
+    # From here the pumps' totals count the volumes. Each measurement runs while the
+    # next step is pumped (both are waited for), so a step costs the longer of the two.
     origin = yield from _pumped(reactor)
-
-    def flushed() -> Generator[Msg, Any, float]:
-        return first + ((yield from _pumped(reactor)) - origin) / one_volume_ml
-
-    previous = yield from _measure(detectors)
-    checks, worst, target = 1, math.nan, first
-    while True:
-        target += step_volumes
-        waited = yield from flushed()
-        if target > max_volumes + 1e-9 or waited >= max_volumes - 1e-9:
-            break
-        if target - waited > 1e-9:
-            yield from bps.mv(reactor.flush, (target - waited) * one_volume_ml)
-            waited = yield from flushed()
-        current = yield from _measure(detectors)
+    previous: list[_Curve] | None = None
+    checks, worst, waited = 0, math.nan, first
+    while waited < max_volumes - 1e-9:
+        step = min(step_volumes, max_volumes - waited)
+        group = f"steady-{checks}-{id(detectors)}"
+        for det in detectors:
+            yield from bps.trigger(det, group=group)
+        yield from bps.abs_set(reactor.flush, step * one_volume_ml, group=group)
+        yield from bps.wait(group)
+        current = yield from _read_curves(detectors)
         checks += 1
-        steady, worst = compare(previous, current)
-        logger.debug("steady: %.3f volumes flushed: %s", waited,
-                     "steady" if steady else "drifting")
-        if steady:
-            return SteadyOutcome("signal", round(waited, 3), worst, checks)
+        before, waited = waited, first + ((yield from _pumped(reactor)) - origin) / one_volume_ml
+        if previous is not None:
+            steady, worst = compare(previous, current)
+            logger.debug("steady: %.3f volumes flushed: %s", waited,
+                         "steady" if steady else "drifting")
+            if steady and waited < max_volumes:
+                return SteadyOutcome("signal", round(waited, 3), worst, checks)
         previous = current
-    if max_volumes - waited > 1e-9:
-        yield from bps.mv(reactor.flush, (max_volumes - waited) * one_volume_ml)
+        if waited + (waited - before) >= max_volumes and waited < max_volumes - 1e-9:
+            # the next comparison would end after the cap: pump the rest at once
+            yield from bps.mv(reactor.flush, (max_volumes - waited) * one_volume_ml)
+            waited = max_volumes
     return SteadyOutcome("max_volumes", round(max(max_volumes, waited), 3), worst, checks)
 
 
