@@ -41,8 +41,8 @@ def main() -> int:
     parser.add_argument("--time-scale", type=float, default=100.0)
     args = parser.parse_args()
 
-    from bluesky import RunEngine
     import bluesky.plan_stubs as bps
+    from bluesky import RunEngine
 
     from msc_bluesky.analysis.uvvis import fit_spectrum
     from msc_bluesky.campaign.local import simulated_reactor

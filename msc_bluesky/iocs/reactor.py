@@ -24,6 +24,10 @@ from msc_bluesky.limits import PUMP_MAX_FLOW_ML_MIN, TEMPERATURE_LIMITS_C
 from msc_bluesky.sim.reactor import DEFAULT_RESERVOIR_ML, PumpError
 
 T_LOW, T_HIGH = TEMPERATURE_LIMITS_C
+#: Wall seconds between updates of the simulated reactor's PVs (clock, heaters, pumps).
+#: Every wait a plan makes ends on an update, so this is the granularity of the waits:
+#: at time scale 100, 0.05 s is 5 simulated seconds (0.3 residence volumes at 14 s).
+SCAN_PERIOD_S = 0.05
 
 
 @separate_alarms
@@ -313,7 +317,7 @@ class ReactorGroup(PVGroup):
         await write_alarm_flag(self.alarm, st.alarm)
         await write_if_changed(self.sim_time, round(world.time, 6))
 
-    @sim_time.scan(period=0.05)
+    @sim_time.scan(period=SCAN_PERIOD_S)
     async def sim_time(self, instance, async_lib):
         sim_state(self).sync()
         await self.refresh()
