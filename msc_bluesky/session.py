@@ -76,6 +76,10 @@ class SessionConfig:
         Added to every run's start document (``RE.md``).
     analysis_settings : dict, optional
         Passed to the live analysis.
+    analysis_thread : bool
+        Run the live analysis on a thread of its own (the RunEngine does not wait for
+        the fits; storage is then shared under a lock). Default False; the campaign
+        uses it.
     heartbeat_s : float
         Wall seconds between puts to the reactor IOC's heartbeat PV, so the IOC's
         watchdog (armed by default at 5 s of wall time) puts the heaters in standby if
@@ -97,6 +101,7 @@ class SessionConfig:
     metadata: dict[str, Any] = field(default_factory=dict)
     analysis_settings: dict[str, Any] | None = None
     heartbeat_s: float = 1.0
+    analysis_thread: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -217,9 +222,22 @@ class Session:
     uvvis: Any = None
     saxs: Any = None
     live_analysis: Any = None
+    analysis_thread: Any = None
     heartbeat: Any = None
     tokens: dict[str, int] = field(default_factory=dict)
     closed: bool = False
+
+    def drain(self, timeout: float = 600.0) -> bool:
+        """Wait for the live analysis (when on its own thread), then for the writer.
+
+        Returns
+        -------
+        bool
+            True when everything was handled in time.
+        """
+        if self.analysis_thread is not None and not self.analysis_thread.flush(timeout):
+            return False
+        return self.writer.flush(timeout)
 
     def close(self, timeout: float = 60.0) -> bool:
         """Unsubscribe, finish writing (journals of unfinished runs stay) and close tiled.
@@ -237,6 +255,8 @@ class Session:
         for token in self.tokens.values():
             self.RE.unsubscribe(token)
         self.tokens.clear()
+        if self.analysis_thread is not None:
+            self.analysis_thread.close(timeout)
         drained = self.writer.close(timeout)
         if self.client is not None:
             close_client(self.client)
@@ -323,11 +343,23 @@ def build_session(config: SessionConfig | None = None) -> Session:
     RE = RunEngine(_session_metadata(directory))
     RE.md.update(config.metadata)
     session = Session(RE=RE, config=config, writer=writer, client=client)
-    session.tokens["tiled"] = RE.subscribe(writer)
+    threaded = config.live_analysis and config.analysis_thread
+    sink = writer
+    if threaded:
+        from msc_bluesky.callbacks.threaded import SerializedCallback
+
+        sink = SerializedCallback(writer)  # the RunEngine and the analysis thread
+    session.tokens["tiled"] = RE.subscribe(sink)
     _close_at_exit(session)
     if config.live_analysis:
-        session.live_analysis = _live_analysis(config, writer)
-        session.tokens["live_analysis"] = RE.subscribe(session.live_analysis)
+        session.live_analysis = _live_analysis(config, sink)
+        analysis = session.live_analysis
+        if threaded:
+            from msc_bluesky.callbacks.threaded import ThreadedCallback
+
+            analysis = session.analysis_thread = ThreadedCallback(
+                session.live_analysis, name="msc-live-analysis")
+        session.tokens["live_analysis"] = RE.subscribe(analysis)
     if config.progress:
         from bluesky.utils import ProgressBarManager
 
@@ -378,7 +410,7 @@ class _SafeHalt:
             self.previous(new_state, old_state)
 
 
-def _live_analysis(config: SessionConfig, writer: JournaledWriter):
+def _live_analysis(config: SessionConfig, writer: Any):
     from msc_bluesky.callbacks import LiveAnalysis
 
     listeners = []

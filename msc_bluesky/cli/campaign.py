@@ -123,6 +123,7 @@ def _run_locally(args: argparse.Namespace, steps, campaign_id: str) -> int:
             progress=False,
             heartbeat_s=1.0,
             batch_size=CAMPAIGN_BATCH_SIZE,
+            analysis_thread=True,
         )
         session = build_session(config)
         live = _collect_records(session, campaign_id)
@@ -167,7 +168,7 @@ def _finish_storage(session, args: argparse.Namespace) -> bool:
         True when every run of the campaign is in tiled.
     """
     writer = session.writer
-    drained = writer.flush(600)
+    drained = session.drain(600)
     status = writer.status
     if session.client is None:
         print(f"msc-bluesky campaign: tiled was unreachable; all {status.kept} documents "
