@@ -31,6 +31,7 @@ import time
 T_SCRIPT = time.perf_counter()
 
 import argparse  # noqa: E402
+import os  # noqa: E402
 import tempfile  # noqa: E402
 import uuid  # noqa: E402
 from collections import defaultdict  # noqa: E402
@@ -194,6 +195,7 @@ def run(args) -> int:
         reactor_ioc.wait_ready()
         connect_devices(session)
         t_ready = time.perf_counter()
+        cpu_ready = time.process_time()  # this process's CPU seconds (all threads)
 
         outcome = run_campaign(steps, session, campaign_id, echo=lambda line: None)
         t_run = time.perf_counter() - t_ready
@@ -233,7 +235,9 @@ def run(args) -> int:
           f"{volumes:.2f} volumes on average), {outcome.completed_steps}/{len(steps)} steps, "
           f"tiled batch {batch}")
     print(f"{'share':<34} {'wall s':>8} {'floor s':>8} {'ratio':>6}  goal")
-    print(f"{'start-up (to connected devices)':<34} {startup:8.2f} {0.0:8.2f} {'-':>6}  < 5 s")
+    print(f"{'start-up (to connected devices)':<34} {startup:8.2f} {0.0:8.2f} {'-':>6}  < 5 s "
+          f"(CPU {cpu_ready:.1f} s in this process; load {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores)")
     print(f"{'campaign (all conditions)':<34} {t_run:8.2f} {floor:8.2f} "
           f"{t_run / floor:6.2f}  overhead <= 20 %")
     print(f"{'  per condition':<34} {per_condition:8.3f} {floor / n:8.3f} "
