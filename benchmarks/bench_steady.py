@@ -58,6 +58,9 @@ def main() -> int:
         reactor, uvvis, saxs = make_reactor(prefix), make_uvvis(prefix), make_saxs(prefix)
         for device in (reactor, uvvis, saxs):
             device.wait_for_connection(timeout=60)
+        from msc_bluesky.devices.heartbeat import Heartbeat
+
+        heartbeat = Heartbeat(reactor.heartbeat, 1.0).start()  # the IOC's watchdog is armed
         RE = RunEngine({}, context_managers=[])  # noqa: N806
         watch = ReactorWatch(reactor)
         wavelength = np.asarray(uvvis.wavelength.get(), dtype=float)
@@ -111,8 +114,11 @@ def main() -> int:
             finally:
                 yield from safe_state(reactor)
 
-        RE(plan())
-        watch.close()
+        try:
+            RE(plan())
+        finally:
+            watch.close()
+            heartbeat.stop()
         for device in (reactor, uvvis, saxs):
             device.destroy()
 
