@@ -206,3 +206,29 @@ def test_queue_annotation_offers_the_two_rules():
     entry = annotation_for(condition_scan)["parameters"]["steady"]
     assert entry["enums"] == {"SteadyRules": ["fixed", "signal"]}
     assert entry["annotation"] == "SteadyRules"
+
+
+def test_campaign_steps_get_the_rule_unless_they_choose_their_own():
+    from msc_bluesky.campaign.definition import (
+        CampaignStep,
+        check_campaign,
+        paper_campaign,
+        with_steady,
+    )
+
+    steps = with_steady(paper_campaign(quick=True), "signal")
+    assert all(step.kwargs["steady"] == "signal" for step in steps)
+    check_campaign(steps)  # every plan of a campaign accepts the option
+    own = [
+        CampaignStep("fixed here", "condition_scan", ("uvvis",),
+                     {"conditions": [{"t_nuc": 280.0, "t_growth": 270.0,
+                                      "reaction_time": 14.0}], "steady": "fixed"}),
+        CampaignStep("drift check", "condition_scan", ("uvvis",),
+                     {"conditions": [{"t_nuc": 280.0, "t_growth": 270.0,
+                                      "reaction_time": 14.0}], "drift_tolerance": 0.01}),
+    ]
+    kept = with_steady(own, "signal")
+    assert kept[0].kwargs["steady"] == "fixed"
+    assert "steady" not in kept[1].kwargs
+    with pytest.raises(ConditionError, match="must be one of fixed, signal"):
+        with_steady(own, "sometimes")
