@@ -1,0 +1,115 @@
+"""The production store: ``msc-bluesky serve`` on PostgreSQL, and ``copy-store`` into it.
+
+Each test gets its own PostgreSQL database (dropped at teardown) and skips, saying so,
+when no PostgreSQL server answers on 127.0.0.1:5432.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from bluesky import RunEngine
+from postgres_support import temporary_database
+from storage_support import ServeProcess, analysis_documents, condition_scan, make_devices
+
+from msc_bluesky.storage.browse import campaign_table, find_runs, run_arrays
+from msc_bluesky.storage.catalog import close_client, connect, open_catalog
+from msc_bluesky.storage.layout import find_run
+from msc_bluesky.storage.server import generate_api_key
+from msc_bluesky.storage.writer import JournaledWriter
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def postgres_uri():
+    with temporary_database() as uri:
+        yield uri
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "msc_bluesky.cli", *args],
+        capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def _embedded_store(data_dir) -> list[tuple[str, dict]]:
+    """Two raw runs and one linked analysis run in an embedded (SQLite) data directory."""
+    client = open_catalog(data_dir)
+    writer = JournaledWriter(client, data_dir / "backup", batch_size=10)
+    reactor, uvvis, saxs = make_devices(seed=3)
+    docs: list = []
+    RE = RunEngine({})
+    RE.subscribe(lambda n, d: docs.append((n, d)))
+    RE.subscribe(writer)
+    grid = [{"t_nuc": 250.0, "t_growth": 230.0, "reaction_time": 3.0},
+            {"t_nuc": 270.0, "t_growth": 230.0, "reaction_time": 3.0}]
+    RE(condition_scan(reactor, [uvvis, saxs], grid))
+    first = len(docs)
+    RE(condition_scan(reactor, [uvvis, saxs], [{**grid[0], "t_nuc": 200.0}]))
+    for name, doc in analysis_documents(docs[:first]):
+        writer(name, doc)
+    assert writer.close(120)
+    assert len(writer.status.stored) == 3
+    close_client(client)
+    return docs
+
+
+def test_postgres_server_serves_what_the_embedded_store_holds(postgres_uri, tmp_path):
+    source = tmp_path / "laptop"
+    docs = _embedded_store(source)
+    key = generate_api_key()
+    with ServeProcess(tmp_path / "facility", key, catalog_uri=postgres_uri) as server:
+        env = {"MSC_TILED_API_KEY": key}
+        first = _cli("copy-store", "--data-dir", str(source), "--tiled-uri", server.uri,
+                     "--no-progress", env=env)
+        assert first.returncode == 0, first.stderr
+        assert "copied 3 runs (2 raw, 1 analysis" in first.stdout
+        again = _cli("copy-store", "--data-dir", str(source), "--tiled-uri", server.uri,
+                     env=env)
+        assert again.returncode == 0, again.stderr
+        assert "copied 0 runs" in again.stdout and "3 already in the target" in again.stdout
+
+        embedded = open_catalog(source)
+        served = connect(server.uri, api_key=key)
+        try:
+            assert len(served["raw"]) == 2 and len(served["analysis"]) == 1  # no duplicates
+            for client in (embedded, served):  # the same API, the same answers
+                (run,) = find_runs(client, t_nuc=270)
+                assert run.metadata["start"]["uid"] == docs[0][1]["uid"]
+                events = [d for n, d in docs if n == "event"][:2]
+                np.testing.assert_allclose(
+                    run_arrays(run)["absorbance"], [e["data"]["uvvis_absorbance"] for e in events]
+                )
+            local, remote = campaign_table(embedded), campaign_table(served)
+            assert len(remote) == len(local) == 3
+            assert list(remote.columns) == list(local.columns)
+            assert remote["phase"].notna().sum() == local["phase"].notna().sum() == 2
+            assert find_run(served, docs[0][1]["uid"][:8]).metadata["stop"]["exit_status"] == (
+                "success"
+            )
+        finally:
+            close_client(embedded)
+            close_client(served)
+
+
+def test_copy_store_refuses_bad_input_in_one_line(tmp_path):
+    missing = _cli("copy-store", "--data-dir", str(tmp_path / "nope"),
+                   "--tiled-uri", "http://127.0.0.1:9")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        f"msc-bluesky copy-store: data directory {tmp_path / 'nope'} does not exist; "
+        "give --data-dir DIR"
+    ]
+    (tmp_path / "empty").mkdir()
+    no_uri = _cli("copy-store", "--data-dir", str(tmp_path / "empty"),
+                  env={"MSC_TILED_URI": ""})
+    assert no_uri.returncode == 2 and "--tiled-uri URI is required" in no_uri.stderr
+    empty = _cli("copy-store", "--data-dir", str(tmp_path / "empty"),
+                 "--tiled-uri", "http://127.0.0.1:9")
+    assert empty.returncode == 2 and "holds no tiled catalog" in empty.stderr
