@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 from bluesky import RunEngine
 from postgres_support import temporary_database
-from storage_support import ServeProcess, analysis_documents, condition_scan, make_devices
+from storage_support import (
+    ServeProcess,
+    analysis_documents,
+    condition_scan,
+    make_devices,
+    wait_until,
+)
 
 from msc_bluesky.storage.browse import campaign_table, find_runs, run_arrays
 from msc_bluesky.storage.catalog import close_client, connect, open_catalog
@@ -113,3 +119,87 @@ def test_copy_store_refuses_bad_input_in_one_line(tmp_path):
     empty = _cli("copy-store", "--data-dir", str(tmp_path / "empty"),
                  "--tiled-uri", "http://127.0.0.1:9")
     assert empty.returncode == 2 and "holds no tiled catalog" in empty.stderr
+
+
+@pytest.fixture
+def short_retries(monkeypatch):
+    """tiled's client retries connection errors for up to 45 s (TILED_RETRY_TIMEOUT)."""
+    import tiled.client.utils as tiled_client_utils
+
+    monkeypatch.setattr(tiled_client_utils, "TILED_RETRY_TIMEOUT", 2.0)
+    monkeypatch.setattr(tiled_client_utils, "TILED_RETRY_ATTEMPTS", 2)
+
+
+def _record_acknowledged(monkeypatch) -> list[tuple[str, dict]]:
+    """Documents whose tiled write returned (the server answered 2xx), in order.
+
+    The journalled writer sends each document through ``make_tiled_writer``'s callback
+    (batch size 1: one write per document); wrapping it records what the server
+    acknowledged without changing what is written.
+    """
+    from msc_bluesky.storage import writer as writer_module
+
+    acknowledged: list[tuple[str, dict]] = []
+    real = writer_module.make_tiled_writer
+
+    def recording(client, batch_size=1):
+        inner = real(client, batch_size)
+
+        def write(name, doc):
+            inner(name, doc)
+            acknowledged.append((name, doc))
+
+        return write
+
+    monkeypatch.setattr(writer_module, "make_tiled_writer", recording)
+    return acknowledged
+
+
+def test_server_killed_mid_write_keeps_every_acknowledged_document(
+    postgres_uri, tmp_path, monkeypatch, short_retries
+):
+    from msc_bluesky.storage.replay import replay_backups
+    from msc_bluesky.storage.verify import missing_documents
+
+    key, served, backup = generate_api_key(), tmp_path / "served", tmp_path / "backup"
+    acknowledged = _record_acknowledged(monkeypatch)
+    reactor, uvvis, saxs = make_devices(seed=21)
+    grid = [{"t_nuc": 200.0 + 10 * i, "t_growth": 230.0, "reaction_time": 3.0} for i in range(6)]
+    docs: list = []
+    server = ServeProcess(served, key, catalog_uri=postgres_uri)
+    try:
+        client = connect(server.uri, api_key=key)
+        writer = JournaledWriter(client, backup)
+        RE = RunEngine({})
+        RE.subscribe(lambda n, d: docs.append((n, d)))
+        RE.subscribe(writer)
+        RE(condition_scan(reactor, [uvvis, saxs], grid[:2]))  # one whole run first
+
+        def kill(index):
+            if index == 2:  # SIGKILL once the first run and this one's start are stored,
+                # while the writer thread is still writing this run's events
+                wait_until(lambda: len(acknowledged) >= 7, 60, "7 documents stored")
+                server.kill()
+
+        RE(condition_scan(reactor, [uvvis, saxs], grid, per_step=kill))
+        analysis = analysis_documents(docs[: len(grid[:2]) + 3])  # of the first run
+        for name, doc in analysis:
+            writer(name, doc)
+        assert writer.flush(120)  # every document handled: stored or journalled
+        acked = list(acknowledged)
+    finally:
+        server.stop()
+    assert 7 <= len(acked) < len(docs) + len(analysis)  # the kill came mid-write
+
+    with ServeProcess(served, key, catalog_uri=postgres_uri, port=server.port) as again:
+        client = connect(again.uri, api_key=key)
+        try:
+            assert missing_documents(client, acked) == []  # 0 acknowledged documents lost
+            assert writer.close(60)
+            kept = writer.status.backed_up
+            assert kept, "the runs the kill interrupted are kept in the backup"
+            report = replay_backups(client, backup)
+            assert sorted(report.replayed) == sorted(kept) and not report.failed
+            assert missing_documents(client, docs + analysis) == []
+        finally:
+            close_client(client)
