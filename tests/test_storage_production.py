@@ -6,6 +6,7 @@ when no PostgreSQL server answers on 127.0.0.1:5432.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -201,5 +202,45 @@ def test_server_killed_mid_write_keeps_every_acknowledged_document(
             report = replay_backups(client, backup)
             assert sorted(report.replayed) == sorted(kept) and not report.failed
             assert missing_documents(client, docs + analysis) == []
+        finally:
+            close_client(client)
+
+
+def test_two_campaigns_write_one_postgres_server_at_once(postgres_uri, tmp_path):
+    from msc_bluesky.storage.backup import pending_journals
+
+    key = generate_api_key()
+    plans = {
+        "a": "t_nuc,t_growth,reaction_time\n270,270,14\n290,290,14\n",
+        "b": "t_nuc,t_growth,reaction_time\n260,230,14\n300,300,14\n",
+    }
+    with ServeProcess(tmp_path / "facility", key, catalog_uri=postgres_uri) as server:
+        env = {**os.environ, "MSC_TILED_URI": server.uri, "MSC_TILED_API_KEY": key}
+        campaigns = {}
+        for name, csv in plans.items():  # each starts its own simulated IOC
+            (tmp_path / f"{name}.csv").write_text(csv)
+            campaigns[name] = subprocess.Popen(
+                [sys.executable, "-m", "msc_bluesky.cli", "campaign",
+                 "--file", str(tmp_path / f"{name}.csv"), "--data-dir", str(tmp_path / name),
+                 "--summary-json", str(tmp_path / f"{name}.json"), "--no-report",
+                 "--time-scale", "400"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+            )  # fmt: skip
+        outputs = {name: p.communicate(timeout=240)[0] for name, p in campaigns.items()}
+        for name, process in campaigns.items():
+            assert process.returncode == 0, outputs[name]
+            assert pending_journals(tmp_path / name / "backup") == []  # all in the server
+        client = connect(server.uri, api_key=key)
+        try:
+            for name in plans:
+                summary = json.loads((tmp_path / f"{name}.json").read_text())
+                table = campaign_table(client, md={"campaign_id": summary["campaign_id"]})
+                assert len(table) == 2  # both conditions of this campaign, nothing lost
+                assert table["analysis_uid"].notna().all()  # each with its analysis
+                wanted = sorted(float(r.split(",")[0]) for r in plans[name].split()[1:])
+                assert sorted(table["reactor_t_nuc_setpoint"]) == wanted
+                md = {"campaign_id": summary["campaign_id"]}
+                assert len(find_runs(client, md=md)) == 1  # one condition scan each
+                assert len(find_runs(client, kind="analysis", md=md)) == 1
         finally:
             close_client(client)
