@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     """Copy; print one line per outcome; exit status 1 if any run failed."""
     from msc_bluesky.storage.backup import pending_journals
     from msc_bluesky.storage.catalog import DataDirectory, close_client, connect, open_catalog
-    from msc_bluesky.storage.copy_store import copy_store, count_runs
+    from msc_bluesky.storage.copy_store import count_runs
 
     problem = _check(args)
     if problem is None:
