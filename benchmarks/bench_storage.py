@@ -16,7 +16,7 @@ checked:
 
     python benchmarks/bench_storage.py --catalog-uri postgresql://postgres@127.0.0.1:5432/msc_bench
     python benchmarks/bench_storage.py --load        # the same on SQLite only
-        [--preload 1000] [--conditions 20] [--readers 8]
+        [--preload 1000] [--conditions 20] [--readers 8] [--poll-interval 1]
 """
 
 from __future__ import annotations
@@ -129,6 +129,8 @@ def main() -> None:
                         help="conditions of the streamed campaign (default 20)")
     parser.add_argument("--readers", type=int, default=8,
                         help="reader threads polling the campaign table (default 8)")
+    parser.add_argument("--poll-interval", type=float, default=1.0,
+                        help="seconds each reader waits between polls (default 1; 0: none)")
     args = parser.parse_args()
     if args.catalog_uri or args.load:
         from storage_load import main_load
@@ -136,8 +138,10 @@ def main() -> None:
         for name in ("preload", "conditions", "readers"):
             if getattr(args, name) < 1:
                 parser.error(f"--{name} must be a positive integer")
+        if not args.poll_interval >= 0:
+            parser.error("--poll-interval must be a number >= 0")
         main_load(args.catalog_uri, preload_runs=args.preload, conditions=args.conditions,
-                  readers=args.readers)
+                  readers=args.readers, interval=args.poll_interval)
         return
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
