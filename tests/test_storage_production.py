@@ -244,3 +244,15 @@ def test_two_campaigns_write_one_postgres_server_at_once(postgres_uri, tmp_path)
                 assert len(find_runs(client, kind="analysis", md=md)) == 1
         finally:
             close_client(client)
+
+
+def test_serve_refuses_an_unusable_catalog_in_one_line(tmp_path):
+    for uri, said in [
+        ("postgresql://postgres@127.0.0.1:9/msc", "the PostgreSQL server must answer"),
+        ("mysql://db/msc", "scheme 'mysql' is not supported"),
+    ]:
+        done = _cli("serve", "--data-dir", str(tmp_path), "--catalog-uri", uri,
+                    "--api-key", "abc123", "--no-profile")
+        assert done.returncode == 2
+        (line,) = done.stderr.strip().splitlines()
+        assert line.startswith("error: --catalog-uri:") and said in line
