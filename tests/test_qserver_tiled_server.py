@@ -84,9 +84,10 @@ def test_queued_plan_is_stored_in_the_postgres_backed_server(tmp_path):
             (raw,) = find_runs(client, md={"uid": raw_uid})  # in the server, not embedded
             assert raw.metadata["stop"]["exit_status"] == "success"
             assert len(raw["primary"].read()["reactor_t_growth"]) == 2
-            analysis = wait_until(
+            wait_until(
                 lambda: find_runs(client, kind="analysis", raw_uid=raw_uid), 30, "analysis"
             )
+            analysis = find_runs(client, kind="analysis", raw_uid=raw_uid)
             assert analysis[0].metadata["start"]["scan_id"] == raw.metadata["start"]["scan_id"]
         finally:
             close_client(client)
