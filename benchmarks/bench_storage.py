@@ -16,7 +16,7 @@ checked:
 
     python benchmarks/bench_storage.py --catalog-uri postgresql://postgres@127.0.0.1:5432/msc_bench
     python benchmarks/bench_storage.py --load        # the same on SQLite only
-        [--preload 1000] [--conditions 20] [--readers 8] [--poll-interval 1]
+        [--preload 1000] [--conditions 8] [--readers 8] [--poll-interval 1]
 """
 
 from __future__ import annotations
@@ -125,8 +125,8 @@ def main() -> None:
                         help="run the load benchmark (SQLite only without --catalog-uri)")
     parser.add_argument("--preload", type=int, default=1000,
                         help="runs stored before the load benchmark streams (default 1000)")
-    parser.add_argument("--conditions", type=int, default=20,
-                        help="conditions of the streamed campaign (default 20)")
+    parser.add_argument("--conditions", type=int, default=8,
+                        help="conditions of the streamed campaign (default 8)")
     parser.add_argument("--readers", type=int, default=8,
                         help="reader threads polling the campaign table (default 8)")
     parser.add_argument("--poll-interval", type=float, default=1.0,

@@ -50,6 +50,9 @@ FIT_KEYS = {
 }
 
 
+#: Conditions streamed in the SIGKILL phase (the server dies after ``kill_after`` documents).
+KILL_CONDITIONS = 4
+
 # -- documents ------------------------------------------------------------------------
 
 
@@ -361,7 +364,7 @@ def run_backend(label: str, catalog_uri: str | None, *, preload_runs: int, condi
 
                 killer = threading.Thread(target=kill_mid_write)
                 rng = np.random.default_rng(1)
-                for i in range(conditions):
+                for i in range(KILL_CONDITIONS):
                     for name, doc in condition_runs("killed", i, rng):
                         writer(name, doc)
                         all_docs.append((name, doc))
