@@ -7,6 +7,16 @@ databroker's ``db[-1].table()`` and ``db(t_nuc=...)`` on that store, and how fas
 ``replay --migrate`` moves runs of the old layout into ``raw``/``analysis``.
 
     python benchmarks/bench_storage.py [--events 50] [--runs 100] [--migrate-runs 20]
+
+Load and durability of a served store (``storage_load.py``): one writer streaming a
+campaign plus 8 readers polling its campaign table, against a tiled server process on
+SQLite and, with ``--catalog-uri`` (an empty database), on PostgreSQL side by side;
+then the server is SIGKILLed mid-write, restarted, and the acknowledged documents are
+checked:
+
+    python benchmarks/bench_storage.py --catalog-uri postgresql://postgres@127.0.0.1:5432/msc_bench
+    python benchmarks/bench_storage.py --load        # the same on SQLite only
+        [--preload 1000] [--conditions 8] [--readers 8] [--poll-interval 1]
 """
 
 from __future__ import annotations
@@ -107,7 +117,32 @@ def main() -> None:
     parser.add_argument(
         "--migrate-runs", type=int, default=20, help="raw runs (+ analysis) to migrate"
     )
+    parser.add_argument(
+        "--catalog-uri", default=None,
+        help="an empty PostgreSQL database: run the load benchmark on SQLite and on it",
+    )
+    parser.add_argument("--load", action="store_true",
+                        help="run the load benchmark (SQLite only without --catalog-uri)")
+    parser.add_argument("--preload", type=int, default=1000,
+                        help="runs stored before the load benchmark streams (default 1000)")
+    parser.add_argument("--conditions", type=int, default=8,
+                        help="conditions of the streamed campaign (default 8)")
+    parser.add_argument("--readers", type=int, default=8,
+                        help="reader threads polling the campaign table (default 8)")
+    parser.add_argument("--poll-interval", type=float, default=1.0,
+                        help="seconds each reader waits between polls (default 1; 0: none)")
     args = parser.parse_args()
+    if args.catalog_uri or args.load:
+        from storage_load import main_load
+
+        for name in ("preload", "conditions", "readers"):
+            if getattr(args, name) < 1:
+                parser.error(f"--{name} must be a positive integer")
+        if not args.poll_interval >= 0:
+            parser.error("--poll-interval must be a number >= 0")
+        main_load(args.catalog_uri, preload_runs=args.preload, conditions=args.conditions,
+                  readers=args.readers, interval=args.poll_interval)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         client = open_catalog(tmp)

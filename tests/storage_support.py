@@ -160,7 +160,15 @@ def wait_until(predicate, timeout: float, message: str, interval: float = 0.1) -
 class ServeProcess:
     """``msc-bluesky serve`` as a subprocess on a free loopback port; stop() ends it."""
 
-    def __init__(self, data_dir: Path, api_key: str, *, public: bool = False, port=None):
+    def __init__(
+        self,
+        data_dir: Path,
+        api_key: str,
+        *,
+        public: bool = False,
+        port=None,
+        catalog_uri: str | None = None,
+    ):
         self.port = port or free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.api_key = api_key
@@ -178,7 +186,10 @@ class ServeProcess:
         ]
         if public:
             cmd.append("--public")
-        self.log = open(Path(data_dir) / f"serve-{self.port}.log", "w")  # noqa: SIM115
+        if catalog_uri:
+            cmd += ["--catalog-uri", catalog_uri]
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        self.log = open(Path(data_dir) / f"serve-{self.port}.log", "a")  # noqa: SIM115
         self.process = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
         try:
             wait_until(self._healthy, 90.0, f"tiled server on {self.uri} did not start")
@@ -193,6 +204,12 @@ class ServeProcess:
             return httpx.get(f"{self.uri}/healthz", timeout=1.0).status_code == 200
         except httpx.HTTPError:
             return False
+
+    def kill(self) -> None:
+        """SIGKILL the server (no shutdown of any kind) and wait for it to be gone."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=20)
 
     def stop(self) -> None:
         """Terminate the server and wait for it."""

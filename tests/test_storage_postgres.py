@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-
 import numpy as np
 import pytest
 from bluesky import RunEngine
+from postgres_support import temporary_database
 from storage_support import analysis_documents, condition_scan, make_devices
 
 from msc_bluesky.storage.browse import campaign_table, find_runs, run_arrays
@@ -15,26 +14,11 @@ from msc_bluesky.storage.writer import JournaledWriter
 
 pytestmark = pytest.mark.integration
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
 
 @pytest.fixture(scope="module")
 def postgres_uri():
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(ADMIN_DSN, connect_timeout=3)
-    except psycopg2.OperationalError as err:
-        pytest.skip(f"no PostgreSQL answers at 127.0.0.1:5432 as user postgres: {err}")
-    admin.autocommit = True
-    name = f"msc_test_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with temporary_database() as uri:
+        yield uri
 
 
 def test_postgres_catalog_round_trip_and_query(postgres_uri, tmp_path):

@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "ioc",
     "serve",
     "replay",
+    "copy-store",
     "report",
     "reprocess",
     "fit-kinetics",

@@ -285,7 +285,7 @@ def _print_stored_summary(args: argparse.Namespace, campaign_id: str, outcome) -
     from msc_bluesky.storage.catalog import close_client, connect, open_catalog
 
     client = (connect(args.tiled_uri, api_key=args.api_key) if args.tiled_uri
-              else open_catalog(args.data_dir))
+              else open_catalog(args.data_dir, catalog_uri=args.catalog_uri))
     try:
         summary = summarize(summary_rows(client, campaign_id))
         summary.update(campaign_id=campaign_id, interrupted=False, error=outcome.error)

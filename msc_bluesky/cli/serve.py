@@ -65,10 +65,18 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"error: --api-key: {err}", file=sys.stderr)
         return 2
+    if args.catalog_uri:
+        problem = _catalog_problem(args.data_dir, args.catalog_uri)
+        if problem:
+            print(f"error: --catalog-uri: {problem}", file=sys.stderr)
+            return 2
     if not is_loopback(args.host):
         print(f"warning: serving on {args.host}, reachable from other hosts", file=sys.stderr)
     uri = f"http://{args.host}:{args.port}"
     print(f"tiled server for {os.path.abspath(args.data_dir)} at {uri}", flush=True)
+    if args.catalog_uri:
+        print(f"catalog: {_without_password(args.catalog_uri)}; array files in "
+              f"{os.path.join(os.path.abspath(args.data_dir), 'data')}", flush=True)
     print(f"access: {'public read-only, API key to write' if args.public else 'API key'}")
     if generated:
         print(f"API key (shown once): {api_key}", flush=True)
@@ -84,6 +92,32 @@ def run(args: argparse.Namespace) -> int:
         catalog_uri=args.catalog_uri,
     )
     return 0
+
+
+def _catalog_problem(data_dir: str, catalog_uri: str) -> str:
+    """One line saying why the catalog database cannot be used, or "" when it can."""
+    from msc_bluesky.storage.catalog import catalog_exists
+
+    try:
+        catalog_exists(data_dir, catalog_uri)
+    except ValueError as err:  # a scheme that is not sqlite or postgresql
+        return str(err)
+    except Exception as err:  # the PostgreSQL server or database is not there
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return (f"cannot open {_without_password(catalog_uri)} ({first}); the PostgreSQL "
+                "server must answer and the database exist (createdb -h HOST -U USER NAME)")
+    return ""
+
+
+def _without_password(uri: str) -> str:
+    """The URI with any password replaced by ``***`` (for printing)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _write_profile(uri: str) -> None:

@@ -7,6 +7,8 @@ Modules (docs/storage.md):
 - :mod:`.writer`     :class:`JournaledWriter`: tiled writes with a local journal
 - :mod:`.backup`     per-run JSON-lines journals
 - :mod:`.replay`     :func:`replay_backups`
+- :mod:`.copy_store` :func:`copy_store` (data directory -> server, each run once)
+- :mod:`.verify`     :func:`missing_documents` (durability checks)
 - :mod:`.server`     the ``msc-bluesky serve`` application
 - :mod:`.browse`     :func:`find_runs`, :func:`run_arrays`, :func:`campaign_table`
 - :mod:`.conditions` flat searchable condition keys added to start documents

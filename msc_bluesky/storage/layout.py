@@ -104,8 +104,13 @@ def count_legacy_runs(root) -> int:
     """Runs stored at the root in the old layout (0 for a catalog of runs given directly)."""
     if is_run_catalog(root):
         return 0
+    total = len(root)
+    if total <= len(CONTAINERS):  # the usual case: one listing instead of a lookup each
+        from itertools import islice
+
+        return sum(1 for key in islice(root.keys(), total) if key not in CONTAINERS)
     present = sum(1 for name in CONTAINERS if _child(root, name) is not None)
-    return max(len(root) - present, 0)
+    return max(total - present, 0)
 
 
 def sources(client, kind: str) -> Sources:
