@@ -6,8 +6,9 @@
 
 Per condition: checkpoint; set both heaters and the reaction time together; equilibrate
 (settled temperatures, N flushed residence volumes, optional drift check); install the
-process suspenders; checkpoint; trigger and read detectors + reactor; remove the
-suspenders. Everything is validated before the first movement, and the whole run is
+process suspenders; checkpoint; (heaters or pumps found in standby, e.g. after a long
+pause: set the condition again and equilibrate); trigger and read detectors + reactor;
+remove the suspenders. Everything is validated before the first movement, and the whole run is
 wrapped so that heaters go to standby and pumps stop on every exit.
 
 Every wait (settle, flush, acquisition, recovery) is watched by a
@@ -192,9 +193,20 @@ def condition_scan(
             )
         )
 
-    def measure() -> Generator[Msg, Any, Any]:
+    def recover(cond: dict[str, float]) -> Generator[Msg, Any, Any]:
+        yield from set_condition(cond)
+        return (yield from settle_and_flush())
+
+    def measure(cond: dict[str, float]) -> Generator[Msg, Any, Any]:
         # The watch starts after the checkpoint, so a re-taken point is watched too.
         yield from bps.checkpoint()
+        # A point re-taken after a long pause (the heaters went to standby) is settled
+        # again first: never measure an unsettled reactor.
+        in_standby = False
+        for part in [h.enable for h in reactor.heaters] + [p.run for p in reactor.pumps]:
+            in_standby = in_standby or int((yield from bps.rd(part))) != 1
+        if in_standby:
+            yield from recover(cond)
         return (
             yield from watching(
                 bps.trigger_and_read([*detectors, reactor]), watch, "acquisition",
@@ -208,18 +220,13 @@ def condition_scan(
         yield from set_condition(cond)
         yield from settle_and_flush()
         if suspend:
-
-            def recover() -> Generator[Msg, Any, Any]:
-                yield from set_condition(cond)
-                return (yield from settle_and_flush())
-
             suspenders = reactor_suspenders(
                 reactor, cond, band=temperature_band, recovery_timeout=recovery_timeout,
-                post_plan=recover, watch=watch,
+                post_plan=lambda: recover(cond), watch=watch,
             )
-            yield from bpp.suspend_wrapper(measure(), suspenders)
+            yield from bpp.suspend_wrapper(measure(cond), suspenders)
         else:
-            yield from measure()
+            yield from measure(cond)
         bar.done()
 
     @bpp.stage_decorator(detectors)
