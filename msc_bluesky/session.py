@@ -285,6 +285,9 @@ def _close_at_exit(session: Session, timeout: float = 30.0) -> None:
 def _open_store(config: SessionConfig, directory: DataDirectory):
     if config.tiled_uri is None:
         return open_catalog(directory.root, catalog_uri=config.catalog_uri)
+    from msc_bluesky.storage.writer import bound_tiled_retries
+
+    bound_tiled_retries()  # a dead server is known in seconds, not tiled's 45 s
     try:
         return connect(config.tiled_uri, api_key=config.api_key)
     except Exception as err:
