@@ -6,10 +6,9 @@
 
 Per condition: checkpoint; set both heaters and the reaction time together; equilibrate
 (settled temperatures, N flushed residence volumes, optional drift check); install the
-process suspenders; checkpoint; (heaters or pumps found in standby, e.g. after a long
-pause: set the condition again and equilibrate); trigger and read detectors + reactor;
-remove the suspenders. Everything is validated before the first movement, and the whole run is
-wrapped so that heaters go to standby and pumps stop on every exit.
+process suspenders; checkpoint; trigger and read detectors + reactor (never with the
+heaters in standby, e.g. when a long pause put them there); remove the suspenders.
+Everything is validated before the first movement, and the whole run is wrapped so that heaters go to standby and pumps stop on every exit.
 
 Every wait (settle, flush, acquisition, recovery) is watched by a
 :class:`~msc_bluesky.plans.watch.ReactorWatch`: a lost or frozen IOC, a pump running
@@ -197,20 +196,15 @@ def condition_scan(
         yield from set_condition(cond)
         return (yield from settle_and_flush())
 
-    def measure(cond: dict[str, float]) -> Generator[Msg, Any, Any]:
+    def measure() -> Generator[Msg, Any, Any]:
         # The watch starts after the checkpoint, so a re-taken point is watched too.
         yield from bps.checkpoint()
-        # A point re-taken after a long pause (the heaters went to standby) is settled
-        # again first: never measure an unsettled reactor.
-        in_standby = False
-        for part in [h.enable for h in reactor.heaters] + [p.run for p in reactor.pumps]:
-            in_standby = in_standby or int((yield from bps.rd(part))) != 1
-        if in_standby:
-            yield from recover(cond)
+        # needs_heat: a point re-taken with the heaters in standby (a resume after a long
+        # pause) fails instead of measuring an unsettled reactor
         return (
             yield from watching(
                 bps.trigger_and_read([*detectors, reactor]), watch, "acquisition",
-                pumps=not suspend,
+                pumps=not suspend, needs_heat=True,
             )
         )
 
@@ -224,9 +218,9 @@ def condition_scan(
                 reactor, cond, band=temperature_band, recovery_timeout=recovery_timeout,
                 post_plan=lambda: recover(cond), watch=watch,
             )
-            yield from bpp.suspend_wrapper(measure(cond), suspenders)
+            yield from bpp.suspend_wrapper(measure(), suspenders)
         else:
-            yield from measure(cond)
+            yield from measure()
         bar.done()
 
     @bpp.stage_decorator(detectors)
