@@ -8,7 +8,8 @@ Per condition: checkpoint; set both heaters and the reaction time together; equi
 (settled temperatures, N flushed residence volumes, optional drift check); install the
 process suspenders; checkpoint; trigger and read detectors + reactor (never with the
 heaters in standby, e.g. when a long pause put them there); remove the suspenders.
-Everything is validated before the first movement, and the whole run is wrapped so that heaters go to standby and pumps stop on every exit.
+Everything is validated before the first movement, and the whole run is wrapped so
+that heaters go to standby and pumps stop on every exit.
 
 Every wait (settle, flush, acquisition, recovery) is watched by a
 :class:`~msc_bluesky.plans.watch.ReactorWatch`: a lost or frozen IOC, a pump running
