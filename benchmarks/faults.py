@@ -220,13 +220,15 @@ def _long_pause():
     from faults_support import CONDITION, Rig, wait_until
 
     from msc_bluesky.devices.engine_states import PAUSE_STANDBY_S, ReactorStateHook
+    from msc_bluesky.devices.heartbeat import Heartbeat
     from msc_bluesky.plans import condition_scan
 
     rig = Rig()
+    beat = Heartbeat(rig.reactor.heartbeat, 1.0).start()  # as a session beats
     try:
         rig.saxs.exposure_time.set(200.0).wait(timeout=10)
         RE = RunEngine({}, context_managers=[])  # noqa: N806
-        RE.state_hook = ReactorStateHook(RE, rig.reactor)
+        RE.state_hook = ReactorStateHook(RE, rig.reactor, beat)
         emitted = []
         RE.subscribe(lambda name, doc: emitted.append(name))
         plan = condition_scan([rig.uvvis, rig.saxs], rig.reactor, [CONDITION], progress=False)
@@ -242,6 +244,7 @@ def _long_pause():
         return (_row(f"RE paused > {PAUSE_STANDBY_S:g} s, resumed", detect, safe,
                      len(out.docs), len(emitted)), out.stop["reason"])
     finally:
+        beat.stop()
         rig.close()
 
 
