@@ -14,7 +14,9 @@ bluesky calls ``RE.state_hook(new_state, old_state)`` on every state change.
   A resumed plan re-takes its point from the last checkpoint; the msc plans set the
   condition again and settle and flush before they measure when they find the heaters
   in standby (:mod:`msc_bluesky.plans.scans`).
-- ``running``: the heartbeat beats again; a pending pause timer is cancelled.
+- ``running``: the heartbeat beats again (also on ``idle`` after a pause that ended in
+  abort or stop, whose cleanup made the reactor safe); a pending pause timer is
+  cancelled.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class ReactorStateHook:
         self.pause_standby_s = check_pause_standby(pause_standby_s)
         self.standby_on_pause = 0  # times a long pause put the reactor in standby
         self._timer: threading.Timer | None = None
+        self._beat_paused_by_pause = False
 
     def __call__(self, new_state: str, old_state: str) -> None:
         new_state = str(new_state)
@@ -85,8 +88,11 @@ class ReactorStateHook:
             self._timer = threading.Timer(self.pause_standby_s, self._pause_expired)
             self._timer.daemon = True
             self._timer.start()
-        elif new_state == "running" and self.heartbeat is not None:
+        elif self.heartbeat is not None and (
+            new_state == "running" or (new_state == "idle" and self._beat_paused_by_pause)
+        ):  # after a halt the beats stay off until a plan runs: the watchdog backs it up
             self.heartbeat.resume()
+            self._beat_paused_by_pause = False
         if self.previous is not None:
             self.previous(new_state, old_state)
 
@@ -102,6 +108,7 @@ class ReactorStateHook:
             self.RE._reason = HALT_REASON
         if self.heartbeat is not None:
             self.heartbeat.pause()
+            self._beat_paused_by_pause = False
         self._standby("RE.halt()")
 
     def _pause_expired(self) -> None:
@@ -112,6 +119,7 @@ class ReactorStateHook:
                        self.pause_standby_s)
         if self.heartbeat is not None:
             self.heartbeat.pause()  # a lost put: the IOC's watchdog trips instead
+            self._beat_paused_by_pause = True
         if self._standby("a long pause"):
             self.standby_on_pause += 1
 
