@@ -280,6 +280,8 @@ def storage_cases() -> list[dict]:
 
 
 def _fmt(v) -> str:
+    if v is None:
+        return "  -"
     if isinstance(v, float):
         return "  -" if v != v else f"{v:5.1f}"
     return str(v)
