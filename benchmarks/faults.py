@@ -158,6 +158,96 @@ def _client_killed(how):
         "IOC watchdog (no heartbeat)"
 
 
+def _dry_pump_mid_exposure(rig):
+    from caproto.sync.client import write
+
+    from msc_bluesky.iocs.launcher import _loopback_environment
+
+    with _loopback_environment(rig.ioc.port):
+        write(rig.prefix + "reactor:pump_cd:capacity", 0.001, notify=True, repeater=False)
+        write(rig.prefix + "reactor:pump_cd:refill", 1, notify=True, repeater=False)
+
+
+def _while_suspended(action):
+    """pump_cd runs dry mid-exposure (the run suspends in standby); pause, then ``action``.
+
+    detect: from ``RE.<action>()`` to its return (the stop document is out); safe: from
+    the dry pump to the standby of the suspended run.
+    """
+    from bluesky import RunEngine
+    from faults_support import CONDITION, Rig, wait_until
+
+    from msc_bluesky.devices.engine_states import ReactorStateHook
+    from msc_bluesky.plans import condition_scan
+
+    rig = Rig()
+    try:
+        rig.saxs.exposure_time.set(200.0).wait(timeout=10)
+        RE = RunEngine({}, context_managers=[])  # noqa: N806
+        RE.state_hook = ReactorStateHook(RE, rig.reactor)
+        emitted, seen = [], {}
+        RE.subscribe(lambda name, doc: emitted.append(name))
+
+        def fault():
+            _dry_pump_mid_exposure(rig)
+            seen["safe"] = wait_until(rig.reactor_safe, 30, "standby while suspended")
+            wait_until(lambda: "wait_for" in rig.commands, 30, "the wait for recovery")
+            RE.request_pause()
+
+        plan = condition_scan([rig.uvvis, rig.saxs], rig.reactor, [CONDITION], progress=False)
+        out = rig.run(RE, plan, at="acquisition", fault=fault)
+        t0 = time.monotonic()
+        if action == "abort":
+            RE.abort("pump_cd clogged")
+        else:
+            getattr(RE, action)()
+        detect = time.monotonic() - t0
+        wait_until(rig.reactor_safe, 30, "safe")
+        stop = out.stop
+        return (_row(f"RE.{action}() while suspended", detect, seen["safe"], len(out.docs),
+                     len(emitted)), f"{stop['exit_status']}: {stop['reason']}")
+    finally:
+        rig.close()
+
+
+def _long_pause():
+    """RE paused mid-exposure for longer than pause_standby_s (default 10 s), resumed.
+
+    safe: from the pause to the standby; detect: from ``RE.resume()`` to the end of the
+    run (the point is not re-taken on a cooling reactor).
+    """
+    from bluesky import RunEngine
+    from faults_support import CONDITION, Rig, wait_until
+
+    from msc_bluesky.devices.engine_states import PAUSE_STANDBY_S, ReactorStateHook
+    from msc_bluesky.devices.heartbeat import Heartbeat
+    from msc_bluesky.plans import condition_scan
+
+    rig = Rig()
+    beat = Heartbeat(rig.reactor.heartbeat, 1.0).start()  # as a session beats
+    try:
+        rig.saxs.exposure_time.set(200.0).wait(timeout=10)
+        RE = RunEngine({}, context_managers=[])  # noqa: N806
+        RE.state_hook = ReactorStateHook(RE, rig.reactor, beat)
+        emitted = []
+        RE.subscribe(lambda name, doc: emitted.append(name))
+        plan = condition_scan([rig.uvvis, rig.saxs], rig.reactor, [CONDITION], progress=False)
+        out = rig.run(RE, plan, at="acquisition", fault=RE.request_pause)
+        waited = wait_until(rig.reactor_safe, PAUSE_STANDBY_S + 30, "standby after a pause")
+        safe = (out.t_end - out.t_fault) + waited  # from RE.request_pause()
+        t0 = time.monotonic()
+        try:
+            RE.resume()
+        except Exception:  # noqa: BLE001 - the refusal is the expected outcome
+            pass
+        detect = time.monotonic() - t0
+        return (_row(f"RE paused > {PAUSE_STANDBY_S:g} s, resumed", detect, safe,
+                     len(out.docs), len(emitted)), out.stop["reason"])
+    finally:
+        beat.stop()
+        rig.close()
+
+
 def reactor_cases() -> list[tuple[dict, str]]:
     """Every reactor/plan/process case as (row, reason)."""
     rows = []
@@ -172,6 +262,9 @@ def reactor_cases() -> list[tuple[dict, str]]:
     rows.append(_dry_detect("pump_se dry during flush", (), prepare=_se_small))
     for how in ("SIGKILL", "SIGSTOP"):
         rows.append(_client_killed(how))
+    for action in ("abort", "stop", "halt"):
+        rows.append(_while_suspended(action))
+    rows.append(_long_pause())
     return rows
 
 
@@ -187,6 +280,8 @@ def storage_cases() -> list[dict]:
 
 
 def _fmt(v) -> str:
+    if v is None:
+        return "  -"
     if isinstance(v, float):
         return "  -" if v != v else f"{v:5.1f}"
     return str(v)

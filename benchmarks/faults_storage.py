@@ -11,8 +11,8 @@ Cases, each with real processes:
   once ("database is locked" is retried, not a loss).
 
 Columns: ``detect_s`` — fault to the writer declaring the run kept in the backup
-(tiled's own client retries a dead server for ``TILED_RETRY_TIMEOUT``, 45 s by
-default, before it gives up); ``safe_s`` — fault to every acknowledged document being
+(the writer bounds tiled's client retries to 3 s and its connect timeout to 2 s:
+``storage.writer.bound_tiled_retries``); ``safe_s`` — fault to every acknowledged document being
 on disk (journal or store): the journal line is written before the writer returns
 (for a killed writer there is nothing after the fault to time: "–");
 ``docs_kept`` — documents in the store after replay;
@@ -122,10 +122,12 @@ class _Server:
 
 
 def _stored_documents(client, uids) -> int:
+    from msc_bluesky.storage.layout import find_run
+
     total = 0
     for uid in uids:
         try:
-            run = client[uid]
+            run = find_run(client, uid)  # raw/ or analysis/ (storage/layout.py)
         except KeyError:
             continue
         streams = 1 if "primary" in run else 0
@@ -246,6 +248,7 @@ def writer_killed(runs: int, events: int) -> dict:
     """SIGKILL the writing process mid-run; replay its journals."""
     from msc_bluesky.storage.backup import locked_if_idle, pending_journals
     from msc_bluesky.storage.catalog import close_client, open_catalog
+    from msc_bluesky.storage.layout import find_run
     from msc_bluesky.storage.replay import replay_backups
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -283,7 +286,8 @@ def writer_killed(runs: int, events: int) -> dict:
         assert not report.failed, report.failed
         # a run cut short gets a recovered stop document: count only what was acquired
         kept = _stored_documents(client, uids) - sum(
-            1 for u in report.replayed if "recovered" in client[u].metadata["stop"]["reason"]
+            1 for u in report.replayed
+            if "recovered" in find_run(client, u).metadata["stop"]["reason"]
         )
         close_client(client)
     return {"case": "writer process killed mid-run", "detect_s": detect, "safe_s": None,

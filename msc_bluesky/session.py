@@ -36,6 +36,7 @@ ENV_FIELDS: dict[str, str] = {
     "MSC_CATALOG_URI": "catalog_uri",
     "MSC_BATCH_SIZE": "batch_size",
     "MSC_HEARTBEAT_S": "heartbeat_s",
+    "MSC_PAUSE_STANDBY_S": "pause_standby_s",
     "MSC_LIVE_PLOTS": "live_plots",
 }
 #: Environment variable naming a YAML file with SessionConfig fields.
@@ -85,6 +86,10 @@ class SessionConfig:
         watchdog (armed by default at 5 s of wall time) puts the heaters in standby if
         this process dies, freezes or halts. Default 1 s; 0 sends none (then the IOC's
         watchdog trips while heaters are on, unless the IOC runs ``--no-watchdog``).
+    pause_standby_s : float
+        Wall seconds a paused RunEngine keeps the heaters on before they go to standby
+        (default 10 s, 0 … 600; ``MSC_PAUSE_STANDBY_S``). A resumed msc plan sets its
+        condition again and settles before it measures.
     """
 
     prefix: str = "MSC:"
@@ -102,6 +107,7 @@ class SessionConfig:
     analysis_settings: dict[str, Any] | None = None
     heartbeat_s: float = 1.0
     analysis_thread: bool = False
+    pause_standby_s: float = 10.0
 
     def __post_init__(self) -> None:
         try:
@@ -112,6 +118,9 @@ class SessionConfig:
             ) from None
         if not self.heartbeat_s >= 0:
             raise ValueError(f"heartbeat_s must be >= 0 s, got {self.heartbeat_s!r}")
+        from msc_bluesky.devices.engine_states import check_pause_standby
+
+        self.pause_standby_s = check_pause_standby(self.pause_standby_s)
         try:
             self.batch_size = int(self.batch_size)
         except (TypeError, ValueError):
@@ -296,6 +305,9 @@ def _close_at_exit(session: Session, timeout: float = 30.0) -> None:
 def _open_store(config: SessionConfig, directory: DataDirectory):
     if config.tiled_uri is None:
         return open_catalog(directory.root, catalog_uri=config.catalog_uri)
+    from msc_bluesky.storage.writer import bound_tiled_retries
+
+    bound_tiled_retries()  # a dead server is known in seconds, not tiled's 45 s
     try:
         return connect(config.tiled_uri, api_key=config.api_key)
     except Exception as err:
@@ -374,43 +386,17 @@ def build_session(config: SessionConfig | None = None) -> Session:
             from msc_bluesky.devices.heartbeat import Heartbeat
 
             session.heartbeat = Heartbeat(session.reactor.heartbeat, config.heartbeat_s).start()
-        RE.state_hook = _SafeHalt(session.reactor, session.heartbeat, RE.state_hook)
+    from msc_bluesky.devices.engine_states import ReactorStateHook
+
+    RE.state_hook = ReactorStateHook(RE, session.reactor, session.heartbeat, RE.state_hook,
+                                     pause_standby_s=config.pause_standby_s)
     from msc_bluesky.devices.shutdown import install_orderly_shutdown
 
     install_orderly_shutdown()
     return session
 
 
-class _SafeHalt:
-    """RunEngine state hook: after ``RE.halt()`` the reactor still ends up safe.
-
-    ``halt`` skips the plan's cleanup, so on the ``halting`` transition this puts the
-    reactor in standby (one put, not waited for) and pauses the heartbeat until the next
-    plan runs: if the put is lost, the IOC's watchdog trips within its timeout.
-    """
-
-    def __init__(self, reactor: Any, heartbeat: Any, previous: Any = None) -> None:
-        self.reactor = reactor
-        self.heartbeat = heartbeat
-        self.previous = previous
-
-    def __call__(self, new_state: str, old_state: str) -> None:
-        if new_state == "halting":
-            if self.heartbeat is not None:
-                self.heartbeat.pause()
-            try:
-                if self.reactor.standby.connected:
-                    self.reactor.standby.put(1, wait=False)
-            except Exception as err:  # noqa: BLE001 - the watchdog is the fallback
-                logger.warning("RE.halt(): reactor standby put failed (%s); the IOC's "
-                               "watchdog makes it safe", err)
-        elif new_state == "running" and self.heartbeat is not None:
-            self.heartbeat.resume()
-        if self.previous is not None:
-            self.previous(new_state, old_state)
-
-
-def _live_analysis(config: SessionConfig, writer: Any):
+def _live_analysis(config: SessionConfig, writer: JournaledWriter):
     from msc_bluesky.callbacks import LiveAnalysis
 
     listeners = []

@@ -85,6 +85,7 @@ class Rig:
         for device in (self.reactor, self.uvvis, self.saxs):
             device.wait_for_connection(timeout=30)
         self.resumed = threading.Event()
+        self.commands: list[str] = []  # commands of the messages run() has seen
 
     # -- PVs through caproto's sync client (independent of the devices) ---------------------
     def pv(self, name: str, timeout: float = 1.0):
@@ -133,6 +134,7 @@ class Rig:
             fault()
 
         def hook(msg) -> None:
+            self.commands.append(msg.command)
             if matches is not None and not fired.is_set() and matches(msg):
                 fired.set()
                 threading.Thread(target=inject, daemon=True).start()

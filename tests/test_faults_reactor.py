@@ -179,6 +179,8 @@ def test_halt_in_a_session_leaves_reactor_safe(rig, tmp_path):
                 threading.Thread(target=s.RE.request_pause, daemon=True).start()
 
         s.RE.msg_hook = hook
+        stops: list[dict] = []
+        s.RE.subscribe(lambda name, doc: stops.append(doc) if name == "stop" else None)
         with pytest.raises(RunEngineInterrupted):
             s.RE(plan)
         assert not r.heaters_off()  # paused mid-flush: still heating
@@ -187,6 +189,8 @@ def test_halt_in_a_session_leaves_reactor_safe(rig, tmp_path):
         safe_s = wait_until(r.reactor_safe, SAFE_S, "standby after RE.halt()")
         assert time.monotonic() - start <= SAFE_S and safe_s <= SAFE_S
         assert session.heartbeat.paused  # ... and the watchdog backs the standby put up
+        assert stops[-1]["exit_status"] == "abort"
+        assert stops[-1]["reason"] == "halted by user (RE.halt())"  # bluesky gives none
     finally:
         session.close()
 

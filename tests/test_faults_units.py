@@ -96,3 +96,35 @@ def test_reasons_unwrap_failed_status():
     faulted.set_exception(ReactorFault("pump_cd ran dry during the flush"))
     assert describe_failure(FailedStatus(faulted)) == "pump_cd ran dry during the flush"
     assert describe_failure(RuntimeError("detector broke")) == "detector broke"
+
+
+@pytest.mark.parametrize("bad", [True, "soon", -1.0, 601.0, float("nan"), None])
+def test_pause_standby_is_a_bounded_number(bad):
+    from msc_bluesky.session import SessionConfig
+
+    with pytest.raises(ValueError, match="pause_standby_s must be"):
+        SessionConfig(pause_standby_s=bad, devices=False)
+
+
+def test_halt_records_a_reason_in_the_stop_document():
+    import bluesky.plan_stubs as bps
+    from bluesky import RunEngine
+    from bluesky.utils import RunEngineInterrupted
+
+    from msc_bluesky.devices.engine_states import HALT_REASON, ReactorStateHook
+
+    RE = RunEngine({}, context_managers=[])  # noqa: N806
+    RE.state_hook = ReactorStateHook(RE)  # no reactor: only the reason
+    stops = []
+    RE.subscribe(lambda name, doc: stops.append(doc) if name == "stop" else None)
+
+    def plan():
+        yield from bps.open_run()
+        yield from bps.checkpoint()
+        yield from bps.pause()
+        yield from bps.close_run()
+
+    with pytest.raises(RunEngineInterrupted):
+        RE(plan())
+    RE.halt()
+    assert stops[-1]["exit_status"] == "abort" and stops[-1]["reason"] == HALT_REASON

@@ -9,7 +9,7 @@ from typing import Any
 
 import bluesky.plan_stubs as bps
 import bluesky.preprocessors as bpp
-from bluesky.utils import Msg
+from bluesky.utils import Msg, RequestAbort, RequestStop
 
 from msc_bluesky.devices.reactor import FlowReactor
 
@@ -49,6 +49,10 @@ def safe_state(
                 logger.debug("safe state: %s", err)
     try:
         yield from bps.wait(group=group, timeout=timeout)
+    except (RequestAbort, RequestStop):
+        # RE.abort()/RE.stop() of a paused run arrive here when it was paused in this
+        # wait (e.g. while a suspended run went to standby): never swallow them
+        raise
     except Exception as err:  # noqa: BLE001 - never let cleanup hide the run's own error
         logger.error(
             "reactor safe state not confirmed within %g s (%s): the writes stay queued and "

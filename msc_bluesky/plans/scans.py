@@ -6,9 +6,10 @@
 
 Per condition: checkpoint; set both heaters and the reaction time together; equilibrate
 (settled temperatures, N flushed residence volumes, optional drift check); install the
-process suspenders; checkpoint; trigger and read detectors + reactor; remove the
-suspenders. Everything is validated before the first movement, and the whole run is
-wrapped so that heaters go to standby and pumps stop on every exit.
+process suspenders; checkpoint; trigger and read detectors + reactor (never with the
+heaters in standby, e.g. when a long pause put them there); remove the suspenders.
+Everything is validated before the first movement, and the whole run is wrapped so
+that heaters go to standby and pumps stop on every exit.
 
 Every wait (settle, flush, acquisition, recovery) is watched by a
 :class:`~msc_bluesky.plans.watch.ReactorWatch`: a lost or frozen IOC, a pump running
@@ -218,13 +219,19 @@ def condition_scan(
             )
         )
 
+    def recover(cond: dict[str, float]) -> Generator[Msg, Any, Any]:
+        yield from set_condition(cond)
+        return (yield from settle_and_flush())
+
     def measure() -> Generator[Msg, Any, Any]:
         # The watch starts after the checkpoint, so a re-taken point is watched too.
         yield from bps.checkpoint()
+        # needs_heat: a point re-taken with the heaters in standby (a resume after a long
+        # pause) fails instead of measuring an unsettled reactor
         return (
             yield from watching(
                 bps.trigger_and_read(readables), watch, "acquisition",
-                pumps=not suspend,
+                pumps=not suspend, needs_heat=True,
             )
         )
 
@@ -234,14 +241,9 @@ def condition_scan(
         yield from set_condition(cond)
         yield from settle_and_flush()
         if suspend:
-
-            def recover() -> Generator[Msg, Any, Any]:
-                yield from set_condition(cond)
-                return (yield from settle_and_flush())
-
             suspenders = reactor_suspenders(
                 reactor, cond, band=temperature_band, recovery_timeout=recovery_timeout,
-                post_plan=recover, watch=watch,
+                post_plan=lambda: recover(cond), watch=watch,
             )
             yield from bpp.suspend_wrapper(measure(), suspenders)
         else:

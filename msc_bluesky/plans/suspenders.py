@@ -100,13 +100,19 @@ class TemperatureBandSuspender(_RecoveryTimeoutMixin, SuspendWhenOutsideBand):
     """Suspend when a heater readback leaves ``setpoint ± band``; resume inside it.
 
     A heater switched off (the standby of a suspended run) is not out of band: it
-    neither suspends nor keeps a suspension waiting; the post-plan heats it again.
+    neither suspends nor keeps a suspension waiting; the post-plan heats it again, and
+    while it re-heats and settles the band does not suspend again (a second suspension
+    would stop the heaters' moves and fail the run).
     A heater switched off by anything else is a fault the reactor watch reports.
     """
 
-    def __init__(self, *args: Any, heater: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, heater: Any = None,
+                 recovering: dict[str, bool] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.heater = heater
+        # shared with the other suspenders of the point: True from the standby of a
+        # suspension until its post-plan has heated and settled again
+        self.recovering = recovering if recovering is not None else {"on": False}
 
     def _heater_off(self) -> bool:
         if self.heater is None:
@@ -117,6 +123,8 @@ class TemperatureBandSuspender(_RecoveryTimeoutMixin, SuspendWhenOutsideBand):
             return False
 
     def _should_suspend(self, value: Any) -> bool:
+        if self.recovering["on"]:  # re-heating after a suspension: cold is expected
+            return False
         return not self._heater_off() and super()._should_suspend(value)
 
     def _should_resume(self, value: Any) -> bool:
@@ -160,12 +168,14 @@ def reactor_suspenders(
     list of suspenders, for ``bpp.suspend_wrapper``.
     """
     suspenders: list[SuspenderBase] = []
+    recovering = {"on": False}
 
     def release(reason: str) -> None:
         for suspender in suspenders:
             suspender.fail(reason)
 
     def standby_while_waiting() -> Generator[Msg, Any, Any]:
+        recovering["on"] = True
         if watch is not None:
             watch.add_listener(release)
             yield Msg("set", watch, "recovery", pumps=False, heaters=False)
@@ -186,6 +196,7 @@ def reactor_suspenders(
             )
         if post_plan is not None:
             yield from post_plan()
+        recovering["on"] = False  # settled again: the bands hold for the re-taken point
 
     options = {"recovery_timeout": recovery_timeout, "post_plan": checked_post_plan,
                "pre_plan": standby_while_waiting}
@@ -195,7 +206,7 @@ def reactor_suspenders(
             TemperatureBandSuspender(
                 heater.readback, target - band, target + band,
                 tripped_message=f"{heater.name} left {target:g} ± {band:g} °C",
-                heater=heater, **options,
+                heater=heater, recovering=recovering, **options,
             )
         )
     for pump in reactor.pumps:

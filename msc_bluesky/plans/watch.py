@@ -79,7 +79,8 @@ class ReactorWatch:
         self._thread: threading.Thread | None = None
 
     # -- bluesky message interface -------------------------------------------------------
-    def set(self, phase: str, *, pumps: bool = True, heaters: bool = True) -> Status:
+    def set(self, phase: str, *, pumps: bool = True, heaters: bool = True,
+            needs_heat: bool = False) -> Status:
         """Start watching ``phase``; the status fails with :class:`ReactorFault` on a fault.
 
         Parameters
@@ -90,12 +91,16 @@ class ReactorWatch:
             Pump alarms are faults (False where suspenders handle them).
         heaters : bool
             A heater switched off, or the watchdog/interlock tripping, is a fault.
+        needs_heat : bool
+            The phase measures a condition: a heater already off when it starts (the
+            reactor went to standby during a long pause) is a fault too.
         """
         self._ensure_running()
         status = Status(self)
         with self._lock:
             self._phase = str(phase)
-            self._options = {"pumps": bool(pumps), "heaters": bool(heaters)}
+            self._options = {"pumps": bool(pumps), "heaters": bool(heaters),
+                             "needs_heat": bool(needs_heat)}
             self._seen = {}
             self.fault = None
             self._pending.append(status)
@@ -145,14 +150,14 @@ class ReactorWatch:
         return None
 
     def check(self, phase: str | None = None, *, pumps: bool = True,
-              heaters: bool = True) -> str | None:
+              heaters: bool = True, needs_heat: bool = False) -> str | None:
         """The current fault as a sentence, or None.
 
         Parameters
         ----------
         phase : str, optional
             Phase named in the sentence (default: the phase being watched).
-        pumps, heaters : bool
+        pumps, heaters, needs_heat : bool
             As for :meth:`set`.
         """
         phase = phase or self._phase or "wait"
@@ -160,11 +165,13 @@ class ReactorWatch:
         if problem is not None:
             return f"reactor IOC not responding ({self.prefix}): {problem} during the {phase}"
         try:
-            return self._reactor_fault(phase, pumps=pumps, heaters=heaters)
+            return self._reactor_fault(phase, pumps=pumps, heaters=heaters,
+                                       needs_heat=needs_heat)
         except Exception as err:  # noqa: BLE001 - a read failing means the IOC is away
             return f"reactor IOC not responding ({self.prefix}): {err} during the {phase}"
 
-    def _reactor_fault(self, phase: str, *, pumps: bool, heaters: bool) -> str | None:
+    def _reactor_fault(self, phase: str, *, pumps: bool, heaters: bool,
+                       needs_heat: bool = False) -> str | None:
         r = self.reactor
         seen = self._seen
         if pumps:
@@ -193,6 +200,10 @@ class ReactorWatch:
                 on = int(heater.enable.get()) == 1
                 if on:
                     seen[key] = True
+                elif needs_heat and not seen.get(key):
+                    return (f"{heater.name} heater is in standby at the start of the {phase} "
+                            f"(reactor status: {r.status_message.get()}); an unsettled "
+                            "reactor is not measured: run the plan again")
                 elif seen.get(key):
                     return (f"{heater.name} heater was switched off during the {phase} "
                             f"(reactor status: {r.status_message.get()})")
@@ -229,6 +240,11 @@ class ReactorWatch:
             self.fault = reason
             with self._lock:
                 guarded, self._guarded = self._guarded, []
+            if not guarded and options.get("needs_heat"):
+                # a point re-taken after a pause: the RunEngine replays its messages
+                # without the plan, so nothing is guarded; failing the phase's own
+                # status ends the run the same way
+                guarded = pending
             for status in guarded:
                 if not status.done:
                     try:
@@ -254,7 +270,7 @@ class ReactorWatch:
 
 def watching(
     plan: Generator[Msg, Any, Any], watch: ReactorWatch | None, phase: str, *,
-    pumps: bool = True, heaters: bool = True,
+    pumps: bool = True, heaters: bool = True, needs_heat: bool = False,
 ) -> Generator[Msg, Any, Any]:
     """Run ``plan`` with every status it waits for guarded by ``watch`` (phase ``phase``).
 
@@ -283,7 +299,7 @@ def watching(
         return None, None
 
     def watched() -> Generator[Msg, Any, Any]:
-        yield Msg("set", watch, phase, pumps=pumps, heaters=heaters)
+        yield Msg("set", watch, phase, pumps=pumps, heaters=heaters, needs_heat=needs_heat)
         return (yield from bpp.plan_mutator(plan, add_watch))
 
     def unwatch() -> Generator[Msg, Any, None]:

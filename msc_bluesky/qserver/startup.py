@@ -102,7 +102,9 @@ def open_session(cfg=None):
         Configuration; read from ``MSC_*`` environment variables (or the YAML file named
         by ``MSC_CONFIG``) when None, with live plots on in an interactive session that
         has a display (:func:`wants_live_plots`). In the queue server, plots and progress
-        bars are switched off whatever the configuration says. Every run is stored before the
+        bars are switched off whatever the configuration says, and a plan whose runs were
+        kept in the local backup fails with that message
+        (:mod:`msc_bluesky.qserver.storage_check`). Every run is stored before the
         plan returns (:class:`FlushAfterRun`). With ``MSC_LIVE_STREAM`` set, every document
         is also published to that 0MQ proxy (:func:`publish_live_stream`).
 
@@ -121,6 +123,10 @@ def open_session(cfg=None):
         cfg = queue_server_config(cfg)
     session = build_session(cfg)
     session.tokens["flush_after_run"] = session.RE.subscribe(FlushAfterRun(session.writer))
+    if in_queue_server():  # the item's result says what went to the backup
+        from msc_bluesky.qserver.storage_check import storage_checked
+
+        session.RE.preprocessors.append(storage_checked(session.writer, cfg))
     publish_live_stream(session)
     atexit.register(session.close)
     _opened[:] = [session]

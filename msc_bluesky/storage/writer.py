@@ -42,6 +42,15 @@ DEFAULT_BATCH_SIZE = 1
 #: Pauses (s) before each retry of a run whose tiled write failed transiently.
 DEFAULT_RETRY_DELAYS_S: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0)
 
+#: Wall seconds tiled's client may retry one request to a server that does not answer
+#: (tiled's own default is 45 s); ``TILED_RETRY_TIMEOUT`` in the environment wins.
+TILED_RETRY_BUDGET_S: float = 3.0
+#: Attempts tiled's client makes per request (tiled's default 10); ``TILED_RETRY_ATTEMPTS``
+#: in the environment wins.
+TILED_RETRY_ATTEMPTS: int = 4
+#: Wall seconds to open a connection to the tiled server (tiled's default 5 s).
+CONNECT_TIMEOUT_S: float = 2.0
+
 _TRANSIENT_WORDS = ("database is locked", "database is busy", "locked", "timed out", "timeout")
 
 
@@ -72,6 +81,47 @@ def is_transient(err: BaseException) -> bool:
     if "operationalerror" in text or "timeout" in type(err).__name__.lower():
         return True
     return any(word in text for word in _TRANSIENT_WORDS)
+
+
+def bound_tiled_retries(client: Any = None, *, budget_s: float = TILED_RETRY_BUDGET_S,
+                        attempts: int = TILED_RETRY_ATTEMPTS,
+                        connect_timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Bound the time tiled's client spends on a dead server, so the writer notices it.
+
+    tiled's client retries a request that gets no answer for up to 10 attempts or 45 s
+    (``tiled.client.utils.TILED_RETRY_ATTEMPTS`` / ``TILED_RETRY_TIMEOUT``, read from
+    the environment at import, process-wide). A writer that waits that long keeps its
+    runs in limbo; this lowers both (never raises them) unless the person set
+    ``TILED_RETRY_TIMEOUT`` / ``TILED_RETRY_ATTEMPTS`` in the environment, and gives the
+    client's connections a short connect timeout. A server that answers slowly is
+    unaffected (read and write timeouts stay); transient errors it reports ("database is
+    locked", 5xx) are retried by :class:`JournaledWriter` itself, from the journal.
+
+    Parameters
+    ----------
+    client : tiled client, optional
+        Its HTTP connections get ``connect_timeout_s``.
+    budget_s : float
+        Wall seconds of retries per request.
+    attempts : int
+        Attempts per request.
+    connect_timeout_s : float
+        Seconds to open a connection.
+    """
+    import os
+
+    import httpx
+    from tiled.client import utils
+
+    if "TILED_RETRY_TIMEOUT" not in os.environ:
+        utils.TILED_RETRY_TIMEOUT = min(float(utils.TILED_RETRY_TIMEOUT), float(budget_s))
+    if "TILED_RETRY_ATTEMPTS" not in os.environ:
+        utils.TILED_RETRY_ATTEMPTS = min(int(utils.TILED_RETRY_ATTEMPTS), int(attempts))
+    http = getattr(getattr(client, "context", None), "http_client", None)
+    timeout = getattr(http, "timeout", None)
+    if isinstance(timeout, httpx.Timeout) and (timeout.connect or 0) > connect_timeout_s:
+        http.timeout = httpx.Timeout(timeout.read, connect=connect_timeout_s,
+                                     write=timeout.write, pool=timeout.pool)
 
 
 class EmptyArrayFilter:
@@ -307,6 +357,8 @@ class JournaledWriter:
         self.probe_timeout = probe_timeout
         self.retry_delays = tuple(float(d) for d in retry_delays)
         self.status = WriterStatus()
+        if client is not None:
+            bound_tiled_retries(client)
         self._offline = client is None
         self._runs: dict[str, _RunState] = {}
         self._run_of: dict[str, str] = {}  # descriptor / resource uid -> start uid
