@@ -216,10 +216,8 @@ def reference(recovered, table):
 
 
 def test_more_noise_than_stated_grows_the_errors_and_warns(recovered, reference):
+    # Three times the noise the default uncertainties (which the rows rely on) state.
     noisy = synthetic_campaign_table(DESIGN, rng=np.random.default_rng(1), noise=3.0)
-    for row in noisy:  # the table still claims the original uncertainties
-        for key in [k for k in row if k.endswith("_sigma")]:
-            row[key] /= 3.0
     fit = _refit(noisy, recovered)
     assert fit.reduced_chi2 > 3.0
     assert any("reduced chi2" in w for w in fit.warnings)

@@ -472,7 +472,7 @@ class _Problem:
         missing = [u for u in us if u.tobytes() not in found]
         if missing:
             results = self.runner.many([self.space.params(u) for u in missing])
-            if len(self._cache) > 64:
+            if len(self._cache) > 512:
                 self._cache.clear()
             for u, table in zip(missing, results, strict=True):
                 self._cache[u.tobytes()] = found[u.tobytes()] = table
@@ -586,15 +586,17 @@ def fit_kinetics(
         # 1. Every free parameter.
         active = np.ones(n_free, dtype=bool)
         u, result = solver.solve(u0, active, max_evaluations)
-        first_result = result
         held_reason: dict[int, str] = {}
         profile_sigma = np.full(n_free, np.nan)
+        profiled = False  # the final set's profiles were checked
         # 2. Hold what the data do not identify (at the reference), refit the rest,
         #    check the identified ones' profiles; repeat while something is dropped.
         for _round in range(MAX_IDENTIFICATION_ROUNDS):
             jac = solver.jacobian(u, active)
             z = solver.residual(u)
             scale = _error_scale(z, n_obs - int(active.sum()))
+            if _round == 0:  # what the data say with every parameter free
+                first_sd, _ = _errors(jac, z, scale, sampling_of(u), clusters)
             keep, dropped = select_identifiable(
                 _full_columns(jac, active), u, lower, upper, space.to_model(u),
                 space.log_scaled, scale, absolute, sampling_of(u), active,
@@ -613,6 +615,7 @@ def fit_kinetics(
                     absolute[active],
                 )
                 if limit_ok.all():
+                    profiled = True
                     break
                 idx = np.flatnonzero(active)
                 for j in np.flatnonzero(~limit_ok):
@@ -633,6 +636,8 @@ def fit_kinetics(
             u = u.copy()
             u[newly_held] = reference[newly_held]
             u, result = solver.solve(u, active, max_evaluations)
+        if not profiled:
+            profile_sigma[:] = np.nan
         if active.any():
             jac = solver.jacobian(u, active)
         z = solver.residual(u)
@@ -657,13 +662,7 @@ def fit_kinetics(
         covariance[np.ix_(active, active)] = cov
     # Held-by-identification parameters keep the error of the first fit (what the data
     # said about them with every parameter free).
-    first_jac = solver.jacobian(first_result.x, np.ones(n_free, dtype=bool)) \
-        if (~active).any() else None
-    if first_jac is not None:
-        first_sd, _ = _errors(first_jac, solver.residual(first_result.x),
-                              _error_scale(solver.residual(first_result.x), n_obs - n_free),
-                              sampling_of(first_result.x), clusters)
-        stderr_internal[~active] = first_sd[~active]
+    stderr_internal[~active] = first_sd[~active]
     with np.errstate(invalid="ignore", divide="ignore"):
         sd_diag = np.sqrt(np.diag(covariance))
         correlation = covariance / np.outer(sd_diag, sd_diag)
@@ -679,7 +678,9 @@ def fit_kinetics(
     fitted = {}
     for i, name in enumerate(space.free):
         if active[i] and ok[i]:
-            reason = f"{_describe(stderr_internal[i], i, space, u)}, profile bounded"
+            reason = _describe(stderr_internal[i], i, space, u) + (
+                ", profile bounded" if profiled else ", profile not checked (rounds used up)"
+            )
         elif active[i]:
             reason = _describe(stderr_internal[i], i, space, u) + " exceeds the limit"
         else:
@@ -697,7 +698,7 @@ def fit_kinetics(
             parameters_out[name] = FittedParameter(name, v, math.nan, v, True, False, "held")
 
     residuals = _residuals(conditions, problem.cond_index, final_table, z_obs)
-    warnings = _warnings(result, reduced, dof, fitted, n_obs, n_free, z_obs)
+    warnings = _warnings(result, reduced, n_obs - n_free, fitted, n_obs, n_free, z_obs, scale)
     return KineticFit(
         parameters=parameters_out,
         params=best,
@@ -890,7 +891,7 @@ def _residuals(
     return out
 
 
-def _warnings(result, reduced, dof, fitted, n_obs, n_free, z=None) -> list[str]:
+def _warnings(result, reduced, dof, fitted, n_obs, n_free, z=None, scale=1.0) -> list[str]:
     out = []
     if z is not None:
         outliers = int(np.sum(np.abs(z) > HUBER_K))
@@ -912,7 +913,7 @@ def _warnings(result, reduced, dof, fitted, n_obs, n_free, z=None) -> list[str]:
     elif reduced > CHI2_WARNING:
         out.append(
             f"reduced chi2 = {reduced:.3g}: the model or the stated uncertainties do not "
-            f"describe the data; standard errors are scaled by sqrt({reduced:.3g})"
+            f"describe the data; standard errors are scaled by at least sqrt({scale:.3g})"
         )
     missing = [n for n, p in fitted.items() if not p.identifiable]
     if missing:
