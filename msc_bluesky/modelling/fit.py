@@ -69,6 +69,11 @@ DEFAULT_MAX_EVALUATIONS = 100
 #: χ² by 1e-4 of itself is far below its statistical scatter (~sqrt(2 n)).
 FIT_TOLERANCE = 1.0e-4
 
+#: Tolerances of the first fit (every parameter free): it only has to find the valley;
+#: the parameters it does not identify are then held and the rest refitted to
+#: FIT_TOLERANCE.
+FIRST_FIT_TOLERANCE = 1.0e-3
+
 #: Reduced χ² above which the fit warns that model or uncertainties do not fit the data.
 CHI2_WARNING = 3.0
 
@@ -585,7 +590,7 @@ def fit_kinetics(
 
         # 1. Every free parameter.
         active = np.ones(n_free, dtype=bool)
-        u, result = solver.solve(u0, active, max_evaluations)
+        u, result = solver.solve(u0, active, max_evaluations, FIRST_FIT_TOLERANCE)
         held_reason: dict[int, str] = {}
         profile_sigma = np.full(n_free, np.nan)
         profiled = False  # the final set's profiles were checked
@@ -650,7 +655,9 @@ def fit_kinetics(
     dof = n_obs - n_active
     reduced = chi2 / dof if dof > 0 else math.nan
     scale = _error_scale(z, n_obs - n_active)
-    values = space.to_model(u)
+    reference_values = np.array([float(getattr(space.base, n)) for n in space.free])
+    # Held at the reference means exactly the reference (not exp(ln k)).
+    values = np.where(active, space.to_model(u), reference_values)
     resolution = sampling_of(u)
     stderr_internal = np.full(n_free, np.inf)
     covariance = np.full((n_free, n_free), np.nan)
@@ -668,7 +675,10 @@ def fit_kinetics(
         correlation = covariance / np.outer(sd_diag, sd_diag)
     np.fill_diagonal(correlation, np.where(active, 1.0, np.nan))
     stderr = stderr_in_model_units(stderr_internal, values, space.log_scaled)
-    best = space.params(u)
+    best = dataclasses.replace(
+        space.params(u),
+        **{n: float(values[i]) for i, n in enumerate(space.free) if not active[i]},
+    )
     ok = np.zeros(n_free, dtype=bool)
     if n_active:
         ok[active] = _within_limits(
@@ -839,7 +849,10 @@ class _Solver:
         self._report(r0)
         return out
 
-    def solve(self, u_start: np.ndarray, active: np.ndarray, max_evaluations: int):
+    def solve(
+        self, u_start: np.ndarray, active: np.ndarray, max_evaluations: int,
+        tolerance: float = FIT_TOLERANCE,
+    ):
         """Optimise the ``active`` coordinates from ``u_start``; returns (u, result)."""
         idx = np.flatnonzero(active)
         base = np.array(u_start, dtype=float)
@@ -860,8 +873,8 @@ class _Solver:
         x0 = np.clip(base[idx], self.lower[idx], self.upper[idx])
         result = least_squares(
             fun, x0, jac=jac, bounds=(self.lower[idx], self.upper[idx]), method="trf",
-            x_scale="jac", loss="huber", f_scale=HUBER_K, ftol=FIT_TOLERANCE,
-            xtol=FIT_TOLERANCE, gtol=1e-8, max_nfev=int(max_evaluations),
+            x_scale="jac", loss="huber", f_scale=HUBER_K, ftol=tolerance,
+            xtol=tolerance, gtol=1e-8, max_nfev=int(max_evaluations),
         )
         result.x = full(result.x)
         return result.x, result
