@@ -143,6 +143,8 @@ def main() -> None:
           f"process, {workers_cpu:.1f} s {args.workers} workers); {fit.evaluations} model "
           f"runs over the campaign; converged={fit.success}, reduced chi2="
           f"{fit.reduced_chi2:.3f}, error scale {fit.error_scale:.2f}")
+    print("model runs after each stage: " + ", ".join(
+        f"{name} {n}" for name, n in fit.diagnostics.get("model_runs", [])))
     print()
     print(f"{'parameter':<22} {'truth':>9} {'start':>9} {'fitted':>9} {'± stderr':>9} "
           f"{'(fit-truth)/σ':>13} {'rel. dev.':>9}  status")

@@ -90,7 +90,15 @@ def measured(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fit(measured):
-    return fit_kinetics(measured, parameters=_start(), workers=2)
+    result = fit_kinetics(measured, parameters=_start(), workers=2)
+    for name in result.free:  # the recovery table (pytest -s), and in any failure report
+        p = result.parameters[name]
+        truth = getattr(TRUTH, name)
+        print(f"{name:<22} truth {truth:<9.4g} fit {p.value:<9.4g} ± {p.stderr:<9.3g} "
+              f"{'identified' if p.identifiable else p.reason}")
+    print(f"{result.evaluations} model runs, {result.seconds:.1f} s, reduced chi2 "
+          f"{result.reduced_chi2:.3f}")
+    return result
 
 
 def test_the_measured_campaign_is_complete(measured):

@@ -113,13 +113,17 @@ class FittedParameter:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"value", "stderr", "identifiable", "held"}`` (non-finite errors as None)."""
+        """``{"value", "stderr", "identifiable", "held", "reason"}`` (non-finite errors as
+        None; ``held`` is True for a parameter the user held, a parameter the data do
+        not identify is held at its reference value with ``identifiable`` False and the
+        reason)."""
         err = self.stderr if math.isfinite(self.stderr) else None
         return {
             "value": self.value,
             "stderr": err,
             "identifiable": self.identifiable,
             "held": self.held,
+            "reason": self.reason,
         }
 
 
@@ -591,6 +595,7 @@ def fit_kinetics(
         # 1. Every free parameter.
         active = np.ones(n_free, dtype=bool)
         u, result = solver.solve(u0, active, max_evaluations, FIRST_FIT_TOLERANCE)
+        stages = [("first fit", runner.evaluations)]
         held_reason: dict[int, str] = {}
         profile_sigma = np.full(n_free, np.nan)
         profiled = False  # the final set's profiles were checked
@@ -608,6 +613,7 @@ def fit_kinetics(
             )
             if keep.any() and not dropped:
                 sd, cov = _errors(jac, z, scale, sampling_of(u)[active], clusters)
+                stages.append(("before profile", runner.evaluations))
                 prof, _ = profile_errors(
                     solver.residuals, u, np.flatnonzero(active), jac, cov, sd,
                     lower, upper, scale,
@@ -640,7 +646,9 @@ def fit_kinetics(
             active = keep
             u = u.copy()
             u[newly_held] = reference[newly_held]
+            stages.append((f"round {_round + 1} selected", runner.evaluations))
             u, result = solver.solve(u, active, max_evaluations)
+            stages.append((f"round {_round + 1} refit", runner.evaluations))
         if not profiled:
             profile_sigma[:] = np.nan
         if active.any():
@@ -739,6 +747,7 @@ def fit_kinetics(
         diagnostics={
             "jacobian": jac if n_active else None, "z": z, "conditions": clusters,
             "identified": [n for i, n in enumerate(space.free) if active[i]],
+            "model_runs": stages,
             "t_nuc": np.concatenate([[keys[k][0] for k in problem.rows], clusters[n_obs:]]),
         },
         profile_errors={n: float(profile_sigma[i]) for i, n in enumerate(space.free)
