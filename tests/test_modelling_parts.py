@@ -54,10 +54,27 @@ def test_measured_observables_derive_saxs_and_skip_what_does_not_measure_the_mod
     assert math.isnan(mesophase["saxs_total_volume_fraction"])
 
 
-def test_uncertainty_prefers_the_reported_sigma():
-    assert uncertainty("nc_peak_nm", {"nc_peak_nm_sigma": 0.7}, 520.0) == 0.7
+def test_uncertainty_adds_the_discrepancy_to_the_reported_noise():
+    assert uncertainty("nc_peak_nm", {"nc_peak_nm_sigma": 0.7}, 520.0) == pytest.approx(
+        math.hypot(0.7, 2.0))
     assert uncertainty("nc_peak_nm", {"nc_peak_nm_sigma": float("nan")}, 520.0) == 2.0
     assert uncertainty("msc437_absorbance", {}, 0.2) == pytest.approx(math.hypot(0.003, 0.01))
+    # The NC exciton readouts drift from the model as the exciton broadens.
+    narrow = uncertainty("nc_peak_nm", {"nc_fwhm_nm": 30.0}, 520.0)
+    broad = uncertainty("nc_peak_nm", {"nc_fwhm_nm": 80.0}, 560.0)
+    assert narrow < 2.0 < broad
+    conc = [uncertainty("nc_concentration_molar", {"nc_fwhm_nm": w}, 1e-5) for w in (30, 80)]
+    assert conc[0] < 1e-6 < conc[1]
+
+
+def test_saxs_nc_radius_is_the_volume_weighted_mean():
+    from msc_bluesky.modelling.observables import volume_weighted_radius_nm
+
+    rng = np.random.default_rng(0)
+    r = rng.normal(1.5, 0.15, 400_000)
+    assert volume_weighted_radius_nm(1.5, 0.15) == pytest.approx(
+        np.sum(r**4) / np.sum(r**3), rel=1e-3)
+    assert volume_weighted_radius_nm(1.5, 0.0) == 1.5
 
 
 def test_path_length_comes_from_the_analysis_conversion():
@@ -125,3 +142,37 @@ def test_covariance_marks_unconstrained_directions_infinite():
     assert ident.stderr_internal[0] == pytest.approx(0.2)
     assert list(ident.identified) == [False, True, False]
     assert "not constrain" in ident.reasons[2]
+
+
+def test_greedy_selection_holds_one_of_a_degenerate_pair():
+    """Two parameters that only enter as their sum: one is held, the other identified."""
+    from msc_bluesky.modelling.identifiability import select_identifiable
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(50, 1))
+    jac = np.hstack([x, x * (1 + 1e-4), rng.normal(size=(50, 1))]) * 20
+    u = np.zeros(3)
+    keep, dropped = select_identifiable(
+        jac, u, u - 5, u + 5, np.ones(3), np.array([True, True, True]), 1.0
+    )
+    assert keep.sum() == 2 and keep[2] and len(dropped) == 1
+    assert set(dropped) <= {0, 1}
+
+
+def test_profile_widens_the_error_where_chi2_is_not_a_bowl():
+    """a + b is fixed by the data; b alone by a residual that flattens for b > 1: the
+    profile of ``a`` is flat on one side, so its error is much wider than linearised."""
+    from msc_bluesky.modelling.profile import profile_errors
+
+    def residuals(us):
+        return [np.array([(u[0] + u[1] - 2.0) / 0.01,
+                          ((u[1] - 1.0) - 1.5 * (u[1] - 1.0) ** 2) / 0.3]) for u in us]
+
+    u = np.array([1.0, 1.0])
+    jac = np.array([[100.0, 100.0], [0.0, 1 / 0.3]])
+    cov = np.linalg.inv(jac.T @ jac)
+    sd = np.sqrt(np.diag(cov))
+    sigma, rise = profile_errors(residuals, u, np.array([0, 1]), jac, cov, sd,
+                                 np.full(2, -10.0), np.full(2, 10.0), 1.0)
+    assert sigma[0] > 2.0 * sd[0]
+    assert rise[0].min() < 1.0 < rise[0].max()  # flat on one side, steep on the other

@@ -125,7 +125,8 @@ def arrhenius_figure(fit: KineticFit, t_range_c: tuple[float, float] | None = No
         if k_name in fit.free:
             i = fit.free.index(k_name)
             var = var + fit.covariance[i, i]
-            if ea_name in fit.free:
+            if ea_name in fit.free and fit.parameters[ea_name].identifiable:
+                # (an energy held at its reference adds nothing: the band is conditional)
                 j = fit.free.index(ea_name)
                 var = var + slope**2 * fit.covariance[j, j] + 2 * slope * fit.covariance[i, j]
         line = ax.plot(x, ln_k, label=f"{rate}: Ea = {ea:.0f} kJ/mol")[0]

@@ -24,9 +24,15 @@ from scipy.optimize import least_squares
 from msc_bluesky.modelling.data import MeasuredCondition, measured_conditions, unique_conditions
 from msc_bluesky.modelling.evaluate import ModelRunner
 from msc_bluesky.modelling.identifiability import (
+    HUBER_K,
+    RELATIVE_ERROR_LIMIT,
     TEMPERATURE_ERROR_LIMIT_C,
-    assess,
+    covariance_from_jacobian,
+    robust_chi2,
+    robust_weights,
     sampling_error,
+    sandwich_covariance,
+    select_identifiable,
     stderr_in_model_units,
 )
 from msc_bluesky.modelling.observables import (
@@ -43,6 +49,7 @@ from msc_bluesky.modelling.parameters import (
     parameter_space,
     width_of,
 )
+from msc_bluesky.modelling.profile import profile_errors
 from msc_bluesky.modelling.window import (
     WINDOW_SCAN_C,
     main_window,
@@ -61,6 +68,11 @@ DEFAULT_MAX_EVALUATIONS = 100
 #: Relative tolerances of the optimiser on the cost and on the parameters: a change of
 #: χ² by 1e-4 of itself is far below its statistical scatter (~sqrt(2 n)).
 FIT_TOLERANCE = 1.0e-4
+
+#: Tolerances of the first fit (every parameter free): it only has to find the valley;
+#: the parameters it does not identify are then held and the rest refitted to
+#: FIT_TOLERANCE.
+FIRST_FIT_TOLERANCE = 1.0e-3
 
 #: Reduced χ² above which the fit warns that model or uncertainties do not fit the data.
 CHI2_WARNING = 3.0
@@ -101,13 +113,17 @@ class FittedParameter:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"value", "stderr", "identifiable", "held"}`` (non-finite errors as None)."""
+        """``{"value", "stderr", "identifiable", "held", "reason"}`` (non-finite errors as
+        None; ``held`` is True for a parameter the user held, a parameter the data do
+        not identify is held at its reference value with ``identifiable`` False and the
+        reason)."""
         err = self.stderr if math.isfinite(self.stderr) else None
         return {
             "value": self.value,
             "stderr": err,
             "identifiable": self.identifiable,
             "held": self.held,
+            "reason": self.reason,
         }
 
 
@@ -174,6 +190,19 @@ class KineticFit:
     sampling_errors : dict[str, float]
         Per switch temperature only bracketed by the measured T_nuc, the part (°C) of
         its standard error that is the bracket's spread (added in quadrature).
+    error_scale : float
+        ``max(1, robust χ²/dof)``, the factor on the model-based covariance.
+    profile_errors : dict[str, float]
+        Per fitted parameter, its profile error in fit coordinates (``ln k``, kJ/mol,
+        °C; :mod:`.profile`); the reported error is never smaller.
+    readout_offsets : dict[str, float]
+        Per observable, ``"<name>:offset"`` and ``"<name>:gain"``: the common offset and
+        gain error of its readouts against the model, in units of the absolute and
+        relative parts of its default discrepancy (profiled out; see :class:`_Problem`).
+    diagnostics : dict
+        ``jacobian`` (weighted, fit coordinates, columns of the identified parameters
+        ``identified``), ``z`` (normalised residuals), ``conditions`` (condition index
+        per residual): to recompute errors without a model run.
     """
 
     parameters: dict[str, FittedParameter]
@@ -196,6 +225,10 @@ class KineticFit:
     geometry: ReactorGeometry = field(default_factory=ReactorGeometry)
     path_length_cm: float = 0.1
     sampling_errors: dict[str, float] = field(default_factory=dict)
+    error_scale: float = 1.0
+    profile_errors: dict[str, float] = field(default_factory=dict)
+    readout_offsets: dict[str, float] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _segments: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -358,13 +391,36 @@ class KineticFit:
         }
 
 
+def _number(value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return v if math.isfinite(v) else math.nan
+
+
 def _json_number(v: float) -> float | None:
     v = float(v)
     return v if math.isfinite(v) else None
 
 
+#: Prior width of a readout offset, in units of the observable's discrepancy σ.
+READOUT_OFFSET_PRIOR = 1.0
+
+
 class _Problem:
-    """Residuals of one campaign against the model, with cached model runs."""
+    """Residuals of one campaign against the model, with cached model runs.
+
+    Each observable may be read with a common offset ``b₁ a`` and gain error
+    ``b₂ r |y|`` (``a``, ``r`` the absolute and relative parts of its default
+    discrepancy): the analysis' line shapes are not the model's, and the NC peak, for
+    one, reads ~0.5 nm red of the model's at every condition. Such an error is shared
+    by every condition, so it does not average out; fitted as a rate it biased the NC
+    growth rate by 3 % (6 of its errors). The ``b`` are linear, so they are profiled out
+    exactly at every evaluation (variable projection) with a Gaussian prior of width
+    :data:`READOUT_OFFSET_PRIOR`; their prior terms are appended to the residuals, so
+    the Jacobian, and hence every error, includes their uncertainty.
+    """
 
     def __init__(self, conditions: list[MeasuredCondition], runner: ModelRunner, space) -> None:
         self.conditions = conditions
@@ -383,19 +439,49 @@ class _Problem:
         self.cols = np.asarray(cols, dtype=int)
         self.y = np.asarray(y, dtype=float)
         self.sigma = np.asarray(sigma, dtype=float)
+        self.n_obs = int(self.y.size)
+        # Readout offset and gain per observable, in units of its default discrepancy
+        # (absolute part, relative part): columns of the nuisance design.
+        self.offset_names, self.columns = [], []
+        for k in np.unique(self.cols):
+            obs = OBSERVABLES[k]
+            rows_k = np.flatnonzero(self.cols == k)
+            if obs.absolute_sigma > 0:
+                self.offset_names.append(f"{obs.name}:offset")
+                self.columns.append((rows_k, obs.absolute_sigma / self.sigma[rows_k]))
+            if obs.relative_sigma > 0:
+                self.offset_names.append(f"{obs.name}:gain")
+                self.columns.append(
+                    (rows_k, obs.relative_sigma * np.abs(self.y[rows_k]) / self.sigma[rows_k])
+                )
         self._cache: dict[bytes, np.ndarray] = {}
 
+    def offsets(self, z: np.ndarray) -> np.ndarray:
+        """Readout offsets and gains minimising χ² plus their prior (Huber-weighted)."""
+        n = len(self.columns)
+        a = np.zeros((z.size, n))
+        for j, (rows_k, col) in enumerate(self.columns):
+            a[rows_k, j] = col
+        w = robust_weights(z)
+        lhs = (a * w[:, None]).T @ a + np.eye(n) / READOUT_OFFSET_PRIOR**2
+        self._design = a
+        return -np.linalg.solve(lhs, (a * w[:, None]).T @ z)
+
     def residual_of(self, table: np.ndarray) -> np.ndarray:
+        """Normalised residuals of every observation, readout offsets profiled out,
+        followed by the offsets' prior terms."""
         model = table[self.rows, self.cols]
         r = (model - self.y) / self.sigma
-        return np.where(np.isfinite(r), r, UNPREDICTED_RESIDUAL)
+        z = np.where(np.isfinite(r), r, UNPREDICTED_RESIDUAL)
+        b = self.offsets(z)
+        return np.concatenate([z + self._design @ b, b / READOUT_OFFSET_PRIOR])
 
     def tables(self, us: list[np.ndarray]) -> list[np.ndarray]:
         found = {u.tobytes(): self._cache[u.tobytes()] for u in us if u.tobytes() in self._cache}
         missing = [u for u in us if u.tobytes() not in found]
         if missing:
             results = self.runner.many([self.space.params(u) for u in missing])
-            if len(self._cache) > 64:
+            if len(self._cache) > 512:
                 self._cache.clear()
             for u, table in zip(missing, results, strict=True):
                 self._cache[u.tobytes()] = found[u.tobytes()] = table
@@ -473,7 +559,16 @@ def fit_kinetics(
     geometry = geometry or ReactorGeometry()
     lower, upper = space.bounds()
     u0 = np.clip(space.to_internal(space.start), lower, upper)
+    # Reference values: where a parameter the data do not identify is held.
+    reference = np.clip(
+        space.to_internal(np.array([float(getattr(space.base, n)) for n in space.free])),
+        lower, upper,
+    )
     n_free = len(space.free)
+    sampled = np.array([c.t_nuc for c in conditions])
+    absolute = np.array(
+        [TEMPERATURE_ERROR_LIMIT_C if is_temperature(n) else np.nan for n in space.free]
+    )
 
     with ModelRunner(keys, geometry, path, workers) as runner:
         problem = _Problem(conditions, runner, space)
@@ -482,80 +577,136 @@ def fit_kinetics(
                 "the table's measurements are all of observables that are not fitted "
                 "(only nc_diameter_nm?)"
             )
-
-        def report(r: np.ndarray) -> None:
-            if progress is not None:
-                progress(runner.evaluations, float(r @ r))
-
-        def fun(u: np.ndarray) -> np.ndarray:
-            (t,) = problem.tables([u])
-            r = problem.residual_of(t)
-            report(r)
-            return r
-
-        def jac(u: np.ndarray) -> np.ndarray:
-            steps = space.steps(u)
-            shifted = []
-            for i in range(n_free):
-                v = u.copy()
-                v[i] = u[i] + steps[i] if u[i] + steps[i] <= upper[i] else u[i] - steps[i]
-                shifted.append(v)
-            tables = problem.tables([u, *shifted])
-            r0 = problem.residual_of(tables[0])
-            out = np.empty((r0.size, n_free))
-            for i, (v, t) in enumerate(zip(shifted, tables[1:], strict=True)):
-                out[:, i] = (problem.residual_of(t) - r0) / (v[i] - u[i])
-            report(r0)
-            return out
-
-        result = least_squares(
-            fun,
-            u0,
-            jac=jac,
-            bounds=(lower, upper),
-            method="trf",
-            x_scale="jac",
-            ftol=FIT_TOLERANCE,
-            xtol=FIT_TOLERANCE,
-            gtol=1e-8,
-            max_nfev=int(max_evaluations),
+        solver = _Solver(problem, space, lower, upper, progress)
+        n_obs = problem.n_obs
+        # Sandwich clusters: the observations of one condition; each offset prior alone.
+        clusters = np.concatenate(
+            [problem.rows, -1 - np.arange(len(problem.offset_names))]
         )
-        u = result.x
-        # least_squares leaves the Jacobian it evaluated at the solution in result.jac.
-        final_jac = np.asarray(result.jac)
+
+        def sampling_of(u: np.ndarray) -> np.ndarray:
+            values = space.to_model(u)
+            return np.array([
+                sampling_error(float(values[i]), sampled, width_of(n, space.base))
+                if is_temperature(n) else 0.0
+                for i, n in enumerate(space.free)
+            ])
+
+        # 1. Every free parameter.
+        active = np.ones(n_free, dtype=bool)
+        u, result = solver.solve(u0, active, max_evaluations, FIRST_FIT_TOLERANCE)
+        stages = [("first fit", runner.evaluations)]
+        held_reason: dict[int, str] = {}
+        profile_sigma = np.full(n_free, np.nan)
+        profiled = False  # the final set's profiles were checked
+        # 2. Hold what the data do not identify (at the reference), refit the rest,
+        #    check the identified ones' profiles; repeat while something is dropped.
+        for _round in range(MAX_IDENTIFICATION_ROUNDS):
+            jac = solver.jacobian(u, active)
+            z = solver.residual(u)
+            scale = _error_scale(z, n_obs - int(active.sum()))
+            if _round == 0:  # what the data say with every parameter free
+                first_sd, _ = _errors(jac, z, scale, sampling_of(u), clusters)
+            keep, dropped = select_identifiable(
+                _full_columns(jac, active), u, lower, upper, space.to_model(u),
+                space.log_scaled, scale, absolute, sampling_of(u), active,
+            )
+            if keep.any() and not dropped:
+                sd, cov = _errors(jac, z, scale, sampling_of(u)[active], clusters)
+                stages.append(("before profile", runner.evaluations))
+                prof, _ = profile_errors(
+                    solver.residuals, u, np.flatnonzero(active), jac, cov, sd,
+                    lower, upper, scale,
+                )
+                profile_sigma[:] = np.nan
+                profile_sigma[active] = prof
+                sd_all = np.maximum(sd, np.nan_to_num(prof, nan=0.0))
+                limit_ok = _within_limits(
+                    sd_all, space.to_model(u)[active], space.log_scaled[active],
+                    absolute[active],
+                )
+                if limit_ok.all():
+                    profiled = True
+                    break
+                idx = np.flatnonzero(active)
+                for j in np.flatnonzero(~limit_ok):
+                    held_reason[int(idx[j])] = (
+                        f"profile error {_describe(sd_all[j], idx[j], space, u)}: "
+                        "the profile is flatter than the linearised error"
+                    )
+                keep = active.copy()
+                keep[idx[~limit_ok]] = False
+            else:
+                for i, why in dropped.items():
+                    held_reason[i] = why
+            if not keep.any():
+                active = keep
+                break
+            newly_held = active & ~keep
+            active = keep
+            u = u.copy()
+            u[newly_held] = reference[newly_held]
+            stages.append((f"round {_round + 1} selected", runner.evaluations))
+            u, result = solver.solve(u, active, max_evaluations)
+            stages.append((f"round {_round + 1} refit", runner.evaluations))
+        if not profiled:
+            profile_sigma[:] = np.nan
+        if active.any():
+            jac = solver.jacobian(u, active)
+        z = solver.residual(u)
         (final_table,) = problem.tables([u])
-        r = problem.residual_of(final_table)
         evaluations = runner.evaluations
 
-    n_obs = int(r.size)
-    chi2 = float(r @ r)
-    dof = n_obs - n_free
+    n_active = int(active.sum())
+    z_obs = z[:n_obs]
+    chi2 = float(z_obs @ z_obs)
+    dof = n_obs - n_active
     reduced = chi2 / dof if dof > 0 else math.nan
-    values = space.to_model(u)
-    # A switch narrower than the T_nuc grid is only bracketed by the data: its error
-    # includes the spread over the bracket (identifiability.sampling_error).
-    sampled = np.array([c.t_nuc for c in conditions])
-    resolution = {
-        n: sampling_error(float(values[i]), sampled, width_of(n, space.base))
-        for i, n in enumerate(space.free) if is_temperature(n)
-    }
-    extra = np.array([resolution.get(n, 0.0) for n in space.free])
-    absolute = np.array(
-        [TEMPERATURE_ERROR_LIMIT_C if is_temperature(n) else np.nan for n in space.free]
+    scale = _error_scale(z, n_obs - n_active)
+    reference_values = np.array([float(getattr(space.base, n)) for n in space.free])
+    # Held at the reference means exactly the reference (not exp(ln k)).
+    values = np.where(active, space.to_model(u), reference_values)
+    resolution = sampling_of(u)
+    stderr_internal = np.full(n_free, np.inf)
+    covariance = np.full((n_free, n_free), np.nan)
+    if n_active:
+        sd, cov = _errors(jac, z, scale, resolution[active], clusters)
+        prof = profile_sigma[active]
+        sd = np.maximum(sd, np.nan_to_num(prof, nan=0.0))
+        stderr_internal[active] = sd
+        covariance[np.ix_(active, active)] = cov
+    # Held-by-identification parameters keep the error of the first fit (what the data
+    # said about them with every parameter free).
+    stderr_internal[~active] = first_sd[~active]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd_diag = np.sqrt(np.diag(covariance))
+        correlation = covariance / np.outer(sd_diag, sd_diag)
+    np.fill_diagonal(correlation, np.where(active, 1.0, np.nan))
+    stderr = stderr_in_model_units(stderr_internal, values, space.log_scaled)
+    best = dataclasses.replace(
+        space.params(u),
+        **{n: float(values[i]) for i, n in enumerate(space.free) if not active[i]},
     )
-    ident = assess(
-        final_jac, u, lower, upper, values, space.log_scaled, reduced, absolute, extra
-    )
-    stderr = stderr_in_model_units(ident.stderr_internal, values, space.log_scaled)
-    best = space.params(u)
-
-    fitted = {
-        name: FittedParameter(
-            name, float(values[i]), float(stderr[i]), float(space.start[i]), False,
-            bool(ident.identified[i]), ident.reasons[i],
+    ok = np.zeros(n_free, dtype=bool)
+    if n_active:
+        ok[active] = _within_limits(
+            stderr_internal[active], values[active], space.log_scaled[active],
+            absolute[active],
         )
-        for i, name in enumerate(space.free)
-    }
+    fitted = {}
+    for i, name in enumerate(space.free):
+        if active[i] and ok[i]:
+            reason = _describe(stderr_internal[i], i, space, u) + (
+                ", profile bounded" if profiled else ", profile not checked (rounds used up)"
+            )
+        elif active[i]:
+            reason = _describe(stderr_internal[i], i, space, u) + " exceeds the limit"
+        else:
+            reason = "held at its reference value: " + held_reason.get(i, "not identified")
+        fitted[name] = FittedParameter(
+            name, float(values[i]), float(stderr[i]), float(space.start[i]), False,
+            bool(active[i] and ok[i]), reason,
+        )
     parameters_out = {}
     for name in parameter_names():
         if name in fitted:
@@ -564,14 +715,14 @@ def fit_kinetics(
             v = float(getattr(best, name))
             parameters_out[name] = FittedParameter(name, v, math.nan, v, True, False, "held")
 
-    residuals = _residuals(conditions, problem.cond_index, final_table)
-    warnings = _warnings(result, reduced, dof, fitted, n_obs, n_free)
+    residuals = _residuals(conditions, problem.cond_index, final_table, z_obs)
+    warnings = _warnings(result, reduced, n_obs - n_free, fitted, n_obs, n_free, z_obs, scale)
     return KineticFit(
         parameters=parameters_out,
         params=best,
         free=space.free,
-        correlation=ident.correlation,
-        covariance=ident.covariance,
+        correlation=correlation,
+        covariance=covariance,
         residuals=residuals,
         chi2=chi2,
         reduced_chi2=reduced,
@@ -586,21 +737,173 @@ def fit_kinetics(
         analysis_uids=sorted({c.analysis_uid for c in conditions if c.analysis_uid}),
         geometry=geometry,
         path_length_cm=path,
-        sampling_errors={n: e for n, e in resolution.items() if e > 0},
+        sampling_errors={n: float(resolution[i]) for i, n in enumerate(space.free)
+                         if resolution[i] > 0},
+        error_scale=scale,
+        readout_offsets={
+            n: float(b * READOUT_OFFSET_PRIOR) for n, b in
+            zip(problem.offset_names, z[n_obs:], strict=True)
+        },
+        diagnostics={
+            "jacobian": jac if n_active else None, "z": z, "conditions": clusters,
+            "identified": [n for i, n in enumerate(space.free) if active[i]],
+            "model_runs": stages,
+            "t_nuc": np.concatenate([[keys[k][0] for k in problem.rows], clusters[n_obs:]]),
+        },
+        profile_errors={n: float(profile_sigma[i]) for i, n in enumerate(space.free)
+                        if active[i] and np.isfinite(profile_sigma[i])},
     )
 
 
+#: Rounds of "hold what is not identified, refit, check the profiles".
+MAX_IDENTIFICATION_ROUNDS = 4
+
+
+def _error_scale(z: np.ndarray, dof: int) -> float:
+    """``max(1, robust χ² / dof)``: a fit worse than its uncertainties widens the errors."""
+    return max(1.0, robust_chi2(z) / dof) if dof > 0 else 1.0
+
+
+def _full_columns(jac: np.ndarray, active: np.ndarray) -> np.ndarray:
+    out = np.zeros((jac.shape[0], active.size))
+    out[:, active] = jac
+    return out
+
+
+def _errors(
+    jac: np.ndarray, z: np.ndarray, scale: float, sampling: np.ndarray,
+    groups: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Standard errors and covariance (fit coordinates) of the fitted parameters.
+
+    The larger of the model-based ``s (JᵀWJ)⁻¹`` and the sandwich clustered by
+    condition (which takes the residuals' own scatter instead of the stated σ, and lets
+    the readouts of one condition err together) per parameter, plus the bracket
+    spread of a sampled switch in quadrature; the covariance is the model-based one
+    with those errors.
+    """
+    w = np.sqrt(robust_weights(z))
+    model = covariance_from_jacobian(jac * w[:, None], scale)
+    robust = sandwich_covariance(jac, z, groups)
+    with np.errstate(invalid="ignore"):
+        var = np.fmax(np.diag(model), np.diag(robust)) + np.asarray(sampling) ** 2
+        sd = np.sqrt(var)
+        d = np.sqrt(np.diag(model))
+        corr = model / np.outer(d, d)
+    cov = corr * np.outer(sd, sd)
+    cov[~np.isfinite(cov)] = np.nan
+    np.fill_diagonal(cov, var)
+    return sd, cov
+
+
+def _within_limits(
+    sd: np.ndarray, values: np.ndarray, log_scaled: np.ndarray, absolute: np.ndarray
+) -> np.ndarray:
+    """Error within the identification limit (relative, or absolute for temperatures)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative = np.where(log_scaled, sd, sd / np.maximum(np.abs(values), 1e-300))
+        return np.where(
+            np.isfinite(absolute), sd <= absolute, relative <= RELATIVE_ERROR_LIMIT
+        ) & np.isfinite(sd)
+
+
+def _describe(sd: float, i: int, space, u: np.ndarray) -> str:
+    name = space.free[i]
+    if not np.isfinite(sd):
+        return "error unbounded"
+    if space.log_scaled[i]:
+        return f"relative error {sd:.1%}"
+    if is_temperature(name):
+        return f"standard error {sd:.3g} °C"
+    value = float(space.to_model(u)[i])
+    return f"relative error {sd / max(abs(value), 1e-300):.1%}"
+
+
+class _Solver:
+    """Least squares over a subset of the free parameters, the rest held."""
+
+    def __init__(self, problem: _Problem, space, lower, upper, progress) -> None:
+        self.problem, self.space = problem, space
+        self.lower, self.upper = lower, upper
+        self.progress = progress
+
+    def _report(self, z: np.ndarray) -> None:
+        if self.progress is not None:
+            self.progress(self.problem.runner.evaluations, float(z @ z))
+
+    def residual(self, u: np.ndarray) -> np.ndarray:
+        (t,) = self.problem.tables([u])
+        return self.problem.residual_of(t)
+
+    def residuals(self, us) -> list[np.ndarray]:
+        out = [self.problem.residual_of(t) for t in self.problem.tables(list(us))]
+        if out:
+            self._report(out[0])
+        return out
+
+    def jacobian(self, u: np.ndarray, active: np.ndarray) -> np.ndarray:
+        idx = np.flatnonzero(active)
+        steps = self.space.steps(u)
+        shifted = []
+        for i in idx:
+            v = u.copy()
+            up = u[i] + steps[i]
+            v[i] = up if up <= self.upper[i] else u[i] - steps[i]
+            shifted.append(v)
+        tables = self.problem.tables([u, *shifted])
+        r0 = self.problem.residual_of(tables[0])
+        out = np.empty((r0.size, idx.size))
+        for k, (i, v, t) in enumerate(zip(idx, shifted, tables[1:], strict=True)):
+            out[:, k] = (self.problem.residual_of(t) - r0) / (v[i] - u[i])
+        self._report(r0)
+        return out
+
+    def solve(
+        self, u_start: np.ndarray, active: np.ndarray, max_evaluations: int,
+        tolerance: float = FIT_TOLERANCE,
+    ):
+        """Optimise the ``active`` coordinates from ``u_start``; returns (u, result)."""
+        idx = np.flatnonzero(active)
+        base = np.array(u_start, dtype=float)
+
+        def full(x: np.ndarray) -> np.ndarray:
+            v = base.copy()
+            v[idx] = x
+            return v
+
+        def fun(x: np.ndarray) -> np.ndarray:
+            z = self.residual(full(x))
+            self._report(z)
+            return z
+
+        def jac(x: np.ndarray) -> np.ndarray:
+            return self.jacobian(full(x), active)
+
+        x0 = np.clip(base[idx], self.lower[idx], self.upper[idx])
+        result = least_squares(
+            fun, x0, jac=jac, bounds=(self.lower[idx], self.upper[idx]), method="trf",
+            x_scale="jac", loss="huber", f_scale=HUBER_K, ftol=tolerance,
+            xtol=tolerance, gtol=1e-8, max_nfev=int(max_evaluations),
+        )
+        result.x = full(result.x)
+        return result.x, result
+
+
 def _residuals(
-    conditions: list[MeasuredCondition], index: np.ndarray, table: np.ndarray
+    conditions: list[MeasuredCondition], index: np.ndarray, table: np.ndarray,
+    z: np.ndarray,
 ) -> list[ConditionResidual]:
+    """Per condition; ``normalized`` from ``z`` (readout offsets included), in the
+    order :class:`_Problem` lays the observations out."""
     out = []
+    pos = 0
     for c, k in zip(conditions, index, strict=True):
         model = {n: float(table[k, _COLUMN[n]]) for n in c.values}
         normalized = {}
-        for n, v in c.values.items():
+        for n in c.values:
             if n in _FITTED:
-                z = (model[n] - v) / c.sigmas[n]
-                normalized[n] = z if math.isfinite(z) else UNPREDICTED_RESIDUAL
+                normalized[n] = float(z[pos])
+                pos += 1
         out.append(
             ConditionResidual(
                 c.t_nuc, c.t_growth, c.reaction_time, c.raw_uid,
@@ -610,8 +913,15 @@ def _residuals(
     return out
 
 
-def _warnings(result, reduced, dof, fitted, n_obs, n_free) -> list[str]:
+def _warnings(result, reduced, dof, fitted, n_obs, n_free, z=None, scale=1.0) -> list[str]:
     out = []
+    if z is not None:
+        outliers = int(np.sum(np.abs(z) > HUBER_K))
+        if outliers:
+            out.append(
+                f"{outliers} of {z.size} observations lie more than {HUBER_K:g} σ from the "
+                "fitted model (weighed linearly, not squared); see the residuals"
+            )
     if result.status <= 0:
         out.append(
             f"the fit stopped after {result.nfev} evaluations without converging "
@@ -625,7 +935,7 @@ def _warnings(result, reduced, dof, fitted, n_obs, n_free) -> list[str]:
     elif reduced > CHI2_WARNING:
         out.append(
             f"reduced chi2 = {reduced:.3g}: the model or the stated uncertainties do not "
-            f"describe the data; standard errors are scaled by sqrt({reduced:.3g})"
+            f"describe the data; standard errors are scaled by at least sqrt({scale:.3g})"
         )
     missing = [n for n, p in fitted.items() if not p.identifiable]
     if missing:

@@ -189,3 +189,108 @@ def sampling_error(value: float, sampled: np.ndarray, width: float | None) -> fl
     i = int(np.searchsorted(t, value))
     spacing = float(t[i] - t[i - 1])
     return spacing / np.sqrt(12.0) if width < spacing else 0.0
+
+
+#: Residuals (in σ) beyond which an observation counts linearly, not squared (Huber):
+#: an analysis readout gone wrong (a misread bimodal NC exciton) must not drag the fit.
+HUBER_K = 3.0
+
+
+def robust_weights(z: np.ndarray, k: float = HUBER_K) -> np.ndarray:
+    """Huber weights ``min(1, k/|z|)`` of normalised residuals (IRLS form)."""
+    a = np.abs(np.asarray(z, dtype=float))
+    return np.where(a <= k, 1.0, k / np.maximum(a, 1e-300))
+
+
+def robust_chi2(z: np.ndarray, k: float = HUBER_K) -> float:
+    """Huber χ²: ``z²`` within ``k``, ``2k|z| − k²`` beyond (χ² when nothing is beyond)."""
+    a = np.abs(np.asarray(z, dtype=float))
+    return float(np.sum(np.where(a <= k, a * a, 2 * k * a - k * k)))
+
+
+def sandwich_covariance(
+    jac: np.ndarray, z: np.ndarray, groups: np.ndarray | None = None, k: float = HUBER_K
+) -> np.ndarray:
+    """Cluster-robust covariance ``H⁻¹ (Σ_c g_c g_cᵀ) H⁻¹``, ``H = Jᵀ W J``.
+
+    ``g_c = Σ_{i in c} J_i w_i z_i`` sums the score over the observations of one
+    cluster ``c`` (``groups``: one label per residual, e.g. the condition; default each
+    observation alone). It does not trust the stated uncertainties: where residuals
+    scatter more than their σ says, or several readouts of one condition drift
+    together (NC peak, NC concentration and SAXS radius read from one population), the
+    parameters they inform get the wider error that scatter implies. Infinite variance
+    along directions the data do not constrain (as :func:`covariance_from_jacobian`).
+    """
+    w = robust_weights(z, k)
+    base = covariance_from_jacobian(jac * np.sqrt(w)[:, None])
+    finite = np.isfinite(np.diag(base))
+    out = base.copy()
+    if finite.any():
+        h_inv = base[np.ix_(finite, finite)]
+        g = jac[:, finite] * (w * z)[:, None]
+        if groups is not None:
+            labels, inverse = np.unique(np.asarray(groups), return_inverse=True)
+            summed = np.zeros((labels.size, g.shape[1]))
+            np.add.at(summed, inverse, g)
+            g = summed
+        out[np.ix_(finite, finite)] = h_inv @ (g.T @ g) @ h_inv
+    return out
+
+
+def select_identifiable(
+    jac: np.ndarray,
+    u: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    values: np.ndarray,
+    log_scaled: np.ndarray,
+    reduced_chi2: float,
+    absolute_limit: np.ndarray | None = None,
+    sampling: np.ndarray | None = None,
+    active: np.ndarray | None = None,
+) -> tuple[np.ndarray, dict[int, str]]:
+    """The largest set of parameters the data identify together, found greedily.
+
+    Starting from ``active`` (default all), the parameter that fails :func:`assess`
+    worst (at a bound or unconstrained first, then the largest error relative to its
+    limit) is dropped and the errors of the rest recomputed *given* it (the covariance
+    of the remaining columns of the Jacobian: holding a parameter removes its
+    correlations), until every remaining one is identified. No model run is needed.
+
+    Returns
+    -------
+    keep : numpy.ndarray of bool
+        Parameters to keep fitting.
+    dropped : dict
+        Index -> why it was dropped (its :func:`assess` reason at the time).
+    """
+    n = u.size
+    keep = np.ones(n, dtype=bool) if active is None else np.asarray(active, dtype=bool).copy()
+    limit = absolute_limit if absolute_limit is not None else np.full(n, np.nan)
+    extra = sampling if sampling is not None else np.zeros(n)
+    dropped: dict[int, str] = {}
+    while keep.any():
+        idx = np.flatnonzero(keep)
+        ident = assess(
+            jac[:, idx], u[idx], lower[idx], upper[idx], values[idx], log_scaled[idx],
+            reduced_chi2, limit[idx], extra[idx],
+        )
+        if ident.identified.all():
+            break
+        sd = ident.stderr_internal
+        relative = np.where(
+            log_scaled[idx], sd, sd / np.maximum(np.abs(values[idx]), 1e-300)
+        )
+        badness = np.where(
+            np.isfinite(limit[idx]), sd / np.where(np.isfinite(limit[idx]), limit[idx], 1.0),
+            relative / RELATIVE_ERROR_LIMIT,
+        )
+        badness = np.where(np.isfinite(badness), badness, np.inf)
+        for j, reason in enumerate(ident.reasons):
+            if "bound" in reason:
+                badness[j] = np.inf
+        badness[ident.identified] = -np.inf
+        worst = int(np.argmax(badness))
+        dropped[int(idx[worst])] = ident.reasons[worst]
+        keep[idx[worst]] = False
+    return keep, dropped

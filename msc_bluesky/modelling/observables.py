@@ -16,7 +16,16 @@ of :data:`OBSERVABLES`.
 | ``nc_concentration_molar`` | NC number concentration (mol/L) |
 | ``saxs_total_volume_fraction`` | CdSe volume fraction of every particle population |
 | ``saxs_msc_volume_fraction`` | volume fraction of populations of radius <= 1.1 nm (clusters) |
-| ``saxs_nc_radius_nm`` | mean radius of the NC population |
+| ``saxs_nc_radius_nm`` | volume-weighted mean radius of the NC population |
+
+Uncertainties have two parts, added in quadrature (:func:`uncertainty`): the noise the
+analysis reports (``<field>_sigma``) and the *discrepancy* between an analysis readout
+and the model quantity it stands for (the default of :data:`OBSERVABLES`): the
+analysis' line shapes are not the simulator's (an NC peak read from a broad or bimodal
+population is off by 1–2 nm where its noise σ is 0.05 nm), clusters below detection
+read as small positive amplitudes, and so on. Without it a fit to a measured campaign
+weighs the NC peak by its noise alone, and its χ² at the twin's own parameters is ~60
+000 for 680 observations (the paper campaign measured on the simulated reactor).
 """
 
 from __future__ import annotations
@@ -57,6 +66,11 @@ class Observable:
         when the analysis reports no ``<name>_sigma``.
     in_fit : bool
         False for a field that repeats another one (drawn, not fitted).
+    broad_absolute, broad_relative : float or None
+        For a readout of the NC exciton: the discrepancy when the analysis reports the
+        exciton's width, ``hypot(broad_absolute (w/w0)², broad_relative (w/w0)² |value|)``
+        with ``w`` the reported FWHM and ``w0`` = :data:`NC_REFERENCE_FWHM_NM`, floored
+        at :data:`NC_FLOOR_FRACTION` of the default. None: the default applies.
     """
 
     name: str
@@ -65,13 +79,38 @@ class Observable:
     absolute_sigma: float
     relative_sigma: float
     in_fit: bool = True
+    broad_absolute: float | None = None
+    broad_relative: float | None = None
 
     def default_sigma(self, value: float) -> float:
         """Default standard uncertainty of a measured ``value``."""
         return math.hypot(self.absolute_sigma, self.relative_sigma * abs(value))
 
+    def discrepancy(self, value: float, nc_fwhm_nm: float = math.nan) -> float:
+        """Analysis–model discrepancy of ``value``, from the exciton width where it applies."""
+        default = self.default_sigma(value)
+        if self.broad_absolute is None or not (math.isfinite(nc_fwhm_nm) and nc_fwhm_nm > 0):
+            return default
+        b = (nc_fwhm_nm / NC_REFERENCE_FWHM_NM) ** 2
+        broad = math.hypot(self.broad_absolute * b, (self.broad_relative or 0.0) * b * abs(value))
+        return max(broad, NC_FLOOR_FRACTION * default)
 
-#: Every observable, in table order. Default uncertainties: MSC band absorbance
+
+#: The analysis reads the NC exciton with its own line shape, the simulator draws it with
+#: another: the readouts drift from the model's quantities as the exciton broadens
+#: (a broad or bimodal NC population, e.g. burst seeds beside newly nucleated NCs). On
+#: the paper campaign measured on the simulated reactor at the twin's parameters, the
+#: NC peak is off by ~0.5 nm at FWHM 30 nm, ~1.5 nm at 57 nm and 2–3.5 nm at 75–86
+#: nm, the NC concentration by 2–3 %, 5–7 % and 10–18 %: both grow about as the FWHM
+#: squared. So with a reported FWHM the discrepancy is that law (FWHM in units of
+#: NC_REFERENCE_FWHM_NM = 40 nm): NC peak 0.7 nm × (w/w0)², NC concentration 4 % ×
+#: (w/w0)², floored at NC_FLOOR_FRACTION (a quarter) of the flat default.
+NC_REFERENCE_FWHM_NM = 40.0
+NC_FLOOR_FRACTION = 0.25
+
+
+#: Every observable, in table order. Default uncertainties (the analysis–model
+#: discrepancy, added to the reported noise; see :func:`uncertainty`): MSC band absorbance
 #: 0.003 (a band's noise-limited amplitude, well below the 0.01 detection level) and 5 %
 #: (band shape on an NC background); NC peak 2 nm; NC concentration 10 % (the Yu ε
 #: itself is a common scale, not a scatter); SAXS volume fractions 10–15 % with a floor
@@ -81,9 +120,12 @@ OBSERVABLES: tuple[Observable, ...] = (
         Observable(f"msc{f}_absorbance", f"CdSe-{f} band", "", 3.0e-3, 0.05)
         for f in MSC_FAMILIES_NM
     ),
-    Observable("nc_peak_nm", "NC peak", "nm", 2.0, 0.0),
+    Observable("nc_peak_nm", "NC peak", "nm", 2.0, 0.0, broad_absolute=0.7),
     Observable("nc_diameter_nm", "NC diameter", "nm", 0.02, 0.0, in_fit=False),
-    Observable("nc_concentration_molar", "NC concentration", "M", 1.0e-9, 0.10),
+    Observable(
+        "nc_concentration_molar", "NC concentration", "M", 1.0e-9, 0.10,
+        broad_absolute=0.0, broad_relative=0.04,
+    ),
     Observable("saxs_total_volume_fraction", "SAXS volume fraction", "", 1.0e-5, 0.10),
     Observable("saxs_msc_volume_fraction", "SAXS cluster volume fraction", "", 1.0e-5, 0.15),
     Observable("saxs_nc_radius_nm", "SAXS NC radius", "nm", 0.05, 0.05),
@@ -155,10 +197,24 @@ def model_observables(
         p.volume_fraction for p in pops if p.radius_nm <= MSC_MAX_RADIUS_NM
     )
     nc = [p for p in pops if p.radius_nm > MSC_MAX_RADIUS_NM]
-    out["saxs_nc_radius_nm"] = max(nc, key=lambda p: p.volume_fraction).radius_nm if nc else (
-        math.nan
-    )
+    if nc:
+        big = max(nc, key=lambda p: p.volume_fraction)
+        out["saxs_nc_radius_nm"] = volume_weighted_radius_nm(big.radius_nm, big.width_nm)
+    else:
+        out["saxs_nc_radius_nm"] = math.nan
     return out
+
+
+def volume_weighted_radius_nm(mean_nm: float, sd_nm: float) -> float:
+    """Volume-weighted mean radius ``⟨R⁴⟩/⟨R³⟩`` of a Gaussian number distribution.
+
+    The SAXS analysis reports a population's volume-weighted mean radius (its size
+    distribution is in volume fraction); the model carries the number mean and its
+    spread. For a 10 % spread the two differ by 3 %, which is 0.6 σ of a SAXS NC radius:
+    reading the number mean as the analysis' radius biased the NC rates.
+    """
+    m, s2 = float(mean_nm), float(sd_nm) ** 2
+    return (m**4 + 6 * m * m * s2 + 3 * s2 * s2) / (m**3 + 3 * m * s2)
 
 
 def _saxs_populations(row: Mapping[str, Any]) -> list[tuple[float, float]]:
@@ -212,15 +268,19 @@ def measured_observables(row: Mapping[str, Any]) -> dict[str, float]:
 
 
 def uncertainty(name: str, row: Mapping[str, Any], value: float) -> float:
-    """Standard uncertainty of a measured value.
+    """Standard uncertainty of a measured value against the model.
 
-    The row's ``<name>_sigma`` when it is finite and > 0, else the default of the
-    observable (:meth:`Observable.default_sigma`).
+    ``hypot(noise, discrepancy)``: the row's ``<name>_sigma`` (the noise the analysis
+    reports; 0 when absent) and the analysis–model discrepancy
+    (:meth:`Observable.discrepancy`: the default, or for the NC exciton readouts a law
+    in the reported ``nc_fwhm_nm``). A reported σ
+    never replaces the discrepancy: it says how well the spectrum fixed the analysis'
+    own parameter, not how well that parameter stands for the model's quantity.
     """
     reported = _number(row.get(f"{name}_sigma"))
-    if math.isfinite(reported) and reported > 0:
-        return reported
-    return observable(name).default_sigma(value)
+    noise = reported if math.isfinite(reported) and reported > 0 else 0.0
+    discrepancy = observable(name).discrepancy(value, _number(row.get("nc_fwhm_nm")))
+    return math.hypot(noise, discrepancy)
 
 
 def path_length_of(rows: list[Mapping[str, Any]]) -> float:

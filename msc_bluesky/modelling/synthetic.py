@@ -3,9 +3,12 @@
 Each row has the fields an analysis run stores (``t_nuc``, ``t_growth``,
 ``reaction_time``, ``msc{F}_absorbance``, ``msc{F}_detected``, ``nc_peak_nm``,
 ``nc_diameter_nm``, ``nc_concentration_molar``, ``saxs_total_volume_fraction``,
-``saxs_pop{i}_radius_nm`` / ``saxs_pop{i}_volume_fraction``) plus ``<field>_sigma``:
-the model's values plus Gaussian noise of the default uncertainties of
-:data:`~msc_bluesky.modelling.observables.OBSERVABLES` (times ``noise``).
+``saxs_pop{i}_radius_nm`` / ``saxs_pop{i}_volume_fraction``): the model's values plus
+Gaussian noise of the default uncertainties of
+:data:`~msc_bluesky.modelling.observables.OBSERVABLES` (times ``noise``). The rows carry
+no ``<field>_sigma``, so the fit weighs them by those defaults: with ``noise=1`` the
+stated uncertainties are right, with ``noise=3`` the data scatter three times more than
+stated.
 """
 
 from __future__ import annotations
@@ -31,9 +34,9 @@ from msc_bluesky.sim import KineticParameters, ReactorGeometry, simulate_kinetic
 BOTH = ("uvvis", "saxs")
 
 
-def _noisy(name: str, value: float, rng: np.random.Generator, noise: float) -> tuple[float, float]:
+def _noisy(name: str, value: float, rng: np.random.Generator | None, noise: float) -> float:
     sigma = observable(name).default_sigma(value) * noise
-    return value + rng.normal(0.0, sigma) if sigma > 0 else value, sigma
+    return value + rng.normal(0.0, sigma) if rng is not None and sigma > 0 else value
 
 
 def synthetic_campaign_table(
@@ -57,7 +60,8 @@ def synthetic_campaign_table(
     rng : numpy.random.Generator, optional
         Noise source; None gives noiseless values.
     noise : float
-        Factor on the default uncertainties (the ``*_sigma`` fields carry it too).
+        Factor on the default uncertainties for the noise drawn (the rows do not say
+        it: they carry no ``*_sigma``).
     geometry : ReactorGeometry, optional
     path_length_cm : float
 
@@ -74,14 +78,11 @@ def synthetic_campaign_table(
         row: dict[str, Any] = {"t_nuc": tn, "t_growth": tg, "reaction_time": t, "fit_ok": True}
 
         def put(name: str, value: float, row=row) -> float:
-            if rng is None:
-                row[name], row[f"{name}_sigma"] = value, observable(name).default_sigma(value)
-            else:
-                row[name], row[f"{name}_sigma"] = _noisy(name, value, rng, noise)
+            row[name] = _noisy(name, value, rng, noise)
             return row[name]
 
+        obs = model_observables(comp, path_length_cm)
         if "uvvis" in detectors:
-            obs = model_observables(comp, path_length_cm)
             for fam in MSC_FAMILIES_NM:
                 a = put(f"msc{fam}_absorbance", obs[f"msc{fam}_absorbance"])
                 row[f"msc{fam}_detected"] = bool(a >= DETECTION_ABSORBANCE)
@@ -101,9 +102,9 @@ def synthetic_campaign_table(
                 phi = sum(p.volume_fraction for p in msc)
                 r = sum(p.radius_nm * p.volume_fraction for p in msc) / phi
                 found.append((r, phi))
-            if nc:
+            if nc:  # the analysis reports the volume-weighted radius
                 big = max(nc, key=lambda p: p.volume_fraction)
-                found.append((big.radius_nm, big.volume_fraction))
+                found.append((obs["saxs_nc_radius_nm"], big.volume_fraction))
             put("saxs_total_volume_fraction", sum(p.volume_fraction for p in pops))
             found.sort(key=lambda p: -p[1])
             for i in range(1, 4):
