@@ -1,13 +1,21 @@
-"""Find and refine the NC first exciton (the lowest-energy excitonic transition).
+"""Find the NC first exciton: the lowest-energy excitonic transition.
 
-Candidates: the reddest major hump left by a model without NC, and curvature maxima
-(``−d²A/dλ²``, peaks *and* shoulders) between 465 and 665 nm. Real CdSe first excitons are
-often only a shoulder of stronger higher transitions; every candidate is fitted with the
-full NC block of :mod:`~msc_bluesky.analysis.spectrum_model` (higher transitions only
-blue of the exciton, nothing red of it), so a guess at a higher transition leaves the
-true first exciton unexplained and loses on χ². The best candidates are refined by
-variable projection: Levenberg–Marquardt over ``(E1, s1)`` with the linear amplitudes
-solved at every step.
+:func:`find_nc` (used by :func:`msc_bluesky.analysis.uvvis.fit_spectrum`):
+
+1. Candidates: the reddest major hump left by a model without NC, and curvature maxima
+   (``−d²A/dλ²``: peaks *and* shoulders) between 465 and 665 nm. A real CdSe first
+   exciton is often only a shoulder of stronger higher transitions.
+2. Every candidate is fitted with the screening block of
+   :mod:`~msc_bluesky.analysis.spectrum_model` (higher transitions only blue of the
+   exciton, nothing red of it): a guess at a higher transition leaves the true first
+   exciton unexplained and loses on noise-weighted χ². The best one starts
+3. the transitions model ``(E1, s1, o2, r2, o3, σ3)``: the second and third transition
+   start at the strongest curvature maxima in their ranges, then a joint coarse grid over
+   both (all pairs solved at once), then Levenberg–Marquardt by variable projection
+   (non-negative amplitudes, Kaufman's Jacobian with analytic derivatives).
+4. The NC is kept when the exciton lies redder than 470 nm (regular NCs are larger than
+   every MSC), is 8σ deep, stands 8× out of the model's own misfit and the NC lowers χ²
+   by ≥ 19 %.
 """
 
 from __future__ import annotations
@@ -27,8 +35,10 @@ from msc_bluesky.analysis.spectrum_model import (
     THIRD_OFFSET_EV,
     THIRD_SIGMA_EV,
     Basis,
+    basis_for,
     higher_sigma,
     nc_offsets,
+    transitions_block,
 )
 
 #: Range (nm) in which curvature maxima propose first-exciton candidates, the widths
@@ -42,8 +52,9 @@ CANDIDATE_SIGMA = 5.0
 NC_GUESS_SIGMA_EV = 0.045
 #: Candidates refined after the NNLS screen.
 REFINE = 1
-#: An NC exciton bluer than this (nm) is not reported (larger than every MSC family).
-NC_MIN_PEAK_NM = 460.0
+#: An NC exciton bluer than this (nm) is not reported: regular NCs are larger than the
+#: largest MSC family (465–467 nm, d ≈ 2.06 nm).
+NC_MIN_PEAK_NM = 470.0
 
 _SIG_PER_FWHM = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 _FWHM_PER_SIGMA = 1.0 / _SIG_PER_FWHM
@@ -235,7 +246,11 @@ def fit_transitions(basis: Basis, y_w: np.ndarray, w: np.ndarray, start: tuple[f
         return r, -d
 
     if search:
-        p0 = _coordinate_search(lambda p: float(np.sum(fun(p, False)[0] ** 2)), p0, lo, hi)
+        cost = lambda p: float(np.sum(fun(p, False)[0] ** 2))  # noqa: E731
+        best_s1 = min((np.clip(p0[1] * g, lo[1], hi[1]) for g in SEARCH_S1),
+                      key=lambda v: cost(np.array([p0[0], v, *p0[2:]])))
+        p0[1] = best_s1
+        p0 = _grid_search(energy, w, q, r_fixed, p0, lo, hi)
     x = levenberg_marquardt(fun, p0, lo, hi, iterations=iterations)
     p6 = tuple(float(v) for v in x)
     coef6, rnorm = solve(basis.matrix(p6) * w[:, None], y_w)
@@ -245,29 +260,50 @@ def fit_transitions(basis: Basis, y_w: np.ndarray, w: np.ndarray, start: tuple[f
 #: Coarse grids of the coordinate search that starts the transitions fit: factors of the
 #: exciton σ, the second transition's offset (eV) and width ratio, the third's offset
 #: and σ (eV).
-SEARCH_GRIDS = (
-    (1, (0.8, 1.0, 1.25)),
-    (2, tuple(np.arange(0.08, 0.36, 0.025))),
-    (3, (1.1, 1.4, 1.8, 2.4)),
-    (4, tuple(np.arange(0.38, 0.72, 0.03))),
-    (5, (0.065, 0.09, 0.13, 0.18)),
-)
+SEARCH_S1 = (0.8, 1.0, 1.25)
+SEARCH_SECOND = (tuple(np.arange(0.09, 0.36, 0.03)), (1.2, 1.6, 2.2))
+SEARCH_THIRD = (tuple(np.arange(0.40, 0.72, 0.04)), (0.07, 0.11, 0.16))
 
 
-def _coordinate_search(cost, p0: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """One sweep of coarse grids, one parameter at a time (the transitions' χ² has local
-    minima wherever a column sits on the wrong feature)."""
-    p = p0.copy()
-    best = cost(p)
-    for k, grid in SEARCH_GRIDS:
-        values = [p0[k] * g for g in grid] if k == 1 else grid
-        for v in values:
-            trial = p.copy()
-            trial[k] = np.clip(v, lo[k], hi[k])
-            c = cost(trial)
-            if c < best:
-                best, p = c, trial
-    return p
+def _grid_search(energy: np.ndarray, w: np.ndarray, q: np.ndarray, r: np.ndarray,
+                 p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Joint coarse grid of the second transition's (offset, width) and the third's,
+    exciton fixed (the transitions' χ² has local minima wherever a column sits on the
+    wrong feature). Every grid column is projected once; all pairs are solved at once
+    from the Gram matrix (exciton Gaussian, second, third), and the best pair with
+    non-negative amplitudes wins (the start when none has)."""
+    e1, s1 = p[0], p[1]
+    o2, r2 = np.meshgrid(SEARCH_SECOND[0], SEARCH_SECOND[1], indexing="ij")
+    o3, s3 = np.meshgrid(SEARCH_THIRD[0], SEARCH_THIRD[1], indexing="ij")
+    o2 = np.append(np.clip(o2.ravel(), lo[2], hi[2]), p[2])
+    r2 = np.append(np.clip(r2.ravel(), lo[3], hi[3]), p[3])
+    o3 = np.append(np.clip(o3.ravel(), lo[4], hi[4]), p[4])
+    s3 = np.append(np.clip(s3.ravel(), lo[5], hi[5]), p[5])
+    d = (energy - e1)[:, None]
+    cols = np.hstack([transitions_block(energy, p)[:, :1],
+                      np.exp(-0.5 * ((d - o2) / (r2 * s1)) ** 2),
+                      np.exp(-0.5 * ((d - o3) / s3) ** 2)]) * w[:, None]
+    cols -= q @ (q.T @ cols)
+    gram = cols.T @ cols
+    rhs = cols.T @ r
+    n2, n3 = o2.size, o3.size
+    i2, i3 = np.meshgrid(np.arange(n2) + 1, np.arange(n3) + 1 + n2, indexing="ij")
+    i2, i3 = i2.ravel(), i3.ravel()
+    zero = np.zeros_like(i2)
+    idx = np.stack([zero, i2, i3], axis=1)                      # (pairs, 3)
+    g = gram[idx[:, :, None], idx[:, None, :]]                  # (pairs, 3, 3)
+    g += 1e-12 * max(float(np.trace(gram)), 1e-300) * np.eye(3)
+    b = rhs[idx]
+    amp = np.linalg.solve(g, b[..., None])[..., 0]
+    cost = -np.einsum("pi,pi->p", amp, b)
+    cost[np.any(amp < 0, axis=1)] = np.inf
+    best = int(np.argmin(cost))
+    if not np.isfinite(cost[best]):
+        return p
+    out = p.copy()
+    j2, j3 = i2[best] - 1, i3[best] - 1 - n2
+    out[2], out[3], out[4], out[5] = o2[j2], r2[j2], o3[j3], s3[j3]
+    return out
 
 
 def _transitions_and_derivatives(energy: np.ndarray, p: np.ndarray, jac: bool):
@@ -333,6 +369,46 @@ def levenberg_marquardt(fun, p0: np.ndarray, lo: np.ndarray, hi: np.ndarray,
     return p
 
 
-def peak_nm(e1: float) -> float:
-    """Wavelength (nm) of an exciton energy (eV)."""
-    return HC_EV_NM / e1
+#: An NC is kept when its exciton is this many σ deep (noise-weighted norm of the
+#: exciton columns) and the NC model lowers χ² by at least NC_MIN_CHI2_GAIN of the
+#: model without it.
+NC_MIN_SIGNIFICANCE = 8.0
+NC_MIN_CHI2_GAIN = 0.19
+
+
+def find_nc(lam: np.ndarray, y_w: np.ndarray, sigma_w: np.ndarray, factor: int):
+    """The NC first exciton from the transitions model, or None.
+
+    ``lam`` is the measured grid, ``y_w``/``sigma_w`` the spectrum and its noise σ on the
+    working bins of ``factor`` points. Candidates: the reddest broad hump of a model
+    without NC and curvature maxima; the best (noise-weighted NNLS of the flexible
+    block) starts the transitions fit. Returns ``(params6, basis, coef, rnorm, jacobian)``
+    on the weighted data, or None when no significant exciton is found.
+    """
+    basis = basis_for(lam, factor)
+    w = 1.0 / sigma_w
+    a0 = basis.matrix(None)
+    coef0, rnorm0 = solve(a0 * w[:, None], y_w * w)
+    hump = hump_guess(basis, y_w - a0 @ coef0, float(np.median(sigma_w)))
+    guesses = [] if hump is None else [hump]
+    guesses += [(e, NC_GUESS_SIGMA_EV) for e in curvature_candidates(basis, y_w, sigma_w)]
+    best = best_nc(basis, y_w * w, w, guesses)
+    if best is None:
+        return None
+    params, coef, rnorm, jac = best
+    e1, s1 = params[:2]
+    if not basis.energy[-1] + s1 < e1 < min(basis.energy[0], HC_EV_NM / NC_MIN_PEAK_NM):
+        return None
+    if s1 <= 1.02 * NC_SIGMA_EV[0]:
+        return None
+    k = basis.n_fixed
+    a = basis.matrix(params)
+    depth = float(np.linalg.norm((a[:, k:k + 2] @ coef[k:k + 2]) * w))
+    if depth < NC_MIN_SIGNIFICANCE or rnorm**2 >= (1.0 - NC_MIN_CHI2_GAIN) * rnorm0**2:
+        return None
+    # the exciton must also stand out of the model's own misfit (noiseless input too)
+    height = coef[k] + coef[k + 1]
+    rms = float(np.sqrt(np.mean((y_w - a @ coef) ** 2)))
+    if height <= NC_MIN_SIGNIFICANCE * max(rms, float(np.median(sigma_w))):
+        return None
+    return params, basis, coef, rnorm, jac

@@ -1,27 +1,26 @@
-"""Design matrices of the UV-Vis fit: background, MSC band shapes, NC exciton block.
+"""Design matrices of the NC transitions model (:mod:`~msc_bluesky.analysis.nc_search`).
 
 Everything is built on the photon-energy axis ``E = hc/λ`` (line shapes of real spectra
-are symmetric in energy, not in wavelength) and, for narrow shapes, evaluated on the
-measured grid and averaged into the working bins exactly like the data.
+are symmetric in energy, not in wavelength), on the working bins of the measured grid
+(narrow columns evaluated on the measured grid and averaged like the data).
 
-- Background: offset and tilt (either sign) and scattering ``(λ_min/λ)^n`` for n = 1, 2, 4
+- Background: offset and tilt (either sign) and scattering ``(λ_min/λ)^n`` for n = 1–4
   (non-negative; their sums follow any power 1–4).
-- MSC family ``F``: in the joint fit three columns at the family position (Gaussian in
-  energy, FWHM 0.045 and 0.08 eV; Lorentzian, FWHM 0.06 eV); for detection a bank of
-  single-band templates, centre free within ±3 nm of the family position (0.5 nm
-  steps), FWHM :data:`TEMPLATE_FWHM_EV`, Gaussian or Lorentzian.
-- NC block at exciton energy ``E1`` with Gaussian σ ``s1``: the first exciton (Gaussian
-  and Lorentzian of the same FWHM, so any pseudo-Voigt mix), then higher transitions
-  blue of it: Gaussians from ``E1 + max(0.09 eV, 2 s1)`` to the end of the grid, each at
-  least 1.2× the exciton's width and widening with distance (σ ≥ 0.12 × offset: the
-  third transition and the interband continuum are broad), spaced 1.5 σ apart so that
-  their non-negative sums follow any smooth absorbance whose features are broader than
-  the exciton, while a narrow MSC band is not one of them.
+- MSC family ``F``: three columns at the family position (Gaussian in energy, FWHM
+  0.045 and 0.08 eV; Lorentzian, FWHM 0.06 eV), so bands do not pull the NC.
+- Screening block ``(E1, s1)``: the first exciton (Gaussian and Lorentzian of the same
+  FWHM), then flexible higher-transition Gaussians from ``E1 + max(0.09 eV, 2 s1)`` to the
+  end of the grid (≥ 1.2× the exciton's width, widening with distance, 1.5 σ apart).
+  Cheap (linear) and good enough to rank first-exciton candidates.
+- Transitions model ``(E1, s1, o2, r2, o3, σ3)``: the first exciton (Gaussian + Lorentzian,
+  any pseudo-Voigt mix), the second transition at ``E1 + o2`` with σ ``r2·s1``, the third
+  at ``E1 + o3`` with σ ``σ3``, and the interband continuum as cubic B-splines on absolute
+  knots 0.1 eV apart from 0.1 eV above the exciton (smooth, no ripple). Nothing sits red
+  of the exciton: it is the lowest-energy transition whatever the heights of the others.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 
 import numpy as np
@@ -35,14 +34,6 @@ FAMILY_CENTRES_NM: dict[int, float] = {350: 350.0, 380: 381.0, 403: 403.0, 437: 
 
 #: Joint-fit columns of a family: (shape, FWHM in eV).
 JOINT_COLUMNS: tuple[tuple[str, float], ...] = (("g", 0.045), ("g", 0.08), ("l", 0.06))
-
-#: Detection templates: FWHM (eV) of a single MSC band (Gaussian or Lorentzian in
-#: energy). Real MSC bands are 0.04–0.08 eV wide; 0.10 eV takes in a 10 nm band at 350 nm.
-TEMPLATE_FWHM_EV: tuple[float, ...] = (0.04, 0.05, 0.06, 0.07, 0.08)
-
-#: Band centre freedom (nm) around the family position, and its step.
-CENTRE_FREEDOM_NM = 3.0
-CENTRE_STEP_NM = 0.5
 
 #: NC exciton Gaussian σ range (eV): FWHM ≈ 0.075–0.94 eV.
 NC_SIGMA_EV = (0.028, 0.40)
@@ -88,11 +79,16 @@ def bin_rows(x: np.ndarray, factor: int) -> np.ndarray:
 @functools.lru_cache(maxsize=256)
 def _offsets(s1_key: int, span_key: int) -> np.ndarray:
     s1, span = s1_key * 1e-4, span_key * 1e-3
+
+    def sigma(o: float) -> float:  # higher_sigma for one offset, in plain floats
+        far = NC_FAR_SIGMA_EV if o > NC_FAR_OFFSET_EV else 0.0
+        return max(NC_HIGHER_WIDTH * s1, NC_HIGHER_SLOPE * o, far)
+
     out = []
     o = max(NC_FIRST_OFFSET_EV, 2.0 * s1)
-    while o < span + 2.0 * float(higher_sigma(s1, o)):
+    while o < span + 2.0 * sigma(o):
         out.append(o)
-        o += NC_HIGHER_SPACING * float(higher_sigma(s1, o))
+        o += NC_HIGHER_SPACING * sigma(o)
     return np.array(out)
 
 
@@ -129,20 +125,20 @@ SECOND_OFFSET_EV = (0.08, 0.36)
 SECOND_WIDTH = (1.0, 3.0)
 THIRD_OFFSET_EV = (0.38, 0.72)
 THIRD_SIGMA_EV = (0.06, 0.20)
-CONTINUUM_FROM_EV = 0.40
+CONTINUUM_FROM_EV = 0.10
 #: Knot spacing (eV) of the continuum's cubic B-splines: its narrowest bump has a FWHM
 #: of ~0.19 eV, far broader than an MSC band, and it follows any smooth rise without the
 #: ripple of a sum of spaced Gaussians.
-CONTINUUM_KNOT_EV = 0.12
+CONTINUUM_KNOT_EV = 0.10
 
 
-def continuum_block(energy: np.ndarray, e1: float) -> np.ndarray:
+def continuum_block(energy: np.ndarray, e1: float, e_max: float | None = None) -> np.ndarray:
     """Cubic B-splines of the interband continuum on absolute knots (multiples of
     :data:`CONTINUUM_KNOT_EV`), the first starting at least CONTINUUM_FROM_EV above the
     exciton; as many as reach the grid's highest energy."""
     h = CONTINUUM_KNOT_EV
     first = np.ceil((e1 + CONTINUUM_FROM_EV) / h) * h
-    lefts = np.arange(first, float(energy.max()), h)
+    lefts = np.arange(first, float(energy.max()) if e_max is None else e_max, h)
     if lefts.size == 0:
         return np.empty((energy.size, 0))
     return 1.5 * cubic_bspline((energy[:, None] - lefts[None, :]) / h)
@@ -207,38 +203,6 @@ class Basis:
         centres = np.arange(first, self.energy[0] + 2.0 * BROAD_SIGMA_EV, BROAD_STEP_EV)
         centres = centres[centres >= UV_ONLY_EV]
         self.uv = np.exp(-0.5 * ((self.energy[:, None] - centres) / BROAD_SIGMA_EV) ** 2)
-
-    def with_msc(self, msc: np.ndarray) -> Basis:
-        """A copy whose MSC columns (same count and owners) are ``msc``."""
-        other = copy.copy(self)
-        other.msc = msc
-        other.fixed = np.hstack([self.background, msc])
-        return other
-
-    def band_columns(self, centre_nm: float, fwhm_ev: float) -> np.ndarray:
-        """Unit-height Gaussian and Lorentzian (in energy) band at ``centre_nm`` on the
-        working bins (evaluated on the measured grid and averaged like the data)."""
-        e_full = HC_EV_NM / self.lam_full
-        e0 = HC_EV_NM / centre_nm
-        cols = np.column_stack([gaussian(e_full, e0, fwhm_ev), lorentzian(e_full, e0, fwhm_ev)])
-        return bin_rows(cols, self.factor)
-
-    @functools.cached_property
-    def templates(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Per family: binned unit-height templates (points × n) and their
-        (centre_nm, fwhm_ev, lorentzian) table (n × 3)."""
-        e_full = HC_EV_NM / self.lam_full
-        out = {}
-        steps = np.arange(-CENTRE_FREEDOM_NM, CENTRE_FREEDOM_NM + 1e-9, CENTRE_STEP_NM)
-        for fam in self.families:
-            meta = np.array([(FAMILY_CENTRES_NM[fam] + d, w, lor)
-                             for lor in (0.0, 1.0) for w in TEMPLATE_FWHM_EV for d in steps])
-            e0 = HC_EV_NM / meta[:, 0]
-            g = gaussian(e_full[:, None], e0[None, :], meta[None, :, 1])
-            lo = lorentzian(e_full[:, None], e0[None, :], meta[None, :, 1])
-            shapes = np.where(meta[None, :, 2] > 0, lo, g)
-            out[fam] = (bin_rows(shapes, self.factor), meta)
-        return out
 
     def matrix(self, nc: tuple[float, ...] | None) -> np.ndarray:
         """Columns: background, MSC, then the NC block or the UV-only broad columns."""

@@ -1,53 +1,52 @@
-"""UV-Vis spectrum fit: MSC bands tested against the spectrum's own noise, one NC.
+"""UV-Vis spectrum fit: fixed narrow MSC bands, one moving NC exciton, smooth rest.
 
-Model (absorbance ``A`` against photon energy ``E = hc/λ``;
-:mod:`~msc_bluesky.analysis.spectrum_model` builds the columns)::
+Model (absorbance ``A`` against wavelength ``λ`` in nm, photon energy ``E = hc/λ``)::
 
-    A = b0 + b1 (λ − λ_mid) + Σ_n s_n (λ_min/λ)^n                 offset, tilt, scattering
-      + Σ_F MSC band of family F (Gaussian/Lorentzian in E)        narrow, near λ_F
-      + h_G G(E; E1, s1) + h_L L(E; E1, s1)                        NC first exciton
-      + Σ_k c_k G(E; E1 + o_k, σ_k),  o_k ≥ max(0.09 eV, 2 s1)     higher transitions,
-                                                                   continuum (broad)
+    A(λ) = b0 + b1 (λ − λ_mid) + s (λ_min/λ)^4               sloping/scattering background
+         + Σ_F Σ_w a_Fw exp(−(λ − λ_F)^2 / 2 w^2)             MSC bands, fixed centres λ_F
+         + h exp(−(E − E_nc)^2 / 2 σ_nc^2)                    NC first exciton (moves)
+         + Σ_k c_k exp(−(E − E_k)^2 / 2 σ_b^2)                broad higher transitions,
+                                                              centres E_k > E_nc + gap
 
-All amplitudes except ``b0, b1`` are non-negative and solved exactly by noise-weighted
-non-negative least squares; ``(E1, s1)`` are refined by variable projection
-(:mod:`~msc_bluesky.analysis.nc_search`), starting from the reddest broad hump and from
-curvature maxima (a first exciton is often only a shoulder of stronger higher
-transitions). The NC is the *lowest-energy* excitonic transition: nothing in the
-model sits red of it, so a guess at a higher transition leaves the first exciton
-unexplained.
+All amplitudes except ``b0, b1`` are non-negative; they are solved exactly by
+non-negative least squares for every trial ``(E_nc, σ_nc)`` (variable projection), and
+``(E_nc, σ_nc)`` are refined by a small Levenberg–Marquardt loop. Each MSC family is two
+fixed-width columns (FWHM 6 and 11 nm) at its nominal centre, so a narrow band of any
+width in that range (Gaussian or Lorentzian-like) is fitted while a broad NC feature
+falling on an MSC wavelength is taken by the broad columns instead. An NC peak is
+reported only when a broad maximum remains after MSCs and background are removed and
+its fitted height is well above the noise; otherwise ``nc`` is None. Curvature maxima
+redder than that maximum compete with it, so a first exciton that is only a shoulder of
+stronger higher transitions is still found.
 
 The noise is estimated from the spectrum itself, ``σ(A) = a + b·10^A``
 (:mod:`~msc_bluesky.analysis.spectral_noise`), raised where the residual scatters more
-than that (local model mismatch counts as noise). Each MSC family is then tested by a
-matched-filter scan (:mod:`~msc_bluesky.analysis.msc_detect`): single bands with the centre
-free within ±3 nm of the family position and FWHM 0.04–0.09 eV, Gaussian or Lorentzian,
-each made orthogonal to the fitted smooth model; the best gives the band's
-``absorbance``, ``centre_nm``, ``absorbance_sigma`` and ``significance`` (its
-likelihood-ratio z). A family is ``detected`` when the significance reaches
-:data:`DETECTION_SIGMA`.
+than that. A family's significance is a likelihood-ratio z, ``sqrt(χ²_without − χ²)``
+of the noise-weighted non-negative fit without and with its columns, divided by the
+local null inflation κ (:func:`_null_inflation`): the root mean square z-score of the
+same band shape added to the model at nearby grid positions where no family sits. The
+smooth model's misfit is correlated, so a band-shaped projection of it is far larger than
+white noise predicts; κ measures that in the same spectrum. A family is ``detected``
+when the significance is at least :data:`DETECTION_SIGMA` (5; per spectrum 5 families ×
+a few effectively independent trials, so N(0, 1) noise alone gives a false family about
+once in 10^5 spectra) and, beside an NC, the band is narrower than the NC's own features
+(:func:`_separable`). ``absorbance_sigma`` is ``absorbance / significance``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.optimize import nnls
+from scipy.signal import savgol_coeffs, savgol_filter
 
-from msc_bluesky.analysis import msc_detect, nc_search, spectral_noise
+from msc_bluesky.analysis import nc_search, spectral_noise
 from msc_bluesky.analysis._validate import as_curve, positive_number
-from msc_bluesky.analysis.msc_detect import DETECTION_SIGMA
-from msc_bluesky.analysis.nc_search import NC_MIN_PEAK_NM
 from msc_bluesky.analysis.results import MscBand, NcPeak, SpectrumFit
-from msc_bluesky.analysis.spectrum_model import (
-    FAMILY_CENTRES_NM,
-    HC_EV_NM,
-    NC_SIGMA_EV,
-    Basis,
-    basis_for,
-)
 from msc_bluesky.physics import sizing
 
 try:  # small matrices: BLAS threads only cost time (far more on a loaded machine)
@@ -57,34 +56,397 @@ try:  # small matrices: BLAS threads only cost time (far more on a loaded machin
 except ImportError:  # pragma: no cover - optional
     _THREADPOOLS = None
 
-__all__ = ["DETECTION_SIGMA", "FAMILY_CENTRES_NM", "NC_MIN_PEAK_NM", "fit_spectrum"]
-
-#: Working resolution (nm): finer spectra are averaged in bins to about this step.
-WORK_STEP_NM = 2.0
-
-#: Window (nm) over which the residual's scatter is compared with the noise.
-MISFIT_WINDOW_NM = 30.0
-
-#: An NC is kept when its exciton is this many σ above zero and the fit with it
-#: improves χ² by at least NC_MIN_CHI2_GAIN of the fit without it.
-NC_MIN_SIGNIFICANCE = 8.0
-NC_MIN_CHI2_GAIN = 0.19
-
-#: Levenberg–Marquardt iterations of the NC refit with the bands where the scan put them.
-REFIT_ITERATIONS = 6
-
-_SIG_PER_FWHM = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
-_NOMINAL = tuple(sorted(FAMILY_CENTRES_NM))
-
 
 def _one_blas_thread():
     if _THREADPOOLS is None:
         return contextlib.nullcontext()
     return _THREADPOOLS.limit(limits=1, user_api="blas")
 
+#: hc in eV nm.
+HC_EV_NM = 1239.841984
+
+#: Fitted centre (nm) of each MSC family, keyed by nominal peak. 380/382 is one family
+#: (centre 381), 465–467 is one family (centre 466, nominal key 467).
+FAMILY_CENTRES_NM: dict[int, float] = {350: 350.0, 380: 381.0, 403: 403.0, 437: 437.0, 467: 466.0}
+
+#: FWHMs (nm) of the two columns that describe each narrow MSC band.
+MSC_FWHM_NM: tuple[float, float] = (6.0, 11.0)
+
+#: Width (eV, Gaussian σ) and spacing (eV) of the broad higher-transition columns.
+BROAD_SIGMA_EV = 0.11
+BROAD_STEP_EV = 0.10
+
+#: Energies (eV) above the NC first exciton of the columns that model its next
+#: transitions (2S3/2–1Se, 1P3/2–1Pe …). They share the exciton's inhomogeneous width,
+#: so a resolved higher transition is not mistaken for a narrow MSC band.
+NC_HIGHER_OFFSETS_EV: tuple[float, ...] = (0.20, 0.25, 0.30, 0.40, 0.50)
+
+#: Allowed Gaussian σ (eV) of the NC first exciton (FWHM ≈ 0.075–0.94 eV): narrow NC
+#: ensembles reach ~0.1 eV FWHM, MSC bands are at most ~0.07 eV.
+NC_SIGMA_EV = (0.032, 0.40)
+
+#: Without an NC, broad columns only model the deep-UV rise above this energy (eV).
+UV_ONLY_EV = HC_EV_NM / 335.0
+
+#: Regular NCs are larger than the largest MSC family (467 nm, d ≈ 2.06 nm): an NC first
+#: exciton bluer than this is not reported.
+NC_MIN_PEAK_NM = 460.0
+
+#: Relative threshold for a band within one NC FWHM of the NC exciton.
+NEAR_NC_RELATIVE_DETECTION = 0.10
+
+#: Half-width (nm) of the window in which a band's narrowness is tested.
+NARROW_WINDOW_NM = 30.0
+#: FWHM (nm) of the broad alternative a band must beat to count as narrow.
+BROAD_TEST_FWHM_NM = 30.0
+#: The narrow shape must leave at most this fraction of the broad shape's residual
+#: (true bands leave ≤ 0.07 on the test spectra, misfit of broad features ≥ 0.25).
+NARROW_PREFERENCE = 0.15
+
+#: Range (nm) in which curvature maxima propose NC first-exciton candidates, the
+#: widths (nm) of the curvature filters, and how many of the reddest are screened.
+NC_SEARCH_NM = (465.0, 665.0)
+CURVATURE_WINDOWS_NM = (15.0, 35.0)
+MAX_NC_CANDIDATES = 3
+#: A curvature candidate competes with the hump guess when this much (nm) redder.
+REDDER_THAN_HUMP_NM = 10.0
+#: Exciton σ (eV) a curvature candidate starts from.
+NC_GUESS_SIGMA_EV = 0.045
+#: Curvature maxima must exceed this many σ of the filter's own noise.
+CANDIDATE_SIGMA = 5.0
+
+#: A family is detected when its significance is at least this (and the band narrow).
+DETECTION_SIGMA = 5.0
+
+#: ``MscBand.centre_nm`` search: ± this many nm around the family position, in
+#: CENTRE_STEP_NM steps.
+CENTRE_FREEDOM_NM = 3.0
+CENTRE_STEP_NM = 0.5
+
+#: Window (nm) over which the residual's scatter is compared with the noise.
+MISFIT_WINDOW_NM = 30.0
+
+#: Local null distribution of a band amplitude (:func:`_null_inflation`): the band's
+#: shape is added to the model at grid positions this far (nm) from the family centre —
+#: beyond the widest MSC column's FWHM (11 nm), within the ±30 nm the band is judged
+#: in — and never within :data:`NULL_EXCLUDE_NM` of another family's centre (whose own
+#: columns, or a real band's shape mismatch, hold the residual there).
+NULL_OFFSETS_NM = (12.0, 40.0)
+NULL_EXCLUDE_NM = 12.0
+#: Fewer null positions than this: the null scatter is not used.
+NULL_MIN_POSITIONS = 4
+
+#: Working resolution (nm): finer spectra are averaged in bins to about this step.
+WORK_STEP_NM = 2.0
+
+_SIG_PER_FWHM = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+_NOMINAL = tuple(sorted(FAMILY_CENTRES_NM))
+
+
+def _noise_sigma(y: np.ndarray) -> float:
+    """Robust white-noise σ from second differences (insensitive to smooth features)."""
+    d2 = np.diff(y, 2)
+    mad = np.median(np.abs(d2 - np.median(d2)))
+    return float(mad / 0.6745 / np.sqrt(6.0))
+
+
+def _bin(x: np.ndarray, factor: int) -> np.ndarray:
+    n = (x.size // factor) * factor
+    return x[:n].reshape(-1, factor).mean(axis=1)
+
+
+class _Basis:
+    """Design-matrix builder for one wavelength grid."""
+
+    def __init__(self, lam: np.ndarray, template: _Basis | None = None) -> None:
+        self.lam = lam
+        self.energy = HC_EV_NM / lam
+        x = (lam - lam.mean()) / (lam[-1] - lam[0])
+        ones = np.ones_like(lam)
+        # b0 and b1 may take either sign: NNLS gets them as ± pairs.
+        self.background = np.column_stack([ones, -ones, x, -x, (lam[0] / lam) ** 4])
+        cols, owners = [], []
+        if template is None:
+            inside = (lam[0] + 3.0, lam[-1] - 3.0)
+            families = [f for f in _NOMINAL if inside[0] <= FAMILY_CENTRES_NM[f] <= inside[1]]
+        else:  # same columns as the template (the binned grid), evaluated on this grid
+            families = sorted(set(template.msc_owner.tolist()))
+        for fam in families:
+            centre = FAMILY_CENTRES_NM[fam]
+            for fwhm in MSC_FWHM_NM:
+                s = fwhm * _SIG_PER_FWHM
+                cols.append(np.exp(-0.5 * ((lam - centre) / s) ** 2))
+                owners.append(fam)
+        self.msc = np.column_stack(cols) if cols else np.empty((lam.size, 0))
+        self.msc_owner = np.array(owners, dtype=int)
+        if template is None:
+            # Broad columns on a fixed energy grid (multiples of the step).
+            first = np.floor(self.energy[-1] / BROAD_STEP_EV) * BROAD_STEP_EV
+            last = self.energy[0] + 2.0 * BROAD_SIGMA_EV
+            self.broad_centres = np.arange(first, last, BROAD_STEP_EV)
+        else:
+            self.broad_centres = template.broad_centres
+        self.broad_all = np.exp(
+            -0.5 * ((self.energy[:, None] - self.broad_centres) / BROAD_SIGMA_EV) ** 2
+        )
+        self.fixed = np.hstack([self.background, self.msc])
+        self.n_fixed = self.fixed.shape[1]
+        self._null_positions: dict[int, np.ndarray] = {}
+
+    @functools.cached_property
+    def _shifted(self) -> np.ndarray:
+        """Both MSC column shapes centred on every grid point: (points, centres, 2)."""
+        d = self.lam[:, None] - self.lam[None, :]
+        return np.stack([np.exp(-0.5 * (d / (w * _SIG_PER_FWHM)) ** 2) for w in MSC_FWHM_NM],
+                        axis=2)
+
+    def shifted_columns(self, positions: np.ndarray) -> np.ndarray:
+        """The two MSC column shapes centred on grid ``positions`` (indices)."""
+        return self._shifted[:, positions, :]
+
+    def null_positions(self, fam: int) -> np.ndarray:
+        """Grid indices :data:`NULL_OFFSETS_NM` from the family's centre, farther than
+        :data:`NULL_EXCLUDE_NM` from every other family and a column width from the edges.
+        """
+        if fam not in self._null_positions:
+            self._null_positions[fam] = self._find_null_positions(fam)
+        return self._null_positions[fam]
+
+    def _find_null_positions(self, fam: int) -> np.ndarray:
+        lam = self.lam
+        offset = np.abs(lam - FAMILY_CENTRES_NM[fam])
+        others = np.array([FAMILY_CENTRES_NM[f] for f in _NOMINAL if f != fam])
+        free = np.min(np.abs(lam[:, None] - others[None, :]), axis=1) > NULL_EXCLUDE_NM
+        edge = max(MSC_FWHM_NM)
+        inside = (lam >= lam[0] + edge) & (lam <= lam[-1] - edge)
+        near = (offset >= NULL_OFFSETS_NM[0]) & (offset <= NULL_OFFSETS_NM[1])
+        return np.flatnonzero(near & free & inside)
+
+    def broad_mask(self, nc: tuple[float, float] | None) -> np.ndarray:
+        """Which broad columns a model uses: UV only without NC, else blue of the NC."""
+        if nc is None:
+            return self.broad_centres >= UV_ONLY_EV
+        e_nc, s_nc = nc
+        return self.broad_centres >= e_nc + max(1.5 * s_nc, 0.08)
+
+    def nc(self, e_nc: float, s_nc: float) -> np.ndarray:
+        """NC columns: the first exciton, then its higher transitions (same width)."""
+        centres = e_nc + np.array((0.0, *NC_HIGHER_OFFSETS_EV))
+        return np.exp(-0.5 * ((self.energy[:, None] - centres) / s_nc) ** 2)
+
+    def matrix(
+        self, nc: tuple[float, float] | None, broad: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Columns: background, MSC, [NC], broad (``broad`` mask or the default one)."""
+        mask = self.broad_mask(nc) if broad is None else broad
+        parts = [self.fixed]
+        if nc is not None:
+            parts.append(self.nc(*nc))
+        parts.append(self.broad_all[:, mask])
+        return np.hstack(parts)
+
+
+_BASIS_CACHE: dict[tuple[bytes, bytes], _Basis] = {}
+
+
+def _basis_for(lam: np.ndarray, template: _Basis | None = None) -> _Basis:
+    """Design matrices are reused: a spectrometer reports the same grid every time."""
+    key = (lam.tobytes(), b"" if template is None else template.lam.tobytes())
+    basis = _BASIS_CACHE.get(key)
+    if basis is None:
+        if len(_BASIS_CACHE) >= 8:
+            _BASIS_CACHE.pop(next(iter(_BASIS_CACHE)))
+        basis = _BASIS_CACHE[key] = _Basis(lam, template)
+    return basis
+
+
+def _solve(a: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    coef, rnorm = nnls(a, y, maxiter=20 * a.shape[1])
+    return coef, float(rnorm)
+
+
+def _nc_guess(
+    basis: _Basis, y: np.ndarray, residual: np.ndarray, noise: float
+) -> tuple[float, float] | None:
+    """Reddest major broad hump left after the no-NC model, as (E, σ) in eV."""
+    lam = basis.lam
+    window = max(5, int(round(16.0 / np.median(np.diff(lam)))) | 1)
+    if window >= lam.size:
+        return None
+    smooth = savgol_filter(residual, window, 2, mode="nearest")
+    inner = np.arange(2, lam.size - 2)
+    is_max = (smooth[inner] >= smooth[inner - 1]) & (smooth[inner] > smooth[inner + 1])
+    peaks = inner[is_max & (smooth[inner] > 5.0 * noise) & (lam[inner] >= NC_MIN_PEAK_NM - 5.0)]
+    # Humps sitting on an MSC centre are band residue, not a new population.
+    near_msc = np.array(
+        [min(abs(lam[i] - c) for c in FAMILY_CENTRES_NM.values()) <= 4.0 for i in peaks],
+        dtype=bool,
+    )
+    peaks = peaks[~near_msc] if peaks.size else peaks
+    if peaks.size == 0:
+        return None
+    major = peaks[smooth[peaks] >= 0.3 * smooth[peaks].max()]
+    i = int(major.max())
+    half = smooth[i] / 2.0
+    lo = i
+    while lo > 0 and smooth[lo] > half:
+        lo -= 1
+    hi = i
+    while hi < lam.size - 1 and smooth[hi] > half:
+        hi += 1
+    fwhm_ev = abs(basis.energy[lo] - basis.energy[hi])
+    s = float(np.clip(fwhm_ev * _SIG_PER_FWHM, *NC_SIGMA_EV))
+    return float(basis.energy[i]), s
+
+
+@functools.lru_cache(maxsize=16)
+def _second_derivative_filter(window: int) -> np.ndarray:
+    """Savitzky–Golay (cubic) second-derivative convolution kernel of ``window`` points."""
+    return savgol_coeffs(window, 3, deriv=2, use="conv")
+
+
+def _curvature_candidates(basis: _Basis, y: np.ndarray, sigma: np.ndarray) -> list[float]:
+    """Energies of curvature maxima (peaks and shoulders) in the NC range, reddest first.
+
+    ``−d²A/dλ²`` by Savitzky–Golay filters of two widths (narrow excitons in the blue,
+    broad weak ones in the red); a maximum counts when it exceeds
+    :data:`CANDIDATE_SIGMA` times the filter's own noise. A first exciton is a
+    curvature maximum whether it is a peak or only a shoulder of stronger higher
+    transitions.
+    """
+    lam = basis.lam
+    step = float(np.median(np.diff(lam)))
+    lo, hi = NC_SEARCH_NM
+    found: list[int] = []
+    inner = np.arange(1, lam.size - 1)
+    for width_nm in CURVATURE_WINDOWS_NM:
+        window = max(7, int(round(width_nm / step)) | 1)
+        if window >= lam.size:
+            continue
+        coeffs = _second_derivative_filter(window)
+        curvature = -np.convolve(y, coeffs, mode="same")  # edges are outside the range
+        noise = np.sqrt(np.convolve(sigma**2, coeffs**2, mode="same"))
+        c = curvature[inner]
+        ok = (c > curvature[inner - 1]) & (c >= curvature[inner + 1])
+        ok &= c > CANDIDATE_SIGMA * noise[inner]
+        ok &= (lam[inner] >= lo) & (lam[inner] <= hi)
+        for i in inner[ok]:
+            if all(abs(lam[i] - lam[j]) > 6.0 for j in found):
+                found.append(int(i))
+    found.sort(reverse=True)
+    return [float(basis.energy[i]) for i in found[:MAX_NC_CANDIDATES]]
+
+
+def _screen(basis: _Basis, y: np.ndarray, guesses: list[tuple[float, float]],
+            keep: int = 2) -> list[tuple[float, float]]:
+    """The ``keep`` guesses whose full model (NC block + the rest, NNLS) fits best.
+
+    With every higher transition modelled blue of the exciton and nothing red of it, a
+    guess at a higher transition leaves the true first exciton unexplained: a low χ²
+    marks the lowest-energy excitonic transition whatever the relative heights.
+    """
+    if len(guesses) <= keep:
+        return guesses
+    scored = sorted((_solve(basis.matrix(g), y)[1], i) for i, g in enumerate(guesses))
+    return [guesses[i] for _, i in scored[:keep]]
+
+
+def _refine_nc(
+    basis: _Basis, y: np.ndarray, guess: tuple[float, float]
+) -> tuple[tuple[float, float], np.ndarray, float, np.ndarray]:
+    """Variable projection over (E_nc, σ_nc).
+
+    The active set of the non-negative amplitudes is taken from an NNLS solve at the
+    guess and kept while Levenberg–Marquardt moves the NC (plain linear least squares is
+    much faster than NNLS); a final NNLS at the optimum gives the amplitudes.
+    """
+    broad = basis.broad_mask(guess)
+    coef0, _ = _solve(basis.matrix(guess, broad), y)
+    n_nc = 1 + len(NC_HIGHER_OFFSETS_EV)
+    nc_cols = np.arange(basis.n_fixed, basis.n_fixed + n_nc)
+    active = np.delete(coef0 > 0, nc_cols)  # every column but the NC ones
+    others = np.hstack([basis.fixed, basis.broad_all[:, broad]])[:, active]
+    q, _ = np.linalg.qr(others)
+    r_fixed = y - q @ (q.T @ y)
+
+    # The higher transitions NNLS used at the guess move with the exciton (active set);
+    # the exciton itself always does.
+    use = coef0[nc_cols] > 0
+    use[0] = True
+    offsets = np.array((0.0, *NC_HIGHER_OFFSETS_EV))[use]
+    ridge = np.eye(offsets.size)
+    energy = basis.energy[:, None]
+
+    def resid(p: np.ndarray) -> np.ndarray:
+        # Residual of y projected on [others, G]: only the NC block G moves.
+        g = np.exp(-0.5 * ((energy - (p[0] + offsets)) / p[1]) ** 2)
+        g_perp = g - q @ (q.T @ g)
+        # normal equations of the small block (<= 6 columns), lightly regularised
+        gtg = g_perp.T @ g_perp
+        gtg += (1e-12 * max(float(np.trace(gtg)), 1e-300)) * ridge
+        amp = np.linalg.solve(gtg, g_perp.T @ r_fixed)
+        return r_fixed - g_perp @ amp
+
+    e0, s0 = guess
+    e_lo = max(basis.energy[-1], e0 - 0.15)
+    e_hi = min(basis.energy[0], e0 + 0.15)
+    p0 = np.array([np.clip(e0, e_lo, e_hi), s0])
+    lo, hi = np.array([e_lo, NC_SIGMA_EV[0]]), np.array([e_hi, NC_SIGMA_EV[1]])
+    x = _levenberg_marquardt(resid, p0, lo, hi)
+    params = (float(x[0]), float(x[1]))
+    coef, rnorm = _solve(basis.matrix(params), y)
+    return params, coef, rnorm, _jacobian(resid, x, hi)
+
+
+def _jacobian(resid, p: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Forward-difference Jacobian of ``resid`` at ``p`` (steps kept below ``hi``)."""
+    r = resid(p)
+    jac = np.empty((r.size, p.size))
+    for k in range(p.size):
+        dp = p.copy()
+        h = 2e-4
+        dp[k] += h if dp[k] + h <= hi[k] else -h
+        jac[:, k] = (resid(dp) - r) / (dp[k] - p[k])
+    return jac
+
+
+def _levenberg_marquardt(
+    resid, p0: np.ndarray, lo: np.ndarray, hi: np.ndarray, iterations: int = 12
+) -> np.ndarray:
+    """Small bounded Levenberg–Marquardt for two parameters (forward differences)."""
+    p = p0.astype(float)
+    r = resid(p)
+    cost = float(r @ r)
+    damping = 1e-3
+    steps = np.array([2e-4, 2e-4])
+    for _ in range(iterations):
+        jac = np.empty((r.size, p.size))
+        for k in range(p.size):
+            dp = p.copy()
+            dp[k] += steps[k] if dp[k] + steps[k] <= hi[k] else -steps[k]
+            jac[:, k] = (resid(dp) - r) / (dp[k] - p[k])
+        jtj = jac.T @ jac
+        grad = jac.T @ r
+        improved = False
+        for _ in range(6):
+            step = np.linalg.solve(jtj + damping * np.diag(np.diag(jtj) + 1e-12), -grad)
+            trial = np.clip(p + step, lo, hi)
+            r_trial = resid(trial)
+            c_trial = float(r_trial @ r_trial)
+            if c_trial < cost:
+                p, r, improved = trial, r_trial, c_trial < cost * (1 - 1e-7)
+                cost = c_trial
+                damping = max(damping / 3.0, 1e-7)
+                break
+            damping *= 10.0
+        if not improved:
+            break
+    return p
+
 
 def fit_spectrum(
-    wavelength_nm: ArrayLike, absorbance: ArrayLike, path_length_cm: float = 0.1
+    wavelength_nm: ArrayLike, absorbance: ArrayLike, path_length_cm: float = 0.1,
+    nc_model: str = "transitions",
 ) -> SpectrumFit:
     """Fit MSC family bands and the NC first exciton in one absorbance spectrum.
 
@@ -96,6 +458,13 @@ def fit_spectrum(
         Absorbance (base-10 optical density) at those wavelengths.
     path_length_cm : float, optional
         Optical path length of the flow cell (cm), for Beer–Lambert concentrations.
+    nc_model : {"transitions", "smooth"}, optional
+        How ``.nc`` is found. "transitions" (default): the NC transitions model of
+        :func:`msc_bluesky.analysis.nc_search.find_nc` (first exciton, second and third
+        transition, continuum; the lowest-energy transition whatever the heights of the
+        higher ones). "smooth": the exciton of the smooth NC block the MSC detection
+        uses (about half the time, far less accurate when the higher transitions are
+        resolved). MSC detection is the same for both.
 
     Returns
     -------
@@ -110,7 +479,8 @@ def fit_spectrum(
     ------
     ValueError
         On mismatched lengths, fewer than 50 points, non-finite values, a wavelength
-        axis that is not strictly increasing, or a non-positive path length.
+        axis that is not strictly increasing, a non-positive path length, or an unknown
+        ``nc_model``.
 
     Notes
     -----
@@ -122,67 +492,116 @@ def fit_spectrum(
         wavelength_nm, absorbance, x_name="wavelength_nm", y_name="absorbance", min_points=50
     )
     path = positive_number(path_length_cm, "path_length_cm")
+    if nc_model not in NC_MODELS:
+        raise ValueError(f"nc_model must be one of {', '.join(NC_MODELS)}, not {nc_model!r}")
     with _one_blas_thread():
-        return _fit(lam, y, path)
+        return _fit(lam, y, path, nc_model)
 
 
-def _fit(lam: np.ndarray, y: np.ndarray, path: float) -> SpectrumFit:
+#: Values of ``fit_spectrum(nc_model=...)``.
+NC_MODELS = ("transitions", "smooth")
+
+
+def _fit(lam: np.ndarray, y: np.ndarray, path: float, nc_model: str) -> SpectrumFit:
     step = float(np.median(np.diff(lam)))
     factor = max(1, int(round(WORK_STEP_NM / step)))
-    basis = basis_for(lam, factor)
-    y_b = basis.lam.size * factor
-    y_w = y[:y_b].reshape(-1, factor).mean(axis=1) if factor > 1 else y
+    lam_w, y_w = (_bin(lam, factor), _bin(y, factor)) if factor > 1 else (lam, y)
+    noise = _noise_sigma(y) / np.sqrt(factor)
     # σ(A) = a + b·10^A from the data (noise grows where little light gets through).
     noise_model = spectral_noise.noise_model(y)
     sigma_w = spectral_noise.sigma_of(y_w, noise_model) / np.sqrt(factor)
-    w = 1.0 / sigma_w
+    basis = _basis_for(lam_w)
 
     a0 = basis.matrix(None)
-    coef0, rnorm0 = nc_search.solve(a0 * w[:, None], y_w * w)
-    nc_params, coef, a_used, jac = None, coef0, a0, None
-    hump = nc_search.hump_guess(basis, y_w - a0 @ coef0, float(np.median(sigma_w)))
-    guesses = [] if hump is None else [hump]
-    guesses += [(e, nc_search.NC_GUESS_SIGMA_EV)
-                for e in nc_search.curvature_candidates(basis, y_w, sigma_w)]
-    best = nc_search.best_nc(basis, y_w * w, w, guesses)
-    if best is not None:
-        params, coef1, rnorm1, jac1 = best
-        if _nc_accepted(basis, params, coef1, rnorm0, rnorm1, a_w=basis.matrix(params) * w[:, None]):
-            nc_params, coef, a_used, jac = params, coef1, basis.matrix(params), jac1
-
-    residual = y_w - a_used @ coef
-    window = max(3, int(round(MISFIT_WINDOW_NM / float(np.median(np.diff(basis.lam))))))
-    # The bands where the scan puts them (centre ±3 nm, width, shape), then refit.
-    basis = basis.with_msc(msc_detect.choose_templates(basis, a_used, coef, residual, sigma_w))
-    if nc_params is not None:
-        p6, coef6, _, jac6 = nc_search.fit_transitions(basis, y_w * w, w, nc_params,
-                                                       REFIT_ITERATIONS, search=False)
-        nc_params, coef, jac = p6, coef6, jac6
-        a_used = basis.matrix(nc_params)
+    coef0, rnorm0 = _solve(a0, y_w)
+    nc_params: tuple[float, float] | None = None
+    coef, a_used = coef0, a0
+    found = None
+    if nc_model == "transitions":
+        # The NC transitions model finds the first exciton; the smooth block the MSC
+        # detection uses starts from it.
+        found = nc_search.find_nc(lam, y_w, sigma_w, factor)
+        guesses = [] if found is None else [
+            (found[0][0], float(np.clip(found[0][1], *NC_SIGMA_EV)))]
     else:
-        a_used = basis.matrix(None)
-        coef, _ = nc_search.solve(a_used * w[:, None], y_w * w)
+        # The reddest major hump seeds the NC; curvature maxima redder than it (a first
+        # exciton that is only a shoulder of stronger higher transitions) compete.
+        hump = _nc_guess(basis, y_w, y_w - a0 @ coef0, noise)
+        guesses = [] if hump is None else [hump]
+        for e in _curvature_candidates(basis, y_w, sigma_w):
+            if hump is None or HC_EV_NM / e > HC_EV_NM / hump[0] + REDDER_THAN_HUMP_NM:
+                guesses.append((e, NC_GUESS_SIGMA_EV))
+        guesses = _screen(basis, y_w, guesses)
+    refined = [_refine_nc(basis, y_w, g) for g in guesses]
+    nc_jac: np.ndarray | None = None
+    if refined:
+        params, coef1, rnorm1, nc_jac = min(refined, key=lambda r: r[2])
+        height = coef1[basis.n_fixed]
+        rms1 = rnorm1 / np.sqrt(y_w.size)
+        e_lo, e_hi = basis.energy[-1], basis.energy[0]
+        inside = e_lo + params[1] < params[0] < min(e_hi, HC_EV_NM / NC_MIN_PEAK_NM)
+        broad_enough = params[1] > 1.02 * NC_SIGMA_EV[0]
+        significant = height > max(8.0 * noise, 8.0 * rms1) and rnorm1 < 0.9 * rnorm0
+        significant = significant and broad_enough
+        if inside and significant:
+            nc_params, coef, a_used = params, coef1, basis.matrix(params)
+
+    # Smooth (NC + broad) absorbance under each band: misfit scales with it.
+    n_bg = basis.background.shape[1]
+    smooth = a_used[:, basis.n_fixed :] @ coef[basis.n_fixed :]
+    msc_coef = coef[n_bg:basis.n_fixed]
     residual = y_w - a_used @ coef
-    window = max(3, int(round(MISFIT_WINDOW_NM / float(np.median(np.diff(basis.lam))))))
+    msc = _msc_bands(basis, msc_coef, path)
+    # Uncertainties from the spectrum's own noise σ(A), raised where the residual
+    # scatters more than the noise nearby (local model mismatch counts as noise).
+    window = max(3, int(round(MISFIT_WINDOW_NM / float(np.median(np.diff(lam_w))))))
     sigma_eff = sigma_w * spectral_noise.local_misfit_factor(residual, sigma_w, window)
-    msc = msc_detect.detect(basis, a_used, coef, residual, sigma_eff,
-                           None if nc_params is None else nc_params[:2])
-    chi2_with = float(np.sum((residual * w) ** 2))
-    for fam, band in msc.items():
-        if band.detected:
-            msc[fam] = _likelihood_ratio(basis, fam, band, y_w, w, nc_params, chi2_with)
-    msc = {fam: _with_concentration(band, path) for fam, band in msc.items()}
-
+    cov, index = _amplitude_covariance(basis, a_used, coef, sigma_eff, nc_params is not None)
     nc = None
-    if nc_params is not None:
-        chi2_red = max(1.0, float(np.sum((residual / sigma_w) ** 2)) / max(
-            residual.size - a_used.shape[1], 1))
+    if nc_params:
         nc = _nc_peak(nc_params, _nc_height(basis, nc_params, y_w, coef), path,
-                      _nc_sigmas(jac, a_used, coef, basis.n_fixed, sigma_eff, chi2_red))
+                      _nc_sigmas(nc_jac, sigma_eff, cov, index, basis.n_fixed))
+    # Each family's significance: the likelihood-ratio z of its columns (the χ² the
+    # non-negative fit loses without them) over the local null inflation κ.
+    active = coef > 0
+    active[:4] = (True, False, True, False)
+    q, _ = np.linalg.qr(a_used[:, active] / sigma_eff[:, None])
+    a_weighted, y_weighted = a_used / sigma_eff[:, None], y_w / sigma_eff
+    chi_full = _solve(a_weighted, y_weighted)[1]
+    for fam, band in msc.items():
+        cols = [index[k] for k in np.flatnonzero(basis.msc_owner == fam) + n_bg]
+        sigma = float(np.sqrt(max(cov[np.ix_(cols, cols)].sum(), 0.0))) if cols else np.nan
+        amp = band.absorbance
+        if cols and amp > 0:
+            kappa = _null_inflation(basis, q, msc_coef, residual / sigma_eff, sigma_eff, fam)
+            own = n_bg + np.flatnonzero(basis.msc_owner == fam)
+            # The fit without the family is at most as bad as the full fit minus the band
+            # (a feasible point): when even that bound is not significant, skip the refit.
+            bound = float(np.sum(((residual + a_used[:, own] @ coef[own]) / sigma_eff) ** 2))
+            chi2_without = bound
+            if bound - chi_full**2 >= (DETECTION_SIGMA * kappa) ** 2:
+                without = np.ones(a_used.shape[1], dtype=bool)
+                without[own] = False
+                chi2_without = _solve(a_weighted[:, without], y_weighted)[1] ** 2
+            z = np.sqrt(max(chi2_without - chi_full**2, 0.0)) / kappa
+            # σ is what makes amp/σ that z (the covariance σ when the band adds nothing)
+            sigma = amp / z if z > 0 else sigma * kappa
+        significant = bool(sigma > 0 and amp >= DETECTION_SIGMA * sigma)
+        detected = significant and _separable(basis, msc_coef, residual, smooth, fam, nc)
+        msc[fam] = dataclasses.replace(
+            band,
+            detected=bool(detected),
+            absorbance_sigma=sigma,
+            significance=amp / sigma if sigma > 0 and np.isfinite(amp) else np.nan,
+            centre_nm=_band_centre(basis, msc_coef, residual, fam) if amp > 0 else np.nan,
+        )
 
-    model = basis.matrix(nc_params) @ coef
-    if factor > 1:
-        model = np.interp(lam, basis.lam, model)
+    full = _basis_for(lam, basis) if factor > 1 else basis
+    model = full.matrix(nc_params) @ coef
+    if nc_model == "transitions":
+        # The reported NC: the lowest-energy excitonic transition of the transitions
+        # model (the smooth block above only serves the MSC detection).
+        nc = None if found is None else _transitions_nc(found, y_w, sigma_w, path)
     ss_res = float(np.sum((y - model) ** 2))
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
@@ -191,80 +610,22 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float) -> SpectrumFit:
     )
 
 
-def _nc_accepted(basis: Basis, params: tuple[float, float], coef: np.ndarray,
-                 rnorm0: float, rnorm1: float, a_w: np.ndarray) -> bool:
-    """Is the refined NC a real first exciton (in range, broad enough, significant)?"""
-    e1, s1 = params[:2]
-    e_lo, e_hi = float(basis.energy[-1]), float(basis.energy[0])
-    if not e_lo + s1 < e1 < min(e_hi, HC_EV_NM / NC_MIN_PEAK_NM):
-        return False
-    if s1 <= 1.02 * NC_SIGMA_EV[0]:
-        return False
-    k = basis.n_fixed
-    exciton = a_w[:, k] * coef[k] + a_w[:, k + 1] * coef[k + 1]
-    # the exciton's own χ² contribution (its depth in σ) and the gain of the NC block
-    depth = float(np.sqrt(np.sum(exciton**2)))
-    return depth >= NC_MIN_SIGNIFICANCE and rnorm1**2 < (1.0 - NC_MIN_CHI2_GAIN) * rnorm0**2
+def _msc_bands(basis: _Basis, msc_coef: np.ndarray, path: float) -> dict[int, MscBand]:
+    """Band amplitudes and concentrations (detection and σ are added by the caller)."""
+    out: dict[int, MscBand] = {}
+    for fam in _NOMINAL:
+        mask = basis.msc_owner == fam
+        if not mask.any():
+            out[fam] = MscBand(fam, False, float("nan"), float("nan"))
+            continue
+        amp = float(msc_coef[mask].sum())
+        d = sizing.yu_diameter_nm(FAMILY_CENTRES_NM[fam])
+        conc = sizing.particle_concentration_molar(amp, d, path)
+        out[fam] = MscBand(fam, False, amp, conc)
+    return out
 
 
-def _likelihood_ratio(basis: Basis, fam: int, band: MscBand, y_w: np.ndarray, w: np.ndarray,
-                      nc_params, chi2_with: float) -> MscBand:
-    """Confirm a detected band by refitting without it (the NC free to move too).
-
-    The scan holds the smooth model's non-linear parameters fixed; here the NC
-    transitions are refitted without the family's columns, and the band's significance
-    is at most the likelihood-ratio z ``sqrt(χ²_without − χ²_with)`` (over the scan's
-    null inflation, ``absorbance_sigma`` kept consistent).
-    """
-    own = np.flatnonzero(basis.msc_owner == fam)
-    cols = basis.msc.copy()
-    cols[:, own] = 0.0
-    without = basis.with_msc(cols)
-    if nc_params is None:
-        _, rnorm = nc_search.solve(without.matrix(None) * w[:, None], y_w * w)
-    else:
-        _, _, rnorm, _ = nc_search.fit_transitions(without, y_w * w, w, nc_params,
-                                                   REFIT_ITERATIONS, search=False)
-    kappa = band.absorbance_sigma * band.significance / max(band.absorbance, 1e-300)
-    z = float(np.sqrt(max(rnorm**2 - chi2_with, 0.0))) / max(kappa, 1.0)
-    if z >= band.significance:
-        return band
-    sigma = band.absorbance / z if z > 0 else band.absorbance_sigma
-    return dataclasses.replace(band, detected=bool(z >= DETECTION_SIGMA),
-                               absorbance_sigma=float(sigma), significance=z)
-
-
-def _with_concentration(band: MscBand, path: float) -> MscBand:
-    if not np.isfinite(band.absorbance):
-        return band
-    d = sizing.yu_diameter_nm(FAMILY_CENTRES_NM[band.nominal_nm])
-    conc = sizing.particle_concentration_molar(band.absorbance, d, path)
-    return dataclasses.replace(band, concentration_molar=float(conc))
-
-
-def _nc_sigmas(jac: np.ndarray | None, a: np.ndarray, coef: np.ndarray, exciton: int,
-               sigma: np.ndarray, chi2_red: float) -> tuple[float, float]:
-    """σ of the exciton energy (eV, variable-projection Jacobian on the weighted data)
-    and of its amplitude (covariance of the active columns), both scaled by √χ²ᵣ."""
-    scale = np.sqrt(chi2_red)
-    e_sigma = np.nan
-    if jac is not None:
-        try:
-            e_sigma = float(np.sqrt(max(np.linalg.inv(jac.T @ jac)[0, 0], 0.0))) * scale
-        except np.linalg.LinAlgError:
-            pass
-    use = coef > 0
-    use[:4] = (True, False, True, False)
-    use[exciton] = True
-    x = a[:, use] / sigma[:, None]
-    gram = x.T @ x
-    gram += 1e-12 * float(np.trace(gram)) * np.eye(gram.shape[0])
-    k = int(np.cumsum(use)[exciton] - 1)
-    h_sigma = float(np.sqrt(max(np.linalg.inv(gram)[k, k], 0.0))) * scale
-    return e_sigma, h_sigma
-
-
-def _nc_height(basis: Basis, params: tuple[float, float], y: np.ndarray,
+def _nc_height(basis: _Basis, params: tuple[float, float], y: np.ndarray,
                coef: np.ndarray) -> float:
     """NC absorbance at its first-exciton peak: what Yu et al.'s ε refers to.
 
@@ -278,6 +639,177 @@ def _nc_height(basis: Basis, params: tuple[float, float], y: np.ndarray,
     e = basis.energy[order]
     return float(np.interp(params[0], e, y[order]) - np.interp(params[0], e, rest[order]))
 
+
+def _separable(
+    basis: _Basis,
+    msc_coef: np.ndarray,
+    residual: np.ndarray,
+    smooth: np.ndarray,
+    fam: int,
+    nc: NcPeak | None,
+) -> bool:
+    """Can a detected band be told apart from the NC's own features?
+
+    Without an NC there is nothing to confuse it with. With one, the band must be narrow
+    (:func:`_is_narrow_band`: the NC's higher transitions are broad); and a band within
+    one NC FWHM of the NC exciton, where the two shapes overlap, must also exceed
+    :data:`NEAR_NC_RELATIVE_DETECTION` of the absorbance beneath it.
+    """
+    if nc is None:
+        return True
+    if not _is_narrow_band(basis, msc_coef, residual, fam):
+        return False
+    centre = FAMILY_CENTRES_NM[fam]
+    if abs(centre - nc.peak_nm) < nc.fwhm_nm:
+        mask = basis.msc_owner == fam
+        under = float(np.interp(centre, basis.lam, smooth))
+        return float(msc_coef[mask].sum()) > NEAR_NC_RELATIVE_DETECTION * under
+    return True
+
+
+def _is_narrow_band(
+    basis: _Basis, msc_coef: np.ndarray, residual: np.ndarray, fam: int
+) -> bool:
+    """Is the family's band a narrow feature, rather than misfit of a broad one?
+
+    The band is put back into the fit residual and, within ±:data:`NARROW_WINDOW_NM`
+    of its centre, fitted on a linear baseline twice: with the band's own (narrow)
+    shape and with a Gaussian of FWHM :data:`BROAD_TEST_FWHM_NM`. A fixed narrow MSC
+    band is explained much better by its own shape; misfit of the NC's broad higher
+    transitions is explained about as well by the broad one.
+    """
+    mask = basis.msc_owner == fam
+    band = basis.msc[:, mask] @ msc_coef[mask]
+    centre = FAMILY_CENTRES_NM[fam]
+    near = np.abs(basis.lam - centre) <= NARROW_WINDOW_NM
+    if near.sum() < 8:
+        return True
+    lam = basis.lam[near]
+    local = (residual + band)[near]
+    x = (lam - centre) / NARROW_WINDOW_NM
+    s = BROAD_TEST_FWHM_NM * _SIG_PER_FWHM
+    broad = np.exp(-0.5 * ((lam - centre) / s) ** 2)
+
+    def ssr(shape: np.ndarray) -> float:
+        a = np.column_stack([shape, np.ones_like(x), x])
+        _, res, *_ = np.linalg.lstsq(a, local, rcond=None)
+        return float(res[0]) if res.size else float(np.sum((local - a @ np.linalg.lstsq(
+            a, local, rcond=None)[0]) ** 2))
+
+    return ssr(band[near]) < NARROW_PREFERENCE * ssr(broad)
+
+
+def _amplitude_covariance(
+    basis: _Basis, a: np.ndarray, coef: np.ndarray, sigma: np.ndarray, with_nc: bool
+) -> tuple[np.ndarray, dict[int, int]]:
+    """Covariance of the linear amplitudes under noise ``sigma``.
+
+    Over the active columns, every MSC column and the NC exciton (an inactive one is
+    treated as if added), all others free: ``(XᵀWX)⁻¹``. Returns the matrix and the
+    map from column index to its row.
+    """
+    use = coef > 0
+    use[:4] = (True, False, True, False)  # b0, b1: one of each ± pair spans it
+    n_bg = basis.background.shape[1]
+    use[n_bg : basis.n_fixed] = True
+    if with_nc:
+        use[basis.n_fixed] = True
+    x = a[:, use] / sigma[:, None]
+    gram = x.T @ x
+    gram += 1e-12 * float(np.trace(gram)) * np.eye(gram.shape[0])
+    cov = np.linalg.inv(gram)
+    rows = np.cumsum(use) - 1
+    return cov, {int(k): int(rows[k]) for k in np.flatnonzero(use)}
+
+
+def _nc_sigmas(jac: np.ndarray | None, sigma: np.ndarray, cov: np.ndarray,
+               index: dict[int, int], exciton: int) -> tuple[float, float]:
+    """σ of the exciton energy (eV, from the variable-projection Jacobian weighted by
+    the noise) and of its amplitude."""
+    e_sigma = np.nan
+    if jac is not None:
+        jw = jac / sigma[:, None]
+        try:
+            e_sigma = float(np.sqrt(max(np.linalg.inv(jw.T @ jw)[0, 0], 0.0)))
+        except np.linalg.LinAlgError:
+            pass
+    k = index.get(exciton)
+    h_sigma = float(np.sqrt(max(cov[k, k], 0.0))) if k is not None else np.nan
+    return e_sigma, h_sigma
+
+
+def _null_inflation(basis: _Basis, q: np.ndarray, msc_coef: np.ndarray, z_resid: np.ndarray,
+                    sigma: np.ndarray, fam: int) -> float:
+    """How much a band amplitude's σ must grow for correlated misfit (≥ 1).
+
+    Local null distribution: the family's band shape (its fitted mix of the two MSC
+    columns) added to the final model at the grid positions :meth:`_Basis.null_positions`
+    near the family but away from every family takes the amplitude ``ĝᵀr / ĝᵀĝ`` (``ĝ``
+    the column made orthogonal to the model's active columns, ``r`` the residual, both
+    noise-weighted); its z-score ``ĝᵀr/|ĝ|`` is N(0, 1) under white noise of the
+    assumed σ. The root mean square of those z-scores in the same spectrum is how much a
+    band-shaped amplitude there actually scatters, in units of its noise σ.
+    """
+    pos = basis.null_positions(fam)
+    if pos.size < NULL_MIN_POSITIONS:
+        return 1.0
+    mask = basis.msc_owner == fam
+    g = basis.shifted_columns(pos) @ msc_coef[mask] / sigma[:, None]
+    g -= q @ (q.T @ g)
+    norm = np.sqrt(np.einsum("ij,ij->j", g, g))
+    z = (g.T @ z_resid) / np.maximum(norm, 1e-300)
+    return float(max(1.0, np.sqrt(np.mean(z**2))))
+
+
+def _band_centre(basis: _Basis, msc_coef: np.ndarray, residual: np.ndarray, fam: int) -> float:
+    """Centre (nm) of a family's band: the band is put back into the residual and a
+    Gaussian of the band's width is moved over ±CENTRE_FREEDOM_NM on a linear baseline;
+    the best least-squares position wins."""
+    mask = basis.msc_owner == fam
+    band = basis.msc[:, mask] @ msc_coef[mask]
+    nominal = FAMILY_CENTRES_NM[fam]
+    near = np.abs(basis.lam - nominal) <= NARROW_WINDOW_NM
+    lam = basis.lam[near]
+    local = (residual + band)[near]
+    weights = msc_coef[mask]
+    fwhm = float(np.dot(weights, MSC_FWHM_NM) / max(weights.sum(), 1e-300))
+    x = (lam - nominal) / NARROW_WINDOW_NM
+    centres = nominal + np.arange(-CENTRE_FREEDOM_NM, CENTRE_FREEDOM_NM + 1e-9, CENTRE_STEP_NM)
+    g = np.exp(-0.5 * ((lam[None, :] - centres[:, None]) / (fwhm * _SIG_PER_FWHM)) ** 2)
+    design = np.stack([g, np.broadcast_to(np.ones_like(x), g.shape),
+                       np.broadcast_to(x, g.shape)], axis=2)          # (centres, points, 3)
+    gram = np.einsum("cpi,cpj->cij", design, design)
+    rhs = np.einsum("cpi,p->ci", design, local)
+    sol = np.linalg.solve(gram + 1e-12 * np.eye(3), rhs[..., None])[..., 0]
+    ssr = float(local @ local) - np.einsum("ci,ci->c", sol, rhs)
+    ssr = np.where(sol[:, 0] > 0, ssr, np.inf)
+    return float(centres[int(np.argmin(ssr))]) if np.isfinite(ssr).any() else float(nominal)
+
+
+def _transitions_nc(found, y: np.ndarray, sigma: np.ndarray, path: float) -> NcPeak:
+    """:class:`NcPeak` of the transitions model ``found`` (:func:`nc_search.find_nc`).
+
+    The peak σ comes from the Jacobian of the noise-weighted residual, the exciton
+    amplitude's from the covariance of the active columns, both scaled by √χ²ᵣ when
+    the model does not reach the noise.
+    """
+    params, nbasis, coef, rnorm, jac = found
+    w = 1.0 / sigma
+    a = nbasis.matrix(params)
+    chi2_red = max(1.0, rnorm**2 / max(y.size - int(np.sum(coef > 0)), 1))
+    try:
+        e_sigma = float(np.sqrt(max(np.linalg.inv(jac.T @ jac)[0, 0], 0.0) * chi2_red))
+    except np.linalg.LinAlgError:
+        e_sigma = np.nan
+    k = nbasis.n_fixed
+    use = coef > 0
+    use[:4] = (True, False, True, False)
+    use[k] = True
+    x = a[:, use] * w[:, None]
+    gram = x.T @ x + 1e-12 * float(np.trace(x.T @ x)) * np.eye(int(use.sum()))
+    row = int(np.cumsum(use)[k] - 1)
+    h_sigma = float(np.sqrt(max(np.linalg.inv(gram)[row, row], 0.0) * chi2_red))
+    return _nc_peak(params, _nc_height(nbasis, params, y, coef), path, (e_sigma, h_sigma))
 
 
 def _nc_peak(params: tuple[float, float], height: float, path: float,
