@@ -797,8 +797,12 @@ def _transitions_nc(found, y: np.ndarray, sigma: np.ndarray, path: float) -> NcP
     w = 1.0 / sigma
     a = nbasis.matrix(params)
     chi2_red = max(1.0, rnorm**2 / max(y.size - int(np.sum(coef > 0)), 1))
+    # parameters of a transition with zero amplitude do not move the model: left out
+    live = np.linalg.norm(jac, axis=0) > 0
+    live[0] = True
     try:
-        e_sigma = float(np.sqrt(max(np.linalg.inv(jac.T @ jac)[0, 0], 0.0) * chi2_red))
+        jl = jac[:, live]
+        e_sigma = float(np.sqrt(max(np.linalg.inv(jl.T @ jl)[0, 0], 0.0) * chi2_red))
     except np.linalg.LinAlgError:
         e_sigma = np.nan
     k = nbasis.n_fixed
