@@ -341,6 +341,10 @@ def _transitions_and_derivatives(energy: np.ndarray, p: np.ndarray, jac: bool):
     return cols, dg
 
 
+#: Levenberg–Marquardt stops when a step lowers χ² by less than this fraction.
+LM_TOLERANCE = 1e-5
+
+
 def levenberg_marquardt(fun, p0: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                         iterations: int = 12) -> np.ndarray:
     """Small bounded Levenberg–Marquardt; ``fun(p, jac)`` returns (residual, Jacobian)."""
@@ -358,7 +362,7 @@ def levenberg_marquardt(fun, p0: np.ndarray, lo: np.ndarray, hi: np.ndarray,
             r_trial, _ = fun(trial, False)
             c_trial = float(r_trial @ r_trial)
             if c_trial < cost:
-                improved = c_trial < cost * (1 - 1e-7)
+                improved = c_trial < cost * (1 - LM_TOLERANCE)
                 p, cost = trial, c_trial
                 r, jac = fun(p)
                 damping = max(damping / 3.0, 1e-7)
