@@ -250,6 +250,10 @@ def fit_transitions(basis: Basis, y_w: np.ndarray, w: np.ndarray, start: tuple[f
         best_s1 = min((np.clip(p0[1] * g, lo[1], hi[1]) for g in SEARCH_S1),
                       key=lambda v: cost(np.array([p0[0], v, *p0[2:]])))
         p0[1] = best_s1
+        # a second transition closer than ~0.8 of the exciton's FWHM is not resolved
+        # from it: it would only skew the exciton (and shift its fitted centre)
+        lo[2] = min(max(lo[2], SECOND_MIN_FWHM * 2.3548 * best_s1), hi[2] - 0.02)
+        p0[2] = max(p0[2], lo[2])
         p0 = _grid_search(energy, w, q, r_fixed, p0, lo, hi)
     x = levenberg_marquardt(fun, p0, lo, hi, iterations=iterations)
     p6 = tuple(float(v) for v in x)
@@ -261,6 +265,8 @@ def fit_transitions(basis: Basis, y_w: np.ndarray, w: np.ndarray, start: tuple[f
 #: exciton σ, the second transition's offset (eV) and width ratio, the third's offset
 #: and σ (eV).
 SEARCH_S1 = (0.8, 1.0, 1.25)
+#: The second transition sits at least this many exciton FWHM above the exciton.
+SECOND_MIN_FWHM = 0.8
 SEARCH_SECOND = (tuple(np.arange(0.09, 0.36, 0.03)), (1.2, 1.6, 2.2))
 SEARCH_THIRD = (tuple(np.arange(0.40, 0.72, 0.04)), (0.07, 0.11, 0.16))
 
