@@ -92,14 +92,17 @@ def test_guarded_rates(scores):
     # What the fit reaches today (see benchmarks/validate_analysis.py), with margin.
     assert scores.n_spectra == N_CASES
     assert scores.false_per_spectrum * 200 <= 8.0
-    assert np.median(scores.nc_errors_nm) <= 2.0
-    assert scores.nc_missed <= 0.2 * (scores.nc_missed + len(scores.nc_errors_nm))
-    assert scores.nc_false <= 0.05 * N_CASES
+    assert np.median(scores.nc_errors_nm) <= 0.5
+    assert np.percentile(scores.nc_errors_nm, 95) <= 2.0
+    assert scores.nc_missed <= 0.05 * (scores.nc_missed + len(scores.nc_errors_nm))
+    assert scores.nc_false <= 0.02 * N_CASES
     assert 0.5 <= robust_scatter(scores.band_pulls) <= 3.0
+    # every reported NC carries a finite, positive peak σ
+    assert len(scores.nc_pulls) == len(scores.nc_errors_nm)
 
 
-@pytest.mark.xfail(reason="issue 12 goal not reached yet: <= 2 % of bands >= 10 σ missed",
-                   strict=True)
+@pytest.mark.xfail(reason="issue 12 goal not reached yet: <= 2 % of bands >= 10 σ missed "
+                   "(measured 61.0 % on these 300, 58.5 % on 1000)", strict=True)
 def test_goal_deep_bands_found(scores):
     assert scores.deep_missed_rate <= 0.02
 
@@ -108,13 +111,17 @@ def test_goal_false_families(scores):
     assert scores.false_per_spectrum * 200 <= 1.0
 
 
-@pytest.mark.xfail(reason="issue 12 goal not reached yet: NC peak error median <= 1 nm, "
-                   "max <= 3 nm", strict=True)
-def test_goal_nc_peak(scores):
-    assert np.median(scores.nc_errors_nm) <= 1.0 and max(scores.nc_errors_nm) <= 3.0
+def test_goal_nc_peak_median(scores):
+    assert np.median(scores.nc_errors_nm) <= 1.0
 
 
-@pytest.mark.xfail(reason="issue 12 goal not reached yet: NC peak σ coverage 0.5-2",
+@pytest.mark.xfail(reason="issue 12 goal not reached yet: NC peak error max <= 3 nm "
+                   "(measured 3.7 nm on these 300, 3.9 nm on 1000: weak, broad NCs at "
+                   "475-490 nm under photometric noise, about 2.5 of their own σ)",
                    strict=True)
+def test_goal_nc_peak_max(scores):
+    assert max(scores.nc_errors_nm) <= 3.0
+
+
 def test_goal_nc_sigma_coverage(scores):
     assert 0.5 <= robust_scatter(scores.nc_pulls) <= 2.0

@@ -162,3 +162,37 @@ def test_narrow_nc_ensemble_is_still_an_nc(peak):
     assert fit.nc is not None
     assert fit.nc.peak_nm == pytest.approx(peak, abs=2.0)
     assert not any(b.detected for b in fit.msc.values())
+
+
+def _resolved_nc(lam: np.ndarray, peak_nm: float, rng: np.random.Generator) -> np.ndarray:
+    """An NC whose higher transitions are stronger than its first exciton (in energy)."""
+    e = 1239.841984 / lam
+    e1 = 1239.841984 / peak_nm
+    s1 = 0.09 / 2.3548
+    y = 0.02 + 0.03 * (350.0 / lam) ** 4
+    for offset, height, sigma in ((0.0, 0.20, s1), (0.22, 0.36, 1.5 * s1), (0.55, 0.55, 0.09)):
+        y = y + height * np.exp(-0.5 * ((e - e1 - offset) / sigma) ** 2)
+    y = y + 0.5 / (1.0 + np.exp(-(e - e1 - 0.75) / 0.08))
+    return y + rng.normal(0.0, 0.001, lam.size)
+
+
+@pytest.mark.parametrize("peak", [480.0, 560.0, 640.0])
+def test_first_exciton_under_stronger_higher_transitions(peak):
+    # second transition 1.8x, third 2.75x the exciton's height: the exciton is the
+    # lowest-energy transition, not the strongest.
+    y = _resolved_nc(LAM, peak, np.random.default_rng(1))
+    fit = uvvis.fit_spectrum(LAM, y)
+    assert fit.nc is not None
+    assert fit.nc.peak_nm == pytest.approx(peak, abs=1.0)
+    assert 0 < fit.nc.peak_nm_sigma < 2.0
+
+
+def test_nc_model_option():
+    y = spectrum(LAM, msc={437.0: 0.15}, nc_peak_nm=527.0, noise=0.002,
+                 rng=np.random.default_rng(2))
+    transitions = uvvis.fit_spectrum(LAM, y)
+    smooth = uvvis.fit_spectrum(LAM, y, nc_model="smooth")
+    assert transitions.nc is not None and smooth.nc is not None
+    assert _detected(transitions) == _detected(smooth) == {437}
+    with pytest.raises(ValueError, match="nc_model must be one of transitions, smooth"):
+        uvvis.fit_spectrum(LAM, y, nc_model="lmfit")

@@ -44,7 +44,7 @@ from numpy.typing import ArrayLike
 from scipy.optimize import nnls
 from scipy.signal import savgol_coeffs, savgol_filter
 
-from msc_bluesky.analysis import spectral_noise
+from msc_bluesky.analysis import nc_search, spectral_noise
 from msc_bluesky.analysis._validate import as_curve, positive_number
 from msc_bluesky.analysis.results import MscBand, NcPeak, SpectrumFit
 from msc_bluesky.physics import sizing
@@ -445,7 +445,8 @@ def _levenberg_marquardt(
 
 
 def fit_spectrum(
-    wavelength_nm: ArrayLike, absorbance: ArrayLike, path_length_cm: float = 0.1
+    wavelength_nm: ArrayLike, absorbance: ArrayLike, path_length_cm: float = 0.1,
+    nc_model: str = "transitions",
 ) -> SpectrumFit:
     """Fit MSC family bands and the NC first exciton in one absorbance spectrum.
 
@@ -457,20 +458,29 @@ def fit_spectrum(
         Absorbance (base-10 optical density) at those wavelengths.
     path_length_cm : float, optional
         Optical path length of the flow cell (cm), for Beer–Lambert concentrations.
+    nc_model : {"transitions", "smooth"}, optional
+        How ``.nc`` is found. "transitions" (default): the NC transitions model of
+        :func:`msc_bluesky.analysis.nc_search.find_nc` (first exciton, second and third
+        transition, continuum; the lowest-energy transition whatever the heights of the
+        higher ones). "smooth": the exciton of the smooth NC block the MSC detection
+        uses (about half the time, far less accurate when the higher transitions are
+        resolved). MSC detection is the same for both.
 
     Returns
     -------
     SpectrumFit
         ``.msc[F]`` for F in 350, 380, 403, 437, 467 (``.detected``, ``.absorbance``,
+        ``.absorbance_sigma``, ``.centre_nm``, ``.significance``,
         ``.concentration_molar``); ``.nc`` (None when there is no NC peak, else peak,
-        FWHM, Yu diameter, CdSe units, ε and particle concentration);
+        FWHM, Yu diameter, CdSe units, ε and particle concentration, with σ's);
         ``.extinction_model``; ``.r_squared``.
 
     Raises
     ------
     ValueError
         On mismatched lengths, fewer than 50 points, non-finite values, a wavelength
-        axis that is not strictly increasing, or a non-positive path length.
+        axis that is not strictly increasing, a non-positive path length, or an unknown
+        ``nc_model``.
 
     Notes
     -----
@@ -482,11 +492,17 @@ def fit_spectrum(
         wavelength_nm, absorbance, x_name="wavelength_nm", y_name="absorbance", min_points=50
     )
     path = positive_number(path_length_cm, "path_length_cm")
+    if nc_model not in NC_MODELS:
+        raise ValueError(f"nc_model must be one of {', '.join(NC_MODELS)}, not {nc_model!r}")
     with _one_blas_thread():
-        return _fit(lam, y, path)
+        return _fit(lam, y, path, nc_model)
 
 
-def _fit(lam: np.ndarray, y: np.ndarray, path: float) -> SpectrumFit:
+#: Values of ``fit_spectrum(nc_model=...)``.
+NC_MODELS = ("transitions", "smooth")
+
+
+def _fit(lam: np.ndarray, y: np.ndarray, path: float, nc_model: str) -> SpectrumFit:
     step = float(np.median(np.diff(lam)))
     factor = max(1, int(round(WORK_STEP_NM / step)))
     lam_w, y_w = (_bin(lam, factor), _bin(y, factor)) if factor > 1 else (lam, y)
@@ -500,14 +516,23 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float) -> SpectrumFit:
     coef0, rnorm0 = _solve(a0, y_w)
     nc_params: tuple[float, float] | None = None
     coef, a_used = coef0, a0
-    # The reddest major hump seeds the NC; curvature maxima redder than it (a first
-    # exciton that is only a shoulder of stronger higher transitions) compete with it.
-    hump = _nc_guess(basis, y_w, y_w - a0 @ coef0, noise)
-    guesses = [] if hump is None else [hump]
-    for e in _curvature_candidates(basis, y_w, sigma_w):
-        if hump is None or HC_EV_NM / e > HC_EV_NM / hump[0] + REDDER_THAN_HUMP_NM:
-            guesses.append((e, NC_GUESS_SIGMA_EV))
-    refined = [_refine_nc(basis, y_w, g) for g in _screen(basis, y_w, guesses)]
+    found = None
+    if nc_model == "transitions":
+        # The NC transitions model finds the first exciton; the smooth block the MSC
+        # detection uses starts from it.
+        found = nc_search.find_nc(lam, y_w, sigma_w, factor)
+        guesses = [] if found is None else [
+            (found[0][0], float(np.clip(found[0][1], *NC_SIGMA_EV)))]
+    else:
+        # The reddest major hump seeds the NC; curvature maxima redder than it (a first
+        # exciton that is only a shoulder of stronger higher transitions) compete.
+        hump = _nc_guess(basis, y_w, y_w - a0 @ coef0, noise)
+        guesses = [] if hump is None else [hump]
+        for e in _curvature_candidates(basis, y_w, sigma_w):
+            if hump is None or HC_EV_NM / e > HC_EV_NM / hump[0] + REDDER_THAN_HUMP_NM:
+                guesses.append((e, NC_GUESS_SIGMA_EV))
+        guesses = _screen(basis, y_w, guesses)
+    refined = [_refine_nc(basis, y_w, g) for g in guesses]
     nc_jac: np.ndarray | None = None
     if refined:
         params, coef1, rnorm1, nc_jac = min(refined, key=lambda r: r[2])
@@ -573,6 +598,10 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float) -> SpectrumFit:
 
     full = _basis_for(lam, basis) if factor > 1 else basis
     model = full.matrix(nc_params) @ coef
+    if nc_model == "transitions":
+        # The reported NC: the lowest-energy excitonic transition of the transitions
+        # model (the smooth block above only serves the MSC detection).
+        nc = None if found is None else _transitions_nc(found, y_w, sigma_w, path)
     ss_res = float(np.sum((y - model) ** 2))
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
@@ -757,9 +786,39 @@ def _band_centre(basis: _Basis, msc_coef: np.ndarray, residual: np.ndarray, fam:
     return float(centres[int(np.argmin(ssr))]) if np.isfinite(ssr).any() else float(nominal)
 
 
+def _transitions_nc(found, y: np.ndarray, sigma: np.ndarray, path: float) -> NcPeak:
+    """:class:`NcPeak` of the transitions model ``found`` (:func:`nc_search.find_nc`).
+
+    The peak σ comes from the Jacobian of the noise-weighted residual, the exciton
+    amplitude's from the covariance of the active columns, both scaled by √χ²ᵣ when
+    the model does not reach the noise.
+    """
+    params, nbasis, coef, rnorm, jac = found
+    w = 1.0 / sigma
+    a = nbasis.matrix(params)
+    chi2_red = max(1.0, rnorm**2 / max(y.size - int(np.sum(coef > 0)), 1))
+    # parameters of a transition with zero amplitude do not move the model: left out
+    live = np.linalg.norm(jac, axis=0) > 0
+    live[0] = True
+    try:
+        jl = jac[:, live]
+        e_sigma = float(np.sqrt(max(np.linalg.inv(jl.T @ jl)[0, 0], 0.0) * chi2_red))
+    except np.linalg.LinAlgError:
+        e_sigma = np.nan
+    k = nbasis.n_fixed
+    use = coef > 0
+    use[:4] = (True, False, True, False)
+    use[k] = True
+    x = a[:, use] * w[:, None]
+    gram = x.T @ x + 1e-12 * float(np.trace(x.T @ x)) * np.eye(int(use.sum()))
+    row = int(np.cumsum(use)[k] - 1)
+    h_sigma = float(np.sqrt(max(np.linalg.inv(gram)[row, row], 0.0) * chi2_red))
+    return _nc_peak(params, _nc_height(nbasis, params, y, coef), path, (e_sigma, h_sigma))
+
+
 def _nc_peak(params: tuple[float, float], height: float, path: float,
              sigmas: tuple[float, float] = (np.nan, np.nan)) -> NcPeak:
-    e_nc, s_nc = params
+    e_nc, s_nc = params[:2]
     half = s_nc / _SIG_PER_FWHM / 2.0
     peak = HC_EV_NM / e_nc
     fwhm = HC_EV_NM / (e_nc - half) - HC_EV_NM / (e_nc + half)

@@ -1,0 +1,424 @@
+"""Find the NC first exciton: the lowest-energy excitonic transition.
+
+:func:`find_nc` (used by :func:`msc_bluesky.analysis.uvvis.fit_spectrum`):
+
+1. Candidates: the reddest major hump left by a model without NC, and curvature maxima
+   (``−d²A/dλ²``: peaks *and* shoulders) between 465 and 665 nm. A real CdSe first
+   exciton is often only a shoulder of stronger higher transitions.
+2. Every candidate is fitted with the screening block of
+   :mod:`~msc_bluesky.analysis.spectrum_model` (higher transitions only blue of the
+   exciton, nothing red of it): a guess at a higher transition leaves the true first
+   exciton unexplained and loses on noise-weighted χ². The best one starts
+3. the transitions model ``(E1, s1, o2, r2, o3, σ3)``: the second and third transition
+   start at the strongest curvature maxima in their ranges, then a joint coarse grid over
+   both (all pairs solved at once), then Levenberg–Marquardt by variable projection
+   (non-negative amplitudes, Kaufman's Jacobian with analytic derivatives).
+4. The NC is kept when the exciton lies redder than 470 nm (regular NCs are larger than
+   every MSC), is 8σ deep, stands 8× out of the model's own misfit and the NC lowers χ²
+   by ≥ 19 %.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from scipy.optimize import nnls
+from scipy.signal import savgol_coeffs, savgol_filter
+
+from msc_bluesky.analysis.spectrum_model import (
+    FAMILY_CENTRES_NM,
+    HC_EV_NM,
+    NC_SIGMA_EV,
+    SECOND_OFFSET_EV,
+    SECOND_WIDTH,
+    THIRD_OFFSET_EV,
+    THIRD_SIGMA_EV,
+    Basis,
+    basis_for,
+    higher_sigma,
+    nc_offsets,
+    transitions_block,
+)
+
+#: Range (nm) in which curvature maxima propose first-exciton candidates, the widths
+#: (nm) of the curvature filters, and how many of the reddest are kept.
+NC_SEARCH_NM = (465.0, 665.0)
+CURVATURE_WINDOWS_NM = (15.0, 35.0)
+MAX_NC_CANDIDATES = 4
+#: Curvature maxima must exceed this many σ of the filter's own noise.
+CANDIDATE_SIGMA = 5.0
+#: Exciton σ (eV) a curvature candidate starts from.
+NC_GUESS_SIGMA_EV = 0.045
+#: Candidates refined after the NNLS screen.
+REFINE = 1
+#: An NC exciton bluer than this (nm) is not reported: regular NCs are larger than the
+#: largest MSC family (465–467 nm, d ≈ 2.06 nm).
+NC_MIN_PEAK_NM = 470.0
+
+_SIG_PER_FWHM = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+_FWHM_PER_SIGMA = 1.0 / _SIG_PER_FWHM
+
+
+def solve(a: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Non-negative least squares; returns the coefficients and the residual norm."""
+    coef, rnorm = nnls(a, y, maxiter=20 * a.shape[1])
+    return coef, float(rnorm)
+
+
+def hump_guess(basis: Basis, residual: np.ndarray, noise: float) -> tuple[float, float] | None:
+    """Reddest major broad hump in the residual of the no-NC model, as (E, σ) in eV."""
+    lam = basis.lam
+    window = max(5, int(round(16.0 / np.median(np.diff(lam)))) | 1)
+    if window >= lam.size:
+        return None
+    smooth = savgol_filter(residual, window, 2, mode="nearest")
+    inner = np.arange(2, lam.size - 2)
+    is_max = (smooth[inner] >= smooth[inner - 1]) & (smooth[inner] > smooth[inner + 1])
+    peaks = inner[is_max & (smooth[inner] > 5.0 * noise) & (lam[inner] >= NC_MIN_PEAK_NM - 5.0)]
+    near_msc = np.array(
+        [min(abs(lam[i] - c) for c in FAMILY_CENTRES_NM.values()) <= 4.0 for i in peaks],
+        dtype=bool,
+    )
+    peaks = peaks[~near_msc] if peaks.size else peaks
+    if peaks.size == 0:
+        return None
+    major = peaks[smooth[peaks] >= 0.3 * smooth[peaks].max()]
+    i = int(major.max())
+    half = smooth[i] / 2.0
+    lo = i
+    while lo > 0 and smooth[lo] > half:
+        lo -= 1
+    hi = i
+    while hi < lam.size - 1 and smooth[hi] > half:
+        hi += 1
+    fwhm_ev = abs(basis.energy[lo] - basis.energy[hi])
+    s = float(np.clip(fwhm_ev * _SIG_PER_FWHM, *NC_SIGMA_EV))
+    return float(basis.energy[i]), s
+
+
+@functools.lru_cache(maxsize=16)
+def _second_derivative_filter(window: int) -> np.ndarray:
+    return savgol_coeffs(window, 3, deriv=2, use="conv")
+
+
+def curvature_maxima(basis: Basis, y: np.ndarray, sigma: np.ndarray,
+                     width_nm: float) -> list[tuple[float, float]]:
+    """(energy, strength in σ) of significant curvature maxima anywhere, strongest first."""
+    lam = basis.lam
+    step = float(np.median(np.diff(lam)))
+    window = max(7, int(round(width_nm / step)) | 1)
+    if window >= lam.size:
+        return []
+    coeffs = _second_derivative_filter(window)
+    curvature = -np.convolve(y, coeffs, mode="same")
+    noise = np.sqrt(np.convolve(sigma**2, coeffs**2, mode="same"))
+    inner = np.arange(window // 2, lam.size - window // 2)
+    c = curvature[inner]
+    ok = (c > curvature[inner - 1]) & (c >= curvature[inner + 1])
+    ok &= c > CANDIDATE_SIGMA * noise[inner]
+    idx = inner[ok]
+    order = np.argsort(-(curvature[idx] / noise[idx]))
+    return [(float(basis.energy[i]), float(curvature[i] / noise[i])) for i in idx[order]]
+
+
+def curvature_candidates(basis: Basis, y: np.ndarray, sigma: np.ndarray) -> list[float]:
+    """Energies of curvature maxima (peaks and shoulders) in the NC range, reddest first."""
+    lam = basis.lam
+    step = float(np.median(np.diff(lam)))
+    lo, hi = NC_SEARCH_NM
+    found: list[int] = []
+    inner = np.arange(1, lam.size - 1)
+    for width_nm in CURVATURE_WINDOWS_NM:
+        window = max(7, int(round(width_nm / step)) | 1)
+        if window >= lam.size:
+            continue
+        coeffs = _second_derivative_filter(window)
+        curvature = -np.convolve(y, coeffs, mode="same")
+        noise = np.sqrt(np.convolve(sigma**2, coeffs**2, mode="same"))
+        c = curvature[inner]
+        ok = (c > curvature[inner - 1]) & (c >= curvature[inner + 1])
+        ok &= c > CANDIDATE_SIGMA * noise[inner]
+        ok &= (lam[inner] >= lo) & (lam[inner] <= hi)
+        for i in inner[ok]:
+            if all(abs(lam[i] - lam[j]) > 6.0 for j in found):
+                found.append(int(i))
+    found.sort(reverse=True)
+    return [float(basis.energy[i]) for i in found[:MAX_NC_CANDIDATES]]
+
+
+def best_nc(basis: Basis, y_w: np.ndarray, w: np.ndarray,
+            guesses: list[tuple[float, float]]):
+    """Screen ``guesses`` by weighted NNLS χ² of the flexible model, fit the parametric
+    model from the best :data:`REFINE`; returns ``(params6, coef, rnorm, jacobian)`` of
+    the lowest χ², or None."""
+    if not guesses:
+        return None
+    scored = []
+    for g in guesses:
+        coef, rnorm = solve(basis.matrix(g) * w[:, None], y_w)
+        scored.append((rnorm, g, coef))
+    scored.sort(key=lambda t: t[0])
+    fits = [fit_transitions(basis, y_w, w, _start(basis, y_w, w, g, coef))
+            for _, g, coef in scored[:REFINE]]
+    return min(fits, key=lambda r: r[2])
+
+
+def _start(basis: Basis, y_w: np.ndarray, w: np.ndarray, guess: tuple[float, float],
+           coef: np.ndarray) -> tuple[float, ...]:
+    """Starting ``(E1, s1, o2, r2, o3, σ3)`` from the flexible fit at ``guess``.
+
+    The flexible columns' amplitudes give the second transition (area-weighted mean offset
+    and spread in the second's range) and the third; resolved transitions are curvature
+    maxima of the spectrum without the fitted MSC bands, which win when present.
+    """
+    e1, s1 = guess
+    offs = nc_offsets(s1, e1, float(basis.energy[0]))
+    amp = coef[basis.n_fixed + 2:basis.n_fixed + 2 + offs.size]
+    area = amp * higher_sigma(s1, offs)
+
+    def moments(lo: float, hi: float, o_def: float, s_def: float) -> tuple[float, float]:
+        m = (offs >= lo) & (offs < hi) & (area > 0)
+        if not m.any():
+            return o_def, s_def
+        o = float(np.average(offs[m], weights=area[m]))
+        var = float(np.average((offs[m] - o) ** 2 + higher_sigma(s1, offs[m]) ** 2,
+                               weights=area[m]))
+        return o, np.sqrt(var)
+
+    found2 = found3 = False
+    o2, sd2 = moments(SECOND_OFFSET_EV[0], SECOND_OFFSET_EV[1], 0.2, 1.5 * s1)
+    o3, sd3 = moments(THIRD_OFFSET_EV[0], THIRD_OFFSET_EV[1], 0.55, 0.09)
+    msc = basis.msc @ coef[basis.n_bg:basis.n_fixed]
+    for e, _ in curvature_maxima(basis, y_w / w - msc, 1.0 / w, CURVATURE_WINDOWS_NM[0]):
+        o = e - e1
+        if SECOND_OFFSET_EV[0] <= o < SECOND_OFFSET_EV[1] and not found2:
+            o2, sd2, found2 = o, 1.4 * s1, True
+        elif THIRD_OFFSET_EV[0] <= o < THIRD_OFFSET_EV[1] and not found3:
+            o3, sd3, found3 = o, 0.08, True
+    return (e1, s1, o2, sd2 / s1, o3, sd3)
+
+
+def fit_transitions(basis: Basis, y_w: np.ndarray, w: np.ndarray, start: tuple[float, ...],
+                    iterations: int = 12, search: bool = True):
+    """Variable projection over ``(E1, s1, o2, r2, o3, σ3)`` from ``start``.
+
+    The background, MSC and continuum columns NNLS uses at the start are projected out
+    once (the continuum's knots are absolute, so they do not move with the exciton); only
+    the four transition columns move. A final NNLS at the optimum gives the amplitudes.
+    Returns ``(params6, coef, rnorm, jacobian)`` (Jacobian of the weighted residual).
+    """
+    e1 = start[0]
+    e_max = float(basis.energy[0])
+    lo = np.array([max(float(basis.energy[-1]), e1 - 0.05), NC_SIGMA_EV[0], SECOND_OFFSET_EV[0],
+                   SECOND_WIDTH[0], THIRD_OFFSET_EV[0], THIRD_SIGMA_EV[0]])
+    hi = np.array([min(e_max, e1 + 0.05), NC_SIGMA_EV[1], SECOND_OFFSET_EV[1],
+                   SECOND_WIDTH[1], THIRD_OFFSET_EV[1], THIRD_SIGMA_EV[1]])
+    p0 = np.clip(np.array(start, dtype=float), lo, hi)
+    a_start = basis.matrix(tuple(p0)) * w[:, None]
+    coef0, _ = solve(a_start, y_w)
+    n_fixed = basis.n_fixed
+    keep = coef0 > 0
+    keep[n_fixed:n_fixed + 4] = False
+    others = a_start[:, keep]
+    q = np.linalg.qr(others)[0] if others.shape[1] else np.zeros((y_w.size, 0))
+    r_fixed = y_w - q @ (q.T @ y_w)
+    energy = basis.energy
+
+    def fun(p: np.ndarray, jac: bool = True):
+        # Residual of the weighted data projected on [others, G(p)]; Kaufman's
+        # approximation of its Jacobian, −P⊥ (∂G/∂p) a, with analytic ∂G/∂p.
+        g, dg = _transitions_and_derivatives(energy, p, jac)
+        g = g * w[:, None]
+        g_perp = g - q @ (q.T @ g)
+        # the transitions' amplitudes are non-negative (a dip is not a transition)
+        a, _ = nnls(g_perp, r_fixed, maxiter=50)
+        r = r_fixed - g_perp @ a
+        if not jac:
+            return r, None
+        d = np.einsum("ijk,j->ik", dg, a) * w[:, None]
+        d -= q @ (q.T @ d)
+        act = g_perp[:, a > 0]
+        if act.shape[1]:
+            gtg = act.T @ act + 1e-10 * max(float(np.trace(act.T @ act)), 1e-300) * np.eye(
+                act.shape[1])
+            d -= act @ np.linalg.solve(gtg, act.T @ d)
+        return r, -d
+
+    if search:
+        cost = lambda p: float(np.sum(fun(p, False)[0] ** 2))  # noqa: E731
+        best_s1 = min((np.clip(p0[1] * g, lo[1], hi[1]) for g in SEARCH_S1),
+                      key=lambda v: cost(np.array([p0[0], v, *p0[2:]])))
+        p0[1] = best_s1
+        # a second transition closer than ~0.8 of the exciton's FWHM is not resolved
+        # from it: it would only skew the exciton (and shift its fitted centre)
+        lo[2] = min(max(lo[2], SECOND_MIN_FWHM * 2.3548 * best_s1), hi[2] - 0.02)
+        p0[2] = max(p0[2], lo[2])
+        p0 = _grid_search(energy, w, q, r_fixed, p0, lo, hi)
+    x = levenberg_marquardt(fun, p0, lo, hi, iterations=iterations)
+    p6 = tuple(float(v) for v in x)
+    coef6, rnorm = solve(basis.matrix(p6) * w[:, None], y_w)
+    return p6, coef6, rnorm, fun(x)[1]
+
+
+#: Coarse grids of the coordinate search that starts the transitions fit: factors of the
+#: exciton σ, the second transition's offset (eV) and width ratio, the third's offset
+#: and σ (eV).
+SEARCH_S1 = (0.8, 1.0, 1.25)
+#: The second transition sits at least this many exciton FWHM above the exciton.
+SECOND_MIN_FWHM = 0.8
+SEARCH_SECOND = (tuple(np.arange(0.09, 0.36, 0.03)), (1.2, 1.6, 2.2))
+SEARCH_THIRD = (tuple(np.arange(0.40, 0.72, 0.04)), (0.07, 0.11, 0.16))
+
+
+def _grid_search(energy: np.ndarray, w: np.ndarray, q: np.ndarray, r: np.ndarray,
+                 p: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Joint coarse grid of the second transition's (offset, width) and the third's,
+    exciton fixed (the transitions' χ² has local minima wherever a column sits on the
+    wrong feature). Every grid column is projected once; all pairs are solved at once
+    from the Gram matrix (exciton Gaussian, second, third), and the best pair with
+    non-negative amplitudes wins (the start when none has)."""
+    e1, s1 = p[0], p[1]
+    o2, r2 = np.meshgrid(SEARCH_SECOND[0], SEARCH_SECOND[1], indexing="ij")
+    o3, s3 = np.meshgrid(SEARCH_THIRD[0], SEARCH_THIRD[1], indexing="ij")
+    o2 = np.append(np.clip(o2.ravel(), lo[2], hi[2]), p[2])
+    r2 = np.append(np.clip(r2.ravel(), lo[3], hi[3]), p[3])
+    o3 = np.append(np.clip(o3.ravel(), lo[4], hi[4]), p[4])
+    s3 = np.append(np.clip(s3.ravel(), lo[5], hi[5]), p[5])
+    d = (energy - e1)[:, None]
+    cols = np.hstack([transitions_block(energy, p)[:, :1],
+                      np.exp(-0.5 * ((d - o2) / (r2 * s1)) ** 2),
+                      np.exp(-0.5 * ((d - o3) / s3) ** 2)]) * w[:, None]
+    cols -= q @ (q.T @ cols)
+    gram = cols.T @ cols
+    rhs = cols.T @ r
+    n2, n3 = o2.size, o3.size
+    i2, i3 = np.meshgrid(np.arange(n2) + 1, np.arange(n3) + 1 + n2, indexing="ij")
+    i2, i3 = i2.ravel(), i3.ravel()
+    zero = np.zeros_like(i2)
+    idx = np.stack([zero, i2, i3], axis=1)                      # (pairs, 3)
+    g = gram[idx[:, :, None], idx[:, None, :]]                  # (pairs, 3, 3)
+    g += 1e-12 * max(float(np.trace(gram)), 1e-300) * np.eye(3)
+    b = rhs[idx]
+    amp = np.linalg.solve(g, b[..., None])[..., 0]
+    cost = -np.einsum("pi,pi->p", amp, b)
+    cost[np.any(amp < 0, axis=1)] = np.inf
+    best = int(np.argmin(cost))
+    if not np.isfinite(cost[best]):
+        return p
+    out = p.copy()
+    j2, j3 = i2[best] - 1, i3[best] - 1 - n2
+    out[2], out[3], out[4], out[5] = o2[j2], r2[j2], o3[j3], s3[j3]
+    return out
+
+
+def _transitions_and_derivatives(energy: np.ndarray, p: np.ndarray, jac: bool):
+    """The four transition columns and, if ``jac``, their derivatives with respect to
+    ``(E1, s1, o2, r2, o3, σ3)`` as an (points, 4, 6) array."""
+    e1, s1, o2, r2, o3, s3 = p
+    f2 = (s1 * _FWHM_PER_SIGMA) ** 2
+    k = 4.0 * np.log(2.0)
+    d = energy - e1
+    g1 = np.exp(-k * d * d / f2)
+    l1 = 1.0 / (1.0 + 4.0 * d * d / f2)
+    s2 = r2 * s1
+    u = d - o2
+    g2 = np.exp(-0.5 * (u / s2) ** 2)
+    v = d - o3
+    g3 = np.exp(-0.5 * (v / s3) ** 2)
+    cols = np.column_stack([g1, l1, g2, g3])
+    if not jac:
+        return cols, None
+    dg = np.zeros((energy.size, 4, 6))
+    dg[:, 0, 0] = g1 * 2.0 * k * d / f2
+    dg[:, 0, 1] = g1 * 2.0 * k * d * d / (f2 * s1)
+    dg[:, 1, 0] = l1 * l1 * 8.0 * d / f2
+    dg[:, 1, 1] = l1 * l1 * 8.0 * d * d / (f2 * s1)
+    t2 = g2 * u / s2**2
+    dg[:, 2, 0] = t2
+    dg[:, 2, 2] = t2
+    dsig2 = g2 * u * u / s2**3
+    dg[:, 2, 1] = dsig2 * r2
+    dg[:, 2, 3] = dsig2 * s1
+    t3 = g3 * v / s3**2
+    dg[:, 3, 0] = t3
+    dg[:, 3, 4] = t3
+    dg[:, 3, 5] = g3 * v * v / s3**3
+    return cols, dg
+
+
+#: Levenberg–Marquardt stops when a step lowers χ² by less than this fraction.
+LM_TOLERANCE = 1e-5
+
+
+def levenberg_marquardt(fun, p0: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                        iterations: int = 12) -> np.ndarray:
+    """Small bounded Levenberg–Marquardt; ``fun(p, jac)`` returns (residual, Jacobian)."""
+    p = p0.astype(float)
+    r, jac = fun(p)
+    cost = float(r @ r)
+    damping = 1e-3
+    for _ in range(iterations):
+        jtj = jac.T @ jac
+        grad = jac.T @ r
+        improved = False
+        for _ in range(6):
+            step = np.linalg.solve(jtj + damping * np.diag(np.diag(jtj) + 1e-12), -grad)
+            trial = np.clip(p + step, lo, hi)
+            r_trial, _ = fun(trial, False)
+            c_trial = float(r_trial @ r_trial)
+            if c_trial < cost:
+                improved = c_trial < cost * (1 - LM_TOLERANCE)
+                p, cost = trial, c_trial
+                r, jac = fun(p)
+                damping = max(damping / 3.0, 1e-7)
+                break
+            damping *= 10.0
+        if not improved:
+            break
+    return p
+
+
+#: An NC is kept when its exciton is this many σ deep (noise-weighted norm of the
+#: exciton columns) and the NC model lowers χ² by at least NC_MIN_CHI2_GAIN of the
+#: model without it.
+NC_MIN_SIGNIFICANCE = 8.0
+NC_MIN_CHI2_GAIN = 0.19
+
+
+def find_nc(lam: np.ndarray, y_w: np.ndarray, sigma_w: np.ndarray, factor: int):
+    """The NC first exciton from the transitions model, or None.
+
+    ``lam`` is the measured grid, ``y_w``/``sigma_w`` the spectrum and its noise σ on the
+    working bins of ``factor`` points. Candidates: the reddest broad hump of a model
+    without NC and curvature maxima; the best (noise-weighted NNLS of the flexible
+    block) starts the transitions fit. Returns ``(params6, basis, coef, rnorm, jacobian)``
+    on the weighted data, or None when no significant exciton is found.
+    """
+    basis = basis_for(lam, factor)
+    w = 1.0 / sigma_w
+    a0 = basis.matrix(None)
+    coef0, rnorm0 = solve(a0 * w[:, None], y_w * w)
+    hump = hump_guess(basis, y_w - a0 @ coef0, float(np.median(sigma_w)))
+    guesses = [] if hump is None else [hump]
+    guesses += [(e, NC_GUESS_SIGMA_EV) for e in curvature_candidates(basis, y_w, sigma_w)]
+    best = best_nc(basis, y_w * w, w, guesses)
+    if best is None:
+        return None
+    params, coef, rnorm, jac = best
+    e1, s1 = params[:2]
+    if not basis.energy[-1] + s1 < e1 < min(basis.energy[0], HC_EV_NM / NC_MIN_PEAK_NM):
+        return None
+    if s1 <= 1.02 * NC_SIGMA_EV[0]:
+        return None
+    k = basis.n_fixed
+    a = basis.matrix(params)
+    depth = float(np.linalg.norm((a[:, k:k + 2] @ coef[k:k + 2]) * w))
+    if depth < NC_MIN_SIGNIFICANCE or rnorm**2 >= (1.0 - NC_MIN_CHI2_GAIN) * rnorm0**2:
+        return None
+    # the exciton must also stand out of the model's own misfit (noiseless input too)
+    height = coef[k] + coef[k + 1]
+    rms = float(np.sqrt(np.mean((y_w - a @ coef) ** 2)))
+    if height <= NC_MIN_SIGNIFICANCE * max(rms, float(np.median(sigma_w))):
+        return None
+    return params, basis, coef, rnorm, jac
