@@ -24,7 +24,7 @@ import functools
 
 import numpy as np
 from scipy.optimize import nnls
-from scipy.signal import savgol_coeffs, savgol_filter
+from scipy.signal import savgol_coeffs
 
 from msc_bluesky.analysis.spectrum_model import (
     FAMILY_CENTRES_NM,
@@ -72,7 +72,10 @@ def hump_guess(basis: Basis, residual: np.ndarray, noise: float) -> tuple[float,
     window = max(5, int(round(16.0 / np.median(np.diff(lam)))) | 1)
     if window >= lam.size:
         return None
-    smooth = savgol_filter(residual, window, 2, mode="nearest")
+    # savgol_filter(residual, window, 2, mode="nearest") with a cached kernel
+    half = window // 2
+    smooth = np.convolve(np.pad(residual, half, mode="edge"), _smoothing_filter(window),
+                         mode="valid")
     inner = np.arange(2, lam.size - 2)
     is_max = (smooth[inner] >= smooth[inner - 1]) & (smooth[inner] > smooth[inner + 1])
     peaks = inner[is_max & (smooth[inner] > 5.0 * noise) & (lam[inner] >= NC_MIN_PEAK_NM - 5.0)]
@@ -95,6 +98,11 @@ def hump_guess(basis: Basis, residual: np.ndarray, noise: float) -> tuple[float,
     fwhm_ev = abs(basis.energy[lo] - basis.energy[hi])
     s = float(np.clip(fwhm_ev * _SIG_PER_FWHM, *NC_SIGMA_EV))
     return float(basis.energy[i]), s
+
+
+@functools.lru_cache(maxsize=16)
+def _smoothing_filter(window: int) -> np.ndarray:
+    return savgol_coeffs(window, 2, use="conv")
 
 
 @functools.lru_cache(maxsize=16)
@@ -225,18 +233,26 @@ def fit_transitions(basis: Basis, y_w: np.ndarray, w: np.ndarray, start: tuple[f
     r_fixed = y_w - q @ (q.T @ y_w)
     energy = basis.energy
 
+    last: dict[str, object] = {}
+
     def fun(p: np.ndarray, jac: bool = True):
         # Residual of the weighted data projected on [others, G(p)]; Kaufman's
-        # approximation of its Jacobian, −P⊥ (∂G/∂p) a, with analytic ∂G/∂p.
-        g, dg = _transitions_and_derivatives(energy, p, jac)
-        g = g * w[:, None]
-        g_perp = g - q @ (q.T @ g)
-        # the transitions' amplitudes are non-negative (a dip is not a transition)
-        a, _ = nnls(g_perp, r_fixed, maxiter=50)
-        r = r_fixed - g_perp @ a
+        # approximation of its Jacobian, −P⊥ (∂G/∂p) a, with analytic ∂G/∂p. The last
+        # point's projection is kept: an accepted step asks for its Jacobian next.
+        key = p.tobytes()
+        if last.get("key") == key:
+            g_perp, a, r, parts = last["state"]
+        else:
+            g, parts = _transitions_columns(energy, p)
+            g = g * w[:, None]
+            g_perp = g - q @ (q.T @ g)
+            # the transitions' amplitudes are non-negative (a dip is not a transition)
+            a = small_nnls(g_perp, r_fixed)
+            r = r_fixed - g_perp @ a
+            last["key"], last["state"] = key, (g_perp, a, r, parts)
         if not jac:
             return r, None
-        d = np.einsum("ijk,j->ik", dg, a) * w[:, None]
+        d = _weighted_derivative(p, parts, a) * w[:, None]
         d -= q @ (q.T @ d)
         act = g_perp[:, a > 0]
         if act.shape[1]:
@@ -259,6 +275,37 @@ def fit_transitions(basis: Basis, y_w: np.ndarray, w: np.ndarray, start: tuple[f
     p6 = tuple(float(v) for v in x)
     coef6, rnorm = solve(basis.matrix(p6) * w[:, None], y_w)
     return p6, coef6, rnorm, fun(x)[1]
+
+
+@functools.lru_cache(maxsize=8)
+def _subsets(k: int) -> np.ndarray:
+    """Every non-empty subset of ``k`` columns as a (2^k − 1, k) boolean mask."""
+    bits = np.arange(1, 2**k)[:, None] >> np.arange(k)[None, :]
+    return (bits & 1).astype(bool)
+
+
+def small_nnls(a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Exact non-negative least squares for a few (≤ 6) columns.
+
+    The optimum is the unconstrained least-squares solution on its own support, so the
+    best feasible one over every support (all solved at once from the Gram matrix) is
+    the optimum; far cheaper than a general NNLS for the four transition columns.
+    """
+    k = a.shape[1]
+    gram = a.T @ a
+    gram += 1e-12 * max(float(np.trace(gram)), 1e-300) * np.eye(k)
+    rhs = a.T @ y
+    masks = _subsets(k)
+    outer = masks[:, :, None] & masks[:, None, :]
+    g = np.where(outer, gram, np.eye(k))
+    b = np.where(masks, rhs, 0.0)
+    sol = np.linalg.solve(g, b[..., None])[..., 0]
+    gain = np.einsum("si,si->s", sol, b)
+    gain[np.any(sol < 0, axis=1)] = -np.inf
+    best = int(np.argmax(gain))
+    if not gain[best] > 0:
+        return np.zeros(k)
+    return np.maximum(sol[best], 0.0)
 
 
 #: Coarse grids of the coordinate search that starts the transitions fit: factors of the
@@ -312,39 +359,48 @@ def _grid_search(energy: np.ndarray, w: np.ndarray, q: np.ndarray, r: np.ndarray
     return out
 
 
-def _transitions_and_derivatives(energy: np.ndarray, p: np.ndarray, jac: bool):
-    """The four transition columns and, if ``jac``, their derivatives with respect to
-    ``(E1, s1, o2, r2, o3, σ3)`` as an (points, 4, 6) array."""
+def _transitions_columns(energy: np.ndarray, p: np.ndarray):
+    """The four transition columns (exciton Gaussian and Lorentzian, second, third) of
+    ``p = (E1, s1, o2, r2, o3, σ3)`` and the intermediates their derivatives reuse."""
     e1, s1, o2, r2, o3, s3 = p
     f2 = (s1 * _FWHM_PER_SIGMA) ** 2
-    k = 4.0 * np.log(2.0)
     d = energy - e1
-    g1 = np.exp(-k * d * d / f2)
-    l1 = 1.0 / (1.0 + 4.0 * d * d / f2)
-    s2 = r2 * s1
+    dd = d * d
+    g1 = np.exp((-4.0 * np.log(2.0) / f2) * dd)
+    l1 = 1.0 / (1.0 + (4.0 / f2) * dd)
     u = d - o2
-    g2 = np.exp(-0.5 * (u / s2) ** 2)
+    g2 = np.exp((-0.5 / (r2 * s1) ** 2) * (u * u))
     v = d - o3
-    g3 = np.exp(-0.5 * (v / s3) ** 2)
-    cols = np.column_stack([g1, l1, g2, g3])
-    if not jac:
-        return cols, None
-    dg = np.zeros((energy.size, 4, 6))
-    dg[:, 0, 0] = g1 * 2.0 * k * d / f2
-    dg[:, 0, 1] = g1 * 2.0 * k * d * d / (f2 * s1)
-    dg[:, 1, 0] = l1 * l1 * 8.0 * d / f2
-    dg[:, 1, 1] = l1 * l1 * 8.0 * d * d / (f2 * s1)
-    t2 = g2 * u / s2**2
-    dg[:, 2, 0] = t2
-    dg[:, 2, 2] = t2
-    dsig2 = g2 * u * u / s2**3
-    dg[:, 2, 1] = dsig2 * r2
-    dg[:, 2, 3] = dsig2 * s1
-    t3 = g3 * v / s3**2
-    dg[:, 3, 0] = t3
-    dg[:, 3, 4] = t3
-    dg[:, 3, 5] = g3 * v * v / s3**3
-    return cols, dg
+    g3 = np.exp((-0.5 / s3**2) * (v * v))
+    return np.column_stack([g1, l1, g2, g3]), (d, dd, g1, l1, u, g2, v, g3)
+
+
+def _weighted_derivative(p: np.ndarray, parts: tuple, a: np.ndarray) -> np.ndarray:
+    """``Σ_j a_j ∂G_j/∂p`` (points × 6): the transitions' derivatives with respect to
+    ``(E1, s1, o2, r2, o3, σ3)`` weighted by their amplitudes ``a``."""
+    e1, s1, o2, r2, o3, s3 = p
+    d, dd, g1, l1, u, g2, v, g3 = parts
+    f2 = (s1 * _FWHM_PER_SIGMA) ** 2
+    k = 4.0 * np.log(2.0)
+    s2 = r2 * s1
+    out = np.zeros((d.size, 6))
+    # exciton: Gaussian and Lorentzian of the same FWHM
+    ex = (a[0] * 2.0 * k / f2) * g1 + (a[1] * 8.0 / f2) * (l1 * l1)
+    out[:, 0] = ex * d
+    out[:, 1] = ex * dd / s1
+    if a[2] != 0.0:
+        t2 = (a[2] / s2**2) * g2 * u
+        dsig2 = t2 * u / s2
+        out[:, 0] += t2
+        out[:, 2] = t2
+        out[:, 1] += dsig2 * r2
+        out[:, 3] = dsig2 * s1
+    if a[3] != 0.0:
+        t3 = (a[3] / s3**2) * g3 * v
+        out[:, 0] += t3
+        out[:, 4] = t3
+        out[:, 5] = t3 * v / s3
+    return out
 
 
 #: Levenberg–Marquardt stops when a step lowers χ² by less than this fraction.

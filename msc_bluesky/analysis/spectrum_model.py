@@ -202,6 +202,7 @@ class Basis:
         first = np.floor(self.energy[-1] / BROAD_STEP_EV) * BROAD_STEP_EV
         centres = np.arange(first, self.energy[0] + 2.0 * BROAD_SIGMA_EV, BROAD_STEP_EV)
         centres = centres[centres >= UV_ONLY_EV]
+        self._continuum: dict[int, np.ndarray] = {}
         self.uv = np.exp(-0.5 * ((self.energy[:, None] - centres) / BROAD_SIGMA_EV) ** 2)
 
     def matrix(self, nc: tuple[float, ...] | None) -> np.ndarray:
@@ -213,7 +214,16 @@ class Basis:
             offsets = nc_offsets(s1, e1, float(self.energy[0]))
             return np.hstack([self.fixed, nc_block(self.energy, e1, s1, offsets)])
         return np.hstack([self.fixed, transitions_block(self.energy, nc),
-                          continuum_block(self.energy, nc[0])])
+                          self.continuum(nc[0])])
+
+    def continuum(self, e1: float) -> np.ndarray:
+        """:func:`continuum_block` on the working grid; its knots are absolute, so it
+        depends on ``e1`` only through the first knot and is cached by it."""
+        first = int(np.ceil((e1 + CONTINUUM_FROM_EV) / CONTINUUM_KNOT_EV))
+        block = self._continuum.get(first)
+        if block is None:
+            block = self._continuum[first] = continuum_block(self.energy, e1)
+        return block
 
 
 _CACHE: dict[tuple[bytes, int], Basis] = {}
