@@ -69,7 +69,7 @@ def solve(a: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
 def hump_guess(basis: Basis, residual: np.ndarray, noise: float) -> tuple[float, float] | None:
     """Reddest major broad hump in the residual of the no-NC model, as (E, σ) in eV."""
     lam = basis.lam
-    window = max(5, int(round(16.0 / np.median(np.diff(lam)))) | 1)
+    window = max(5, int(round(16.0 / basis.step)) | 1)
     if window >= lam.size:
         return None
     # savgol_filter(residual, window, 2, mode="nearest") with a cached kernel
@@ -114,7 +114,7 @@ def curvature_maxima(basis: Basis, y: np.ndarray, sigma: np.ndarray,
                      width_nm: float) -> list[tuple[float, float]]:
     """(energy, strength in σ) of significant curvature maxima anywhere, strongest first."""
     lam = basis.lam
-    step = float(np.median(np.diff(lam)))
+    step = basis.step
     window = max(7, int(round(width_nm / step)) | 1)
     if window >= lam.size:
         return []
@@ -133,7 +133,7 @@ def curvature_maxima(basis: Basis, y: np.ndarray, sigma: np.ndarray,
 def curvature_candidates(basis: Basis, y: np.ndarray, sigma: np.ndarray) -> list[float]:
     """Energies of curvature maxima (peaks and shoulders) in the NC range, reddest first."""
     lam = basis.lam
-    step = float(np.median(np.diff(lam)))
+    step = basis.step
     lo, hi = NC_SEARCH_NM
     found: list[int] = []
     inner = np.arange(1, lam.size - 1)
@@ -247,7 +247,8 @@ def fit_transitions(basis: Basis, y_w: np.ndarray, w: np.ndarray, start: tuple[f
             g = g * w[:, None]
             g_perp = g - q @ (q.T @ g)
             # the transitions' amplitudes are non-negative (a dip is not a transition)
-            a = small_nnls(g_perp, r_fixed)
+            a = small_nnls(g_perp, r_fixed, last.get("support"))
+            last["support"] = a > 0
             r = r_fixed - g_perp @ a
             last["key"], last["state"] = key, (g_perp, a, r, parts)
         if not jac:
@@ -284,17 +285,25 @@ def _subsets(k: int) -> np.ndarray:
     return (bits & 1).astype(bool)
 
 
-def small_nnls(a: np.ndarray, y: np.ndarray) -> np.ndarray:
+def small_nnls(a: np.ndarray, y: np.ndarray, support: np.ndarray | None = None) -> np.ndarray:
     """Exact non-negative least squares for a few (≤ 6) columns.
 
-    The optimum is the unconstrained least-squares solution on its own support, so the
-    best feasible one over every support (all solved at once from the Gram matrix) is
-    the optimum; far cheaper than a general NNLS for the four transition columns.
+    The optimum is the unconstrained least-squares solution on its own support. When
+    the solution on ``support`` (e.g. the previous call's) meets the optimality
+    conditions it is returned; otherwise the best feasible one over every support (all
+    solved at once from the Gram matrix) is the optimum. Far cheaper than a general
+    NNLS for the four transition columns.
     """
     k = a.shape[1]
     gram = a.T @ a
     gram += 1e-12 * max(float(np.trace(gram)), 1e-300) * np.eye(k)
     rhs = a.T @ y
+    if support is not None and support.any():
+        x = np.zeros(k)
+        x[support] = np.linalg.solve(gram[np.ix_(support, support)], rhs[support])
+        # Karush–Kuhn–Tucker: positive on the support, no descent direction off it
+        if np.all(x[support] > 0) and np.all((gram @ x - rhs)[~support] >= 0):
+            return x
     masks = _subsets(k)
     outer = masks[:, :, None] & masks[:, None, :]
     g = np.where(outer, gram, np.eye(k))

@@ -178,6 +178,8 @@ class Basis:
         self.lam_full = lam
         self.lam = bin_rows(lam, factor)
         self.energy = HC_EV_NM / self.lam
+        #: median working step (nm)
+        self.step = float(np.median(np.diff(self.lam)))
         e_full = HC_EV_NM / lam
         x = (lam - lam.mean()) / (lam[-1] - lam[0])
         ones = np.ones_like(lam)

@@ -161,6 +161,8 @@ class _Basis:
     def __init__(self, lam: np.ndarray, template: _Basis | None = None) -> None:
         self.lam = lam
         self.energy = HC_EV_NM / lam
+        #: median grid step (nm)
+        self.step = float(np.median(np.diff(lam)))
         x = (lam - lam.mean()) / (lam[-1] - lam[0])
         ones = np.ones_like(lam)
         # b0 and b1 may take either sign: NNLS gets them as ± pairs.
@@ -270,7 +272,7 @@ def _nc_guess(
 ) -> tuple[float, float] | None:
     """Reddest major broad hump left after the no-NC model, as (E, σ) in eV."""
     lam = basis.lam
-    window = max(5, int(round(16.0 / np.median(np.diff(lam)))) | 1)
+    window = max(5, int(round(16.0 / basis.step)) | 1)
     if window >= lam.size:
         return None
     smooth = savgol_filter(residual, window, 2, mode="nearest")
@@ -315,7 +317,7 @@ def _curvature_candidates(basis: _Basis, y: np.ndarray, sigma: np.ndarray) -> li
     transitions.
     """
     lam = basis.lam
-    step = float(np.median(np.diff(lam)))
+    step = basis.step
     lo, hi = NC_SEARCH_NM
     found: list[int] = []
     inner = np.arange(1, lam.size - 1)
@@ -554,7 +556,7 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float, nc_model: str) -> Spectrum
     msc = _msc_bands(basis, msc_coef, path)
     # Uncertainties from the spectrum's own noise σ(A), raised where the residual
     # scatters more than the noise nearby (local model mismatch counts as noise).
-    window = max(3, int(round(MISFIT_WINDOW_NM / float(np.median(np.diff(lam_w))))))
+    window = max(3, int(round(MISFIT_WINDOW_NM / basis.step)))
     sigma_eff = sigma_w * spectral_noise.local_misfit_factor(residual, sigma_w, window)
     cov, index = _amplitude_covariance(basis, a_used, coef, sigma_eff, nc_params is not None)
     nc = None
