@@ -380,14 +380,20 @@ def _refine_nc(
     energy = basis.energy[:, None]
 
     def resid(p: np.ndarray) -> np.ndarray:
-        # Residual of y projected on [others, G]: only the NC block G moves.
-        g = np.exp(-0.5 * ((energy - (p[0] + offsets)) / p[1]) ** 2)
+        # Residual of y projected on [others, G]: only the NC block G moves. ``p`` may
+        # be a stack of points (m, 2): their residuals (m, points) come in one pass.
+        ps = np.atleast_2d(p)
+        t = energy[None] - (ps[:, 0, None, None] + offsets)
+        g = np.exp(-0.5 * (t / ps[:, 1, None, None]) ** 2)
         g_perp = g - q @ (q.T @ g)
         # normal equations of the small block (<= 6 columns), lightly regularised
-        gtg = g_perp.T @ g_perp
-        gtg += (1e-12 * max(float(np.trace(gtg)), 1e-300)) * ridge
-        amp = np.linalg.solve(gtg, g_perp.T @ r_fixed)
-        return r_fixed - g_perp @ amp
+        g_t = g_perp.transpose(0, 2, 1)
+        gtg = g_t @ g_perp
+        trace = np.maximum(np.trace(gtg, axis1=1, axis2=2), 1e-300)
+        gtg += (1e-12 * trace)[:, None, None] * ridge
+        amp = np.linalg.solve(gtg, (g_t @ r_fixed)[..., None])
+        out = r_fixed - (g_perp @ amp)[..., 0]
+        return out if np.ndim(p) == 2 else out[0]
 
     e0, s0 = guess
     e_lo = max(basis.energy[-1], e0 - 0.15)
@@ -401,15 +407,14 @@ def _refine_nc(
 
 
 def _jacobian(resid, p: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Forward-difference Jacobian of ``resid`` at ``p`` (steps kept below ``hi``)."""
+    """Forward-difference Jacobian of ``resid`` at ``p`` (steps kept below ``hi``);
+    ``resid`` takes a stack of points."""
     r = resid(p)
-    jac = np.empty((r.size, p.size))
+    h = 2e-4
+    dp = np.repeat(p[None, :], p.size, axis=0)  # every shifted point in one pass
     for k in range(p.size):
-        dp = p.copy()
-        h = 2e-4
-        dp[k] += h if dp[k] + h <= hi[k] else -h
-        jac[:, k] = (resid(dp) - r) / (dp[k] - p[k])
-    return jac
+        dp[k, k] += h if dp[k, k] + h <= hi[k] else -h
+    return ((resid(dp) - r) / (np.diag(dp) - p)[:, None]).T
 
 
 def _levenberg_marquardt(
@@ -422,11 +427,11 @@ def _levenberg_marquardt(
     damping = 1e-3
     steps = np.array([2e-4, 2e-4])
     for _ in range(iterations):
-        jac = np.empty((r.size, p.size))
+        # forward differences, both points in one pass
+        dp = np.repeat(p[None, :], p.size, axis=0)
         for k in range(p.size):
-            dp = p.copy()
-            dp[k] += steps[k] if dp[k] + steps[k] <= hi[k] else -steps[k]
-            jac[:, k] = (resid(dp) - r) / (dp[k] - p[k])
+            dp[k, k] += steps[k] if dp[k, k] + steps[k] <= hi[k] else -steps[k]
+        jac = ((resid(dp) - r) / (np.diag(dp) - p)[:, None]).T
         jtj = jac.T @ jac
         grad = jac.T @ r
         improved = False
