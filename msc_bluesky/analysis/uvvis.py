@@ -354,13 +354,14 @@ def _screen(basis: _Basis, y: np.ndarray, guesses: list[tuple[float, float]],
 
 
 def _refine_nc(
-    basis: _Basis, y: np.ndarray, guess: tuple[float, float]
-) -> tuple[tuple[float, float], np.ndarray, float, np.ndarray]:
+    basis: _Basis, y: np.ndarray, guess: tuple[float, float], jacobian: bool = True
+) -> tuple[tuple[float, float], np.ndarray, float, np.ndarray | None]:
     """Variable projection over (E_nc, σ_nc).
 
     The active set of the non-negative amplitudes is taken from an NNLS solve at the
     guess and kept while Levenberg–Marquardt moves the NC (plain linear least squares is
-    much faster than NNLS); a final NNLS at the optimum gives the amplitudes.
+    much faster than NNLS); a final NNLS at the optimum gives the amplitudes. The
+    Jacobian at the optimum (for the exciton's σ) is None unless ``jacobian``.
     """
     broad = basis.broad_mask(guess)
     coef0, _ = _solve(basis.matrix(guess, broad), y)
@@ -403,7 +404,7 @@ def _refine_nc(
     x = _levenberg_marquardt(resid, p0, lo, hi)
     params = (float(x[0]), float(x[1]))
     coef, rnorm = _solve(basis.matrix(params), y)
-    return params, coef, rnorm, _jacobian(resid, x, hi)
+    return params, coef, rnorm, _jacobian(resid, x, hi) if jacobian else None
 
 
 def _jacobian(resid, p: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -539,7 +540,9 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float, nc_model: str) -> Spectrum
             if hump is None or HC_EV_NM / e > HC_EV_NM / hump[0] + REDDER_THAN_HUMP_NM:
                 guesses.append((e, NC_GUESS_SIGMA_EV))
         guesses = _screen(basis, y_w, guesses)
-    refined = [_refine_nc(basis, y_w, g) for g in guesses]
+    # with the transitions model the smooth block's NC only serves the MSC detection:
+    # its σ's (from the Jacobian) are not reported
+    refined = [_refine_nc(basis, y_w, g, jacobian=nc_model != "transitions") for g in guesses]
     nc_jac: np.ndarray | None = None
     if refined:
         params, coef1, rnorm1, nc_jac = min(refined, key=lambda r: r[2])
