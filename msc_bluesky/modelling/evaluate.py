@@ -9,8 +9,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from msc_bluesky.modelling.batch import batch_compositions
 from msc_bluesky.modelling.observables import OBSERVABLE_NAMES, model_observables
-from msc_bluesky.sim import KineticParameters, ReactorGeometry, simulate_kinetics
+from msc_bluesky.sim import KineticParameters, ReactorGeometry
 
 Condition = tuple[float, float, float]
 
@@ -23,13 +24,12 @@ def observable_table(
 ) -> np.ndarray:
     """Model observables, one row per condition, columns in :data:`OBSERVABLE_NAMES` order.
 
-    A condition where the model fails to integrate gives a row of NaN.
+    A condition where the model fails to integrate gives a row of NaN. The conditions
+    are integrated together (:func:`.batch.batch_compositions`).
     """
     out = np.full((len(conditions), len(OBSERVABLE_NAMES)), math.nan)
-    for i, (tn, tg, t) in enumerate(conditions):
-        try:
-            comp = simulate_kinetics(tn, tg, t, geometry=geometry, params=params)
-        except (ArithmeticError, ValueError):
+    for i, comp in enumerate(batch_compositions(conditions, params, geometry)):
+        if comp is None:
             continue
         obs = model_observables(comp, path_length_cm)
         out[i] = [obs[n] for n in OBSERVABLE_NAMES]
