@@ -85,26 +85,21 @@ class ModelRunner:
     def many(self, params: Sequence[KineticParameters]) -> list[np.ndarray]:
         """Observable tables of several parameter sets (in parallel when workers > 1).
 
-        Fewer parameter sets than workers (the optimiser's single trial points) are
-        split by condition, so every worker has a share of each.
+        Each set is one stacked model run over every condition (on one process), so a
+        table does not depend on the number of workers; a single set (the optimiser's
+        trial points) runs in this process.
         """
-        if self.workers == 1 or not params:
+        if self.workers == 1 or len(params) < 2:
             return [self.one(p) for p in params]
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
             )
-        chunks = max(1, min(-(-self.workers // len(params)), len(self.conditions)))
-        bounds = np.linspace(0, len(self.conditions), chunks + 1).astype(int)
         futures = [
-            [
-                self._pool.submit(
-                    observable_table, p, self.conditions[lo:hi], self.geometry,
-                    self.path_length_cm,
-                )
-                for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
-            ]
+            self._pool.submit(
+                observable_table, p, self.conditions, self.geometry, self.path_length_cm
+            )
             for p in params
         ]
         self.evaluations += len(params)
-        return [np.vstack([f.result() for f in parts]) for parts in futures]
+        return [f.result() for f in futures]
