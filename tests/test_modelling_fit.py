@@ -174,8 +174,10 @@ def test_predict_and_residuals_are_consistent(recovered, table):
     assert len(fit.residuals) == len(table)
     r = fit.residuals[0]
     again = fit.predict(r.t_nuc, r.t_growth, r.reaction_time)
+    # The fit runs every condition in one stacked ODE system, predict() one condition
+    # alone: the same model, equal to the integration tolerance (rtol 1e-6).
     for name, value in r.model.items():
-        assert again[name] == pytest.approx(value, rel=1e-9, nan_ok=True)
+        assert again[name] == pytest.approx(value, rel=1e-5, abs=1e-12, nan_ok=True)
     assert set(again) >= set(OBSERVABLE_NAMES) | {"msc437_detected"}
     assert sum(c.chi2 for c in fit.residuals) == pytest.approx(fit.chi2, rel=1e-9)
     corr = fit.correlation

@@ -176,3 +176,42 @@ def test_profile_widens_the_error_where_chi2_is_not_a_bowl():
                                  np.full(2, -10.0), np.full(2, 10.0), 1.0)
     assert sigma[0] > 2.0 * sd[0]
     assert rise[0].min() < 1.0 < rise[0].max()  # flat on one side, steep on the other
+
+
+def _composition_vector(comp) -> np.ndarray:
+    return np.array([
+        comp.precursor_mM, comp.monomer_mM, *comp.msc_units_mM.values(), *comp.nc_moments,
+    ])
+
+
+def test_stacked_model_run_agrees_with_one_condition_at_a_time():
+    import dataclasses
+
+    from msc_bluesky.modelling.batch import batch_compositions
+    from msc_bluesky.sim import KineticParameters
+
+    params = dataclasses.replace(KineticParameters(), k_437=0.5, ea_nc=60.0)
+    conditions = [
+        (25.0, 25.0, 1.5), (200.0, 230.0, 1.5), (260.0, 260.0, 4.5), (280.0, 230.0, 14.0),
+        (300.0, 270.0, 14.0), (330.0, 330.0, 14.0), (500.0, 260.0, 14.0),  # last: no
+    ]
+    got = batch_compositions(conditions, params)
+    assert got[-1] is None  # outside the reactor's limits
+    for cond, comp in zip(conditions[:-1], got[:-1], strict=True):
+        alone = _composition_vector(simulate_kinetics(*cond, params=params))
+        stacked = _composition_vector(comp)
+        scale = np.maximum(np.abs(alone), 1e-9)
+        # Agreement to the integration tolerance (rtol 1e-6), not bit for bit.
+        assert np.all(np.abs(stacked - alone) <= 1e-4 * scale + 1e-9), cond
+
+
+def test_stacked_model_run_falls_back_to_one_condition_at_a_time(monkeypatch):
+    from msc_bluesky.modelling import batch
+
+    def fail(*_args, **_kwargs):
+        raise ArithmeticError("stacked kinetics failed")
+
+    monkeypatch.setattr(batch, "_integrate", fail)
+    (comp,) = batch.batch_compositions([(270.0, 270.0, 14.0)], batch.KineticParameters())
+    expected = _composition_vector(simulate_kinetics(270.0, 270.0, 14.0))
+    np.testing.assert_array_equal(_composition_vector(comp), expected)

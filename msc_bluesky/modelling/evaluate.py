@@ -9,8 +9,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from msc_bluesky.modelling.batch import batch_compositions
 from msc_bluesky.modelling.observables import OBSERVABLE_NAMES, model_observables
-from msc_bluesky.sim import KineticParameters, ReactorGeometry, simulate_kinetics
+from msc_bluesky.sim import KineticParameters, ReactorGeometry
 
 Condition = tuple[float, float, float]
 
@@ -23,13 +24,12 @@ def observable_table(
 ) -> np.ndarray:
     """Model observables, one row per condition, columns in :data:`OBSERVABLE_NAMES` order.
 
-    A condition where the model fails to integrate gives a row of NaN.
+    A condition where the model fails to integrate gives a row of NaN. The conditions
+    are integrated together (:func:`.batch.batch_compositions`).
     """
     out = np.full((len(conditions), len(OBSERVABLE_NAMES)), math.nan)
-    for i, (tn, tg, t) in enumerate(conditions):
-        try:
-            comp = simulate_kinetics(tn, tg, t, geometry=geometry, params=params)
-        except (ArithmeticError, ValueError):
+    for i, comp in enumerate(batch_compositions(conditions, params, geometry)):
+        if comp is None:
             continue
         obs = model_observables(comp, path_length_cm)
         out[i] = [obs[n] for n in OBSERVABLE_NAMES]
@@ -85,26 +85,21 @@ class ModelRunner:
     def many(self, params: Sequence[KineticParameters]) -> list[np.ndarray]:
         """Observable tables of several parameter sets (in parallel when workers > 1).
 
-        Fewer parameter sets than workers (the optimiser's single trial points) are
-        split by condition, so every worker has a share of each.
+        Each set is one stacked model run over every condition (on one process), so a
+        table does not depend on the number of workers; a single set (the optimiser's
+        trial points) runs in this process.
         """
-        if self.workers == 1 or not params:
+        if self.workers == 1 or len(params) < 2:
             return [self.one(p) for p in params]
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
             )
-        chunks = max(1, min(-(-self.workers // len(params)), len(self.conditions)))
-        bounds = np.linspace(0, len(self.conditions), chunks + 1).astype(int)
         futures = [
-            [
-                self._pool.submit(
-                    observable_table, p, self.conditions[lo:hi], self.geometry,
-                    self.path_length_cm,
-                )
-                for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
-            ]
+            self._pool.submit(
+                observable_table, p, self.conditions, self.geometry, self.path_length_cm
+            )
             for p in params
         ]
         self.evaluations += len(params)
-        return [np.vstack([f.result() for f in parts]) for parts in futures]
+        return [f.result() for f in futures]

@@ -53,6 +53,7 @@ __all__ = [
     "burst_fraction",
     "burst_landing",
     "closed_shell_fraction",
+    "composition_of",
     "simulate_kinetics",
 ]
 
@@ -169,6 +170,11 @@ def simulate_kinetics(
     y = initial_state(params, t_nuc, t_growth)
     y = _integrate(params, t_nuc, y, t_chamber, closed_shell_fraction(params, t_nuc))
     y = _integrate(params, t_growth, y, t_oven)
+    return composition_of(y, params)
+
+
+def composition_of(y, params: KineticParameters) -> Composition:
+    """The :class:`Composition` of a final state vector (order of ``chamber.STATE``)."""
     y = np.maximum(y, 0.0)
     msc = dict.fromkeys((350, 380, 403, 437, 467), 0.0)
     for fam in (350, 403, 437):
