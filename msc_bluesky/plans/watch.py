@@ -25,7 +25,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import bluesky.preprocessors as bpp
-from bluesky.utils import Msg
+from bluesky.utils import Msg, RequestAbort, RequestStop
 from ophyd.status import Status
 
 logger = logging.getLogger(__name__)
@@ -149,6 +149,20 @@ class ReactorWatch:
             return f"no update for {age:.1f} s"
         return None
 
+    def ioc_fault(self, phase: str | None = None) -> str | None:
+        """The IOC's own fault (lost or frozen) as a sentence, or None; reads no PV.
+
+        Parameters
+        ----------
+        phase : str, optional
+            Phase named in the sentence (default: the phase being watched).
+        """
+        problem = self._ioc_problem()
+        if problem is None:
+            return None
+        phase = phase or self._phase or "wait"
+        return f"reactor IOC not responding ({self.prefix}): {problem} during the {phase}"
+
     def check(self, phase: str | None = None, *, pumps: bool = True,
               heaters: bool = True, needs_heat: bool = False) -> str | None:
         """The current fault as a sentence, or None.
@@ -161,9 +175,9 @@ class ReactorWatch:
             As for :meth:`set`.
         """
         phase = phase or self._phase or "wait"
-        problem = self._ioc_problem()
-        if problem is not None:
-            return f"reactor IOC not responding ({self.prefix}): {problem} during the {phase}"
+        fault = self.ioc_fault(phase)
+        if fault is not None:
+            return fault
         try:
             return self._reactor_fault(phase, pumps=pumps, heaters=heaters,
                                        needs_heat=needs_heat)
@@ -300,7 +314,17 @@ def watching(
 
     def watched() -> Generator[Msg, Any, Any]:
         yield Msg("set", watch, phase, pumps=pumps, heaters=heaters, needs_heat=needs_heat)
-        return (yield from bpp.plan_mutator(plan, add_watch))
+        try:
+            return (yield from bpp.plan_mutator(plan, add_watch))
+        except (ReactorFault, RequestAbort, RequestStop):
+            raise
+        except Exception as err:
+            # A read timing out on a frozen IOC races the watch's own staleness check:
+            # when the watch sees the IOC unresponsive, that is the cause to report.
+            reason = watch.ioc_fault(phase)
+            if reason is None:
+                raise
+            raise ReactorFault(reason) from err
 
     def unwatch() -> Generator[Msg, Any, None]:
         yield Msg("stop", watch)
