@@ -345,6 +345,7 @@ def build_session(config: SessionConfig | None = None) -> Session:
 
     config = SessionConfig.from_env() if config is None else config
     directory = DataDirectory(Path(config.data_dir).resolve()).create()
+    devices = _build_devices(config)  # they connect while the store opens (seconds)
     client = _open_store(config, directory)
     writer = JournaledWriter(
         client,
@@ -377,11 +378,7 @@ def build_session(config: SessionConfig | None = None) -> Session:
 
         RE.waiting_hook = ProgressBarManager()
     if config.devices:
-        from msc_bluesky import instrument
-
-        session.reactor = instrument.reactor(config.prefix)
-        session.uvvis = instrument.uvvis(config.prefix)
-        session.saxs = instrument.saxs(config.prefix)
+        session.reactor, session.uvvis, session.saxs = devices
         if config.heartbeat_s > 0:
             from msc_bluesky.devices.heartbeat import Heartbeat
 
@@ -394,6 +391,21 @@ def build_session(config: SessionConfig | None = None) -> Session:
 
     install_orderly_shutdown()
     return session
+
+
+def _build_devices(config: SessionConfig) -> tuple[Any, Any, Any]:
+    """``reactor``, ``uvvis``, ``saxs`` for ``config.prefix`` (Nones without devices).
+
+    Building them starts their Channel Access searches and connections in the
+    background, so they are built before the store opens and are usually connected
+    once it is open.
+    """
+    if not config.devices:
+        return None, None, None
+    from msc_bluesky import instrument
+
+    return (instrument.reactor(config.prefix), instrument.uvvis(config.prefix),
+            instrument.saxs(config.prefix))
 
 
 def _live_analysis(config: SessionConfig, writer: JournaledWriter):
