@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from msc_bluesky.storage.catalog import DataDirectory, close_client, connect, open_catalog
+from msc_bluesky.storage.catalog import (
+    DataDirectory,
+    catalog_database_uri,
+    close_client,
+    connect,
+    open_catalog,
+)
 from msc_bluesky.storage.metadata import JSONMetadata
 from msc_bluesky.storage.writer import DEFAULT_BATCH_SIZE, JournaledWriter
 
@@ -345,8 +351,17 @@ def build_session(config: SessionConfig | None = None) -> Session:
 
     config = SessionConfig.from_env() if config is None else config
     directory = DataDirectory(Path(config.data_dir).resolve()).create()
+    if config.tiled_uri is None:  # a bad catalog URI is refused before anything connects
+        catalog_database_uri(directory.root, config.catalog_uri)
     devices = _build_devices(config)  # they connect while the store opens (seconds)
-    client = _open_store(config, directory)
+    try:
+        client = _open_store(config, directory)
+    except BaseException:
+        if config.devices:  # their Channel Access client still closes quietly at exit
+            from msc_bluesky.devices.shutdown import install_orderly_shutdown
+
+            install_orderly_shutdown()
+        raise
     writer = JournaledWriter(
         client,
         directory.backup_dir,
