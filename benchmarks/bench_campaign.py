@@ -22,6 +22,7 @@ directory, live analysis, summary, report figures), and prints:
     python benchmarks/bench_campaign.py --quick            # 13 conditions
     python benchmarks/bench_campaign.py --steady fixed     # the fixed 3-volume wait
     python benchmarks/bench_campaign.py --profile out.prof # cProfile of the whole run
+    python benchmarks/bench_campaign.py --startup-only     # start-up only (seconds)
 """
 
 from __future__ import annotations
@@ -123,6 +124,12 @@ def reactor_floor(session, rows, time_scale: float) -> list[float]:
     return floors
 
 
+def _startup_line(startup: float, cpu: float) -> str:
+    return (f"{'start-up (to connected devices)':<34} {startup:8.2f} {0.0:8.2f} {'-':>6}  "
+            f"< 5 s (CPU {cpu:.1f} s in this process; load {os.getloadavg()[0]:.1f} "
+            f"on {os.cpu_count()} cores)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the reduced campaign")
@@ -138,6 +145,9 @@ def main() -> int:
     parser.add_argument("--figures-from-store", action="store_true",
                         help="read every run back from tiled for the figures "
                              "(`msc-bluesky report`), not the campaign's documents")
+    parser.add_argument("--startup-only", action="store_true",
+                        help="stop after start-up (connected devices): print its wall "
+                             "and CPU time, run no conditions")
     args = parser.parse_args()
     profiler = None
     if args.profile:
@@ -196,6 +206,10 @@ def run(args) -> int:
         connect_devices(session)
         t_ready = time.perf_counter()
         cpu_ready = time.process_time()  # this process's CPU seconds (all threads)
+        if args.startup_only:
+            session.close()
+            print(_startup_line(t_ready - T_SCRIPT, cpu_ready))
+            return 0
 
         outcome = run_campaign(steps, session, campaign_id, echo=lambda line: None)
         t_run = time.perf_counter() - t_ready
@@ -235,9 +249,7 @@ def run(args) -> int:
           f"{volumes:.2f} volumes on average), {outcome.completed_steps}/{len(steps)} steps, "
           f"tiled batch {batch}")
     print(f"{'share':<34} {'wall s':>8} {'floor s':>8} {'ratio':>6}  goal")
-    print(f"{'start-up (to connected devices)':<34} {startup:8.2f} {0.0:8.2f} {'-':>6}  < 5 s "
-          f"(CPU {cpu_ready:.1f} s in this process; load {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores)")
+    print(_startup_line(startup, cpu_ready))
     print(f"{'campaign (all conditions)':<34} {t_run:8.2f} {floor:8.2f} "
           f"{t_run / floor:6.2f}  overhead <= 20 %")
     print(f"{'  per condition':<34} {per_condition:8.3f} {floor / n:8.3f} "

@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from msc_bluesky.storage.catalog import DataDirectory, close_client, connect, open_catalog
+from msc_bluesky.storage.catalog import (
+    DataDirectory,
+    catalog_database_uri,
+    close_client,
+    connect,
+    open_catalog,
+)
 from msc_bluesky.storage.metadata import JSONMetadata
 from msc_bluesky.storage.writer import DEFAULT_BATCH_SIZE, JournaledWriter
 
@@ -345,7 +351,17 @@ def build_session(config: SessionConfig | None = None) -> Session:
 
     config = SessionConfig.from_env() if config is None else config
     directory = DataDirectory(Path(config.data_dir).resolve()).create()
-    client = _open_store(config, directory)
+    if config.tiled_uri is None:  # a bad catalog URI is refused before anything connects
+        catalog_database_uri(directory.root, config.catalog_uri)
+    devices = _build_devices(config)  # they connect while the store opens (seconds)
+    try:
+        client = _open_store(config, directory)
+    except BaseException:
+        if config.devices:  # their Channel Access client still closes quietly at exit
+            from msc_bluesky.devices.shutdown import install_orderly_shutdown
+
+            install_orderly_shutdown()
+        raise
     writer = JournaledWriter(
         client,
         directory.backup_dir,
@@ -377,11 +393,7 @@ def build_session(config: SessionConfig | None = None) -> Session:
 
         RE.waiting_hook = ProgressBarManager()
     if config.devices:
-        from msc_bluesky import instrument
-
-        session.reactor = instrument.reactor(config.prefix)
-        session.uvvis = instrument.uvvis(config.prefix)
-        session.saxs = instrument.saxs(config.prefix)
+        session.reactor, session.uvvis, session.saxs = devices
         if config.heartbeat_s > 0:
             from msc_bluesky.devices.heartbeat import Heartbeat
 
@@ -394,6 +406,21 @@ def build_session(config: SessionConfig | None = None) -> Session:
 
     install_orderly_shutdown()
     return session
+
+
+def _build_devices(config: SessionConfig) -> tuple[Any, Any, Any]:
+    """``reactor``, ``uvvis``, ``saxs`` for ``config.prefix`` (Nones without devices).
+
+    Building them starts their Channel Access searches and connections in the
+    background, so they are built before the store opens and are usually connected
+    once it is open.
+    """
+    if not config.devices:
+        return None, None, None
+    from msc_bluesky import instrument
+
+    return (instrument.reactor(config.prefix), instrument.uvvis(config.prefix),
+            instrument.saxs(config.prefix))
 
 
 def _live_analysis(config: SessionConfig, writer: JournaledWriter):

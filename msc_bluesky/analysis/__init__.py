@@ -14,26 +14,38 @@ Modules (see docs/analysis.md):
 Works on curves from any instrument; never imports the simulator.
 """
 
-from msc_bluesky.analysis import phase, saxs, sizing, spectral_noise, uvvis
-from msc_bluesky.analysis.results import (
-    Mesophase,
-    MscBand,
-    NcPeak,
-    Population,
-    SizeDistribution,
-    SpectrumFit,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "Mesophase",
-    "MscBand",
-    "NcPeak",
-    "Population",
-    "SizeDistribution",
-    "SpectrumFit",
-    "phase",
-    "saxs",
-    "sizing",
-    "spectral_noise",
-    "uvvis",
-]
+#: Names this package exports -> the module defining them. Imported on first access,
+#: so ``msc_bluesky.analysis.results`` (the live analysis, the campaign's start-up) does
+#: not pay for scipy's fitting and signal modules until a curve is fitted.
+_LAZY: dict[str, str] = {
+    "Mesophase": "msc_bluesky.analysis.results",
+    "MscBand": "msc_bluesky.analysis.results",
+    "NcPeak": "msc_bluesky.analysis.results",
+    "Population": "msc_bluesky.analysis.results",
+    "SizeDistribution": "msc_bluesky.analysis.results",
+    "SpectrumFit": "msc_bluesky.analysis.results",
+    "phase": "msc_bluesky.analysis.phase",
+    "saxs": "msc_bluesky.analysis.saxs",
+    "sizing": "msc_bluesky.analysis.sizing",
+    "spectral_noise": "msc_bluesky.analysis.spectral_noise",
+    "uvvis": "msc_bluesky.analysis.uvvis",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if module_name.endswith("." + name) else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

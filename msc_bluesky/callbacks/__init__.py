@@ -4,18 +4,32 @@ Importing this package does not import matplotlib (the queue-server startup load
 :class:`LivePlot` imports matplotlib when it is first created.
 """
 
-from msc_bluesky.callbacks.analysis_run import ANALYSIS_PLAN_NAME, LiveAnalysis
-from msc_bluesky.callbacks.live_plot import LivePlot
-from msc_bluesky.callbacks.live_table import LiveTable
-from msc_bluesky.callbacks.point_analysis import PointResult, RawPoint
-from msc_bluesky.callbacks.settings import AnalysisSettings
+import importlib
+from typing import Any
 
-__all__ = [
-    "ANALYSIS_PLAN_NAME",
-    "AnalysisSettings",
-    "LiveAnalysis",
-    "LivePlot",
-    "LiveTable",
-    "PointResult",
-    "RawPoint",
-]
+#: Names this package exports -> the module defining them, imported on first access
+#: (``msc-bluesky campaign`` needs :class:`LiveAnalysis` only, not the plots or table).
+_LAZY: dict[str, str] = {
+    "ANALYSIS_PLAN_NAME": "msc_bluesky.callbacks.analysis_run",
+    "AnalysisSettings": "msc_bluesky.callbacks.settings",
+    "LiveAnalysis": "msc_bluesky.callbacks.analysis_run",
+    "LivePlot": "msc_bluesky.callbacks.live_plot",
+    "LiveTable": "msc_bluesky.callbacks.live_table",
+    "PointResult": "msc_bluesky.callbacks.point_analysis",
+    "RawPoint": "msc_bluesky.callbacks.point_analysis",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
