@@ -221,8 +221,11 @@ def test_more_noise_than_stated_grows_the_errors_and_warns(recovered, reference)
     # Three times the noise the default uncertainties (which the rows rely on) state.
     noisy = synthetic_campaign_table(DESIGN, rng=np.random.default_rng(1), noise=3.0)
     fit = _refit(noisy, recovered)
-    assert fit.reduced_chi2 > 3.0
-    assert any("reduced chi2" in w for w in fit.warnings)
+    # The first fit sees χ² ~9 per dof against the stated σ; the discrepancy amplitudes
+    # estimated from the residuals then widen σ (~3x), and the fit says so.
+    assert fit.stated_reduced_chi2 > 3.0
+    assert max(fit.discrepancy_scales.values()) > 2.0
+    assert any("reduced chi2" in w and "widens" in w for w in fit.warnings)
     for name in reference.free:
         if name in reference.sampling_errors:
             # A switch only bracketed by the T_nuc grid: its error is mostly the bracket's

@@ -215,3 +215,33 @@ def test_stacked_model_run_falls_back_to_one_condition_at_a_time(monkeypatch):
     (comp,) = batch.batch_compositions([(270.0, 270.0, 14.0)], batch.KineticParameters())
     expected = _composition_vector(simulate_kinetics(270.0, 270.0, 14.0))
     np.testing.assert_array_equal(_composition_vector(comp), expected)
+
+
+def test_discrepancy_amplitudes_come_from_the_residuals():
+    """A group scattering 3x its default discrepancy gets amplitude ~3 (leverage-corrected);
+    one scattering less keeps the default (amplitudes never narrow below 1); a width law
+    and a flat floor are told apart by how the scatter grows with the law."""
+    from msc_bluesky.modelling.discrepancy import estimate_scales, leverages
+
+    rng = np.random.default_rng(3)
+    n = 400
+    groups = np.repeat([0, 1, 2], n)
+    noise = np.full(3 * n, 0.1)
+    flat = np.ones(3 * n)
+    law = np.zeros(3 * n)
+    law[2 * n:] = np.linspace(0.0, 4.0, n)  # group 2: a width law beside its floor
+    truth_sd = np.concatenate([
+        np.hypot(0.1, 3.0 * flat[:n]), np.hypot(0.1, 0.3 * flat[n:2 * n]),
+        np.hypot(0.1, np.hypot(2.5 * law[2 * n:], 1.0 * flat[2 * n:])),
+    ])
+    residual = rng.normal(0.0, truth_sd)
+    sigma = np.hypot(noise, np.hypot(law, flat))
+    jac = rng.normal(size=(3 * n, 3))
+    h = leverages(jac, 3 * n)
+    assert h.sum() == pytest.approx(3.0)
+    scales = estimate_scales(residual / sigma, sigma, noise, law, flat, groups,
+                             np.ones(3 * n, dtype=bool), h)
+    assert scales[0][1] == pytest.approx(3.0, rel=0.1)
+    assert scales[1] == (1.0, 1.0)
+    assert scales[2][0] == pytest.approx(2.5, rel=0.2)
+    assert scales[2][1] < 1.6

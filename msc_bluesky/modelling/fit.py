@@ -22,6 +22,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from msc_bluesky.modelling.data import MeasuredCondition, measured_conditions, unique_conditions
+from msc_bluesky.modelling.discrepancy import estimate_scales, leverages
 from msc_bluesky.modelling.evaluate import ModelRunner
 from msc_bluesky.modelling.identifiability import (
     HUBER_K,
@@ -42,6 +43,7 @@ from msc_bluesky.modelling.observables import (
     UNPREDICTED_RESIDUAL,
     model_observables,
     path_length_of,
+    reported_noise,
 )
 from msc_bluesky.modelling.parameters import (
     is_temperature,
@@ -195,6 +197,15 @@ class KineticFit:
     profile_errors : dict[str, float]
         Per fitted parameter, its profile error in fit coordinates (``ln k``, kJ/mol,
         °C; :mod:`.profile`); the reported error is never smaller.
+    discrepancy_scales : dict[str, float]
+        ``"<name>:flat"`` (and for the NC exciton readouts ``"<name>:width"``): the
+        amplitude of each part of the observable's analysis–model discrepancy that the
+        campaign's own residuals support (1: the default of
+        :data:`.observables.OBSERVABLES`, never less; see :mod:`.discrepancy`). The
+        σ in ``residuals`` include them, and so do ``chi2`` and ``reduced_chi2``.
+    stated_reduced_chi2 : float
+        Reduced χ² after the first fit, against the default uncertainties (before the
+        campaign's amplitudes widen them).
     readout_offsets : dict[str, float]
         Per observable, ``"<name>:offset"`` and ``"<name>:gain"``: the common offset and
         gain error of its readouts against the model, in units of the absolute and
@@ -228,6 +239,8 @@ class KineticFit:
     error_scale: float = 1.0
     profile_errors: dict[str, float] = field(default_factory=dict)
     readout_offsets: dict[str, float] = field(default_factory=dict)
+    discrepancy_scales: dict[str, float] = field(default_factory=dict)
+    stated_reduced_chi2: float = math.nan
     diagnostics: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _segments: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -427,10 +440,11 @@ class _Problem:
         self.runner = runner
         self.space = space
         _, self.cond_index = unique_conditions(conditions)
-        rows, cols, y, sigma = [], [], [], []
+        rows, cols, y, sigma, cond_of = [], [], [], [], []
         for i, c in enumerate(conditions):
             for name, value in c.values.items():
                 if name in _FITTED:
+                    cond_of.append(i)
                     rows.append(self.cond_index[i])
                     cols.append(_COLUMN[name])
                     y.append(value)
@@ -440,6 +454,32 @@ class _Problem:
         self.y = np.asarray(y, dtype=float)
         self.sigma = np.asarray(sigma, dtype=float)
         self.n_obs = int(self.y.size)
+        # σ = hypot(noise, a_g law, c_g flat): reported noise, the exciton-width law and
+        # the flat default discrepancy (amplitude 1), with amplitudes per observable
+        # estimated from the residuals (.discrepancy).
+        self.noise, self.law, self.flat = (np.zeros(self.n_obs) for _ in range(3))
+        for j, (i, k) in enumerate(zip(cond_of, self.cols, strict=True)):
+            obs, row = OBSERVABLES[k], conditions[i].row
+            self.noise[j] = reported_noise(obs.name, row)
+            self.law[j], self.flat[j] = obs.discrepancy_parts(
+                float(self.y[j]), _number(row.get("nc_fwhm_nm"))
+            )
+        self.scales: dict[int, tuple[float, float]] = {
+            int(k): (1.0, 1.0) for k in np.unique(self.cols)
+        }
+        self.predicted = np.ones(self.n_obs, dtype=bool)
+        self.set_scales({})
+        self._cache: dict[bytes, np.ndarray] = {}
+
+    def set_scales(self, scales: Mapping[int, tuple[float, float]]) -> None:
+        """Set the (law, flat) discrepancy amplitudes per observable column; σ and the
+        readout-offset columns follow."""
+        self.scales.update({int(k): (float(v[0]), float(v[1])) for k, v in scales.items()})
+        a = np.array([self.scales[int(k)] for k in self.cols]).reshape(-1, 2)
+        self.sigma = np.hypot(self.noise, np.hypot(a[:, 0] * self.law, a[:, 1] * self.flat))
+        self._build_columns()
+
+    def _build_columns(self) -> None:
         # Readout offset and gain per observable, in units of its default discrepancy
         # (absolute part, relative part): columns of the nuisance design.
         self.offset_names, self.columns = [], []
@@ -454,7 +494,6 @@ class _Problem:
                 self.columns.append(
                     (rows_k, obs.relative_sigma * np.abs(self.y[rows_k]) / self.sigma[rows_k])
                 )
-        self._cache: dict[bytes, np.ndarray] = {}
 
     def offsets(self, z: np.ndarray) -> np.ndarray:
         """Readout offsets and gains minimising χ² plus their prior (Huber-weighted)."""
@@ -472,7 +511,8 @@ class _Problem:
         followed by the offsets' prior terms."""
         model = table[self.rows, self.cols]
         r = (model - self.y) / self.sigma
-        z = np.where(np.isfinite(r), r, UNPREDICTED_RESIDUAL)
+        self.predicted = np.isfinite(r)
+        z = np.where(self.predicted, r, UNPREDICTED_RESIDUAL)
         b = self.offsets(z)
         return np.concatenate([z + self._design @ b, b / READOUT_OFFSET_PRIOR])
 
@@ -583,6 +623,10 @@ def fit_kinetics(
         clusters = np.concatenate(
             [problem.rows, -1 - np.arange(len(problem.offset_names))]
         )
+        by_observable = np.concatenate(
+            [problem.cols, -1 - np.arange(len(problem.offset_names))]
+        )
+        sandwiches = [clusters, by_observable]
 
         def sampling_of(u: np.ndarray) -> np.ndarray:
             values = space.to_model(u)
@@ -596,6 +640,27 @@ def fit_kinetics(
         active = np.ones(n_free, dtype=bool)
         u, result = solver.solve(u0, active, max_evaluations, FIRST_FIT_TOLERANCE)
         stages = [("first fit", runner.evaluations)]
+        # 1b. The discrepancy amplitude of each observable from the residuals
+        #     (variance components, .discrepancy); refit while they move.
+        stated_chi2 = math.nan  # reduced χ² against the default σ, before any widening
+        for _ in range(SCALE_ROUNDS):
+            jac = solver.jacobian(u, active)
+            z = solver.residual(u)
+            if not math.isfinite(stated_chi2) and n_obs > n_free:
+                stated_chi2 = float(z[:n_obs] @ z[:n_obs]) / (n_obs - n_free)
+            scales = estimate_scales(
+                z[:n_obs], problem.sigma, problem.noise, problem.law, problem.flat,
+                problem.cols, problem.predicted, leverages(jac, n_obs),
+            )
+            moved = max(
+                abs(math.log(a / b)) for k, v in scales.items()
+                for a, b in zip(v, problem.scales[k], strict=True)
+            )
+            problem.set_scales(scales)
+            if moved < SCALE_TOLERANCE:
+                break
+            u, result = solver.solve(u, active, max_evaluations, FIRST_FIT_TOLERANCE)
+        stages.append(("discrepancy scales", runner.evaluations))
         held_reason: dict[int, str] = {}
         profile_sigma = np.full(n_free, np.nan)
         profiled = False  # the final set's profiles were checked
@@ -606,13 +671,13 @@ def fit_kinetics(
             z = solver.residual(u)
             scale = _error_scale(z, n_obs - int(active.sum()))
             if _round == 0:  # what the data say with every parameter free
-                first_sd, _ = _errors(jac, z, scale, sampling_of(u), clusters)
+                first_sd, _ = _errors(jac, z, scale, sampling_of(u), sandwiches)
             keep, dropped = select_identifiable(
                 _full_columns(jac, active), u, lower, upper, space.to_model(u),
                 space.log_scaled, scale, absolute, sampling_of(u), active,
             )
             if keep.any() and not dropped:
-                sd, cov = _errors(jac, z, scale, sampling_of(u)[active], clusters)
+                sd, cov = _errors(jac, z, scale, sampling_of(u)[active], sandwiches)
                 stages.append(("before profile", runner.evaluations))
                 prof, _ = profile_errors(
                     solver.residuals, u, np.flatnonzero(active), jac, cov, sd,
@@ -670,7 +735,7 @@ def fit_kinetics(
     stderr_internal = np.full(n_free, np.inf)
     covariance = np.full((n_free, n_free), np.nan)
     if n_active:
-        sd, cov = _errors(jac, z, scale, resolution[active], clusters)
+        sd, cov = _errors(jac, z, scale, resolution[active], sandwiches)
         prof = profile_sigma[active]
         sd = np.maximum(sd, np.nan_to_num(prof, nan=0.0))
         stderr_internal[active] = sd
@@ -715,8 +780,19 @@ def fit_kinetics(
             v = float(getattr(best, name))
             parameters_out[name] = FittedParameter(name, v, math.nan, v, True, False, "held")
 
-    residuals = _residuals(conditions, problem.cond_index, final_table, z_obs)
+    residuals = _residuals(conditions, problem.cond_index, final_table, z_obs, problem.sigma)
     warnings = _warnings(result, reduced, n_obs - n_free, fitted, n_obs, n_free, z_obs, scale)
+    widened = {
+        f"{OBSERVABLES[k].name}:{part}": a for k, v in sorted(problem.scales.items())
+        for part, a in zip(("width", "flat"), v, strict=True) if a > WIDENED_WARNING
+    }
+    if widened:
+        warnings.append(
+            f"reduced chi2 = {stated_chi2:.3g} against the default uncertainties: the "
+            "residuals scatter more than they state, so the campaign's own estimate widens "
+            + ", ".join(f"{n} x{a:.3g}" for n, a in widened.items())
+            + " (fit.discrepancy_scales; errors grow with them)"
+        )
     return KineticFit(
         parameters=parameters_out,
         params=best,
@@ -740,6 +816,13 @@ def fit_kinetics(
         sampling_errors={n: float(resolution[i]) for i, n in enumerate(space.free)
                          if resolution[i] > 0},
         error_scale=scale,
+        stated_reduced_chi2=stated_chi2,
+        discrepancy_scales={
+            f"{OBSERVABLES[k].name}:{part}": float(a)
+            for k, v in sorted(problem.scales.items())
+            for part, a in zip(("width", "flat"), v, strict=True)
+            if part == "flat" or np.any(problem.law[problem.cols == k] > 0)
+        },
         readout_offsets={
             n: float(b * READOUT_OFFSET_PRIOR) for n, b in
             zip(problem.offset_names, z[n_obs:], strict=True)
@@ -754,6 +837,13 @@ def fit_kinetics(
                         if active[i] and np.isfinite(profile_sigma[i])},
     )
 
+
+#: Rounds of "estimate the discrepancy amplitudes, refit" after the first fit, and the
+#: change (in ln a) below which the amplitudes count as settled.
+SCALE_ROUNDS = 3
+SCALE_TOLERANCE = 0.1
+#: A discrepancy amplitude above this is reported in the fit's warnings.
+WIDENED_WARNING = 1.5
 
 #: Rounds of "hold what is not identified, refit, check the profiles".
 MAX_IDENTIFICATION_ROUNDS = 4
@@ -772,21 +862,29 @@ def _full_columns(jac: np.ndarray, active: np.ndarray) -> np.ndarray:
 
 def _errors(
     jac: np.ndarray, z: np.ndarray, scale: float, sampling: np.ndarray,
-    groups: np.ndarray | None = None,
+    groups: np.ndarray | list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Standard errors and covariance (fit coordinates) of the fitted parameters.
 
-    The larger of the model-based ``s (JᵀWJ)⁻¹`` and the sandwich clustered by
-    condition (which takes the residuals' own scatter instead of the stated σ, and lets
-    the readouts of one condition err together) per parameter, plus the bracket
+    The largest of the model-based ``s (JᵀWJ)⁻¹`` and the sandwiches clustered by each
+    labelling in ``groups`` (the residuals' own scatter instead of the stated σ; by
+    condition: the readouts of one condition err together; by observable: one
+    observable's readouts err together across conditions, a systematic analysis–model
+    discrepancy that pulls against the other observables; ``G/(G−1)`` small-sample
+    factor for ``G`` clusters) per parameter, plus the bracket
     spread of a sampled switch in quadrature; the covariance is the model-based one
     with those errors.
     """
     w = np.sqrt(robust_weights(z))
     model = covariance_from_jacobian(jac * w[:, None], scale)
-    robust = sandwich_covariance(jac, z, groups)
+    var = np.diag(model)
+    for labels in groups if isinstance(groups, list) else [groups]:
+        robust = sandwich_covariance(jac, z, labels)
+        n_clusters = np.unique(labels).size if labels is not None else z.size
+        small = n_clusters / (n_clusters - 1) if n_clusters > 1 else 1.0
+        var = np.fmax(var, small * np.diag(robust))
     with np.errstate(invalid="ignore"):
-        var = np.fmax(np.diag(model), np.diag(robust)) + np.asarray(sampling) ** 2
+        var = var + np.asarray(sampling) ** 2
         sd = np.sqrt(var)
         d = np.sqrt(np.diag(model))
         corr = model / np.outer(d, d)
@@ -891,7 +989,7 @@ class _Solver:
 
 def _residuals(
     conditions: list[MeasuredCondition], index: np.ndarray, table: np.ndarray,
-    z: np.ndarray,
+    z: np.ndarray, sigma: np.ndarray,
 ) -> list[ConditionResidual]:
     """Per condition; ``normalized`` from ``z`` (readout offsets included), in the
     order :class:`_Problem` lays the observations out."""
@@ -899,15 +997,16 @@ def _residuals(
     pos = 0
     for c, k in zip(conditions, index, strict=True):
         model = {n: float(table[k, _COLUMN[n]]) for n in c.values}
-        normalized = {}
+        normalized, sigmas = {}, dict(c.sigmas)
         for n in c.values:
             if n in _FITTED:
                 normalized[n] = float(z[pos])
+                sigmas[n] = float(sigma[pos])
                 pos += 1
         out.append(
             ConditionResidual(
                 c.t_nuc, c.t_growth, c.reaction_time, c.raw_uid,
-                dict(c.values), model, dict(c.sigmas), normalized,
+                dict(c.values), model, sigmas, normalized,
             )
         )
     return out

@@ -86,6 +86,19 @@ class Observable:
         """Default standard uncertainty of a measured ``value``."""
         return math.hypot(self.absolute_sigma, self.relative_sigma * abs(value))
 
+    def discrepancy_parts(
+        self, value: float, nc_fwhm_nm: float = math.nan
+    ) -> tuple[float, float]:
+        """The two parts ``(width law, flat)`` of the discrepancy the fit scales
+        (:mod:`.discrepancy`): without a width law or a reported FWHM ``(0, default)``;
+        with them the law and its floor, :data:`NC_FLOOR_FRACTION` of the default."""
+        default = self.default_sigma(value)
+        if self.broad_absolute is None or not (math.isfinite(nc_fwhm_nm) and nc_fwhm_nm > 0):
+            return 0.0, default
+        b = (nc_fwhm_nm / NC_REFERENCE_FWHM_NM) ** 2
+        broad = math.hypot(self.broad_absolute * b, (self.broad_relative or 0.0) * b * abs(value))
+        return broad, NC_FLOOR_FRACTION * default
+
     def discrepancy(self, value: float, nc_fwhm_nm: float = math.nan) -> float:
         """Analysis–model discrepancy of ``value``, from the exciton width where it applies."""
         default = self.default_sigma(value)
@@ -267,6 +280,12 @@ def measured_observables(row: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+def reported_noise(name: str, row: Mapping[str, Any]) -> float:
+    """The noise σ the analysis reports for ``name`` in ``row`` (0 when absent)."""
+    reported = _number(row.get(f"{name}_sigma"))
+    return reported if math.isfinite(reported) and reported > 0 else 0.0
+
+
 def uncertainty(name: str, row: Mapping[str, Any], value: float) -> float:
     """Standard uncertainty of a measured value against the model.
 
@@ -277,8 +296,7 @@ def uncertainty(name: str, row: Mapping[str, Any], value: float) -> float:
     never replaces the discrepancy: it says how well the spectrum fixed the analysis'
     own parameter, not how well that parameter stands for the model's quantity.
     """
-    reported = _number(row.get(f"{name}_sigma"))
-    noise = reported if math.isfinite(reported) and reported > 0 else 0.0
+    noise = reported_noise(name, row)
     discrepancy = observable(name).discrepancy(value, _number(row.get("nc_fwhm_nm")))
     return math.hypot(noise, discrepancy)
 
