@@ -41,7 +41,6 @@ import functools
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import nnls
 from scipy.signal import savgol_coeffs, savgol_filter
 
 from msc_bluesky.analysis import nc_search, spectral_noise
@@ -262,9 +261,7 @@ def _basis_for(lam: np.ndarray, template: _Basis | None = None) -> _Basis:
     return basis
 
 
-def _solve(a: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    coef, rnorm = nnls(a, y, maxiter=20 * a.shape[1])
-    return coef, float(rnorm)
+_solve = nc_search.solve
 
 
 def _nc_guess(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -84,14 +83,8 @@ class ThreadedCallback:
 
     def flush(self, timeout: float | None = 60.0) -> bool:
         """Wait until every queued document has been handled; False on timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
-            while self._in_flight:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._idle.wait(remaining)
-        return True
+            return self._idle.wait_for(lambda: not self._in_flight, timeout)
 
     def close(self, timeout: float | None = 60.0) -> bool:
         """Handle what is queued, then stop the thread; False if it did not drain."""

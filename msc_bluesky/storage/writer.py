@@ -536,14 +536,8 @@ class JournaledWriter:
         bool
             True when the queue drained in time.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
-            while self._in_flight:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._idle.wait(remaining)
-        return True
+            return self._idle.wait_for(lambda: not self._in_flight, timeout)
 
     def close(self, timeout: float | None = 60.0) -> bool:
         """Drain the queue, stop the thread and close unfinished journals.
