@@ -10,9 +10,11 @@ import pytest
 from msc_bluesky.modelling.identifiability import assess, covariance_from_jacobian
 from msc_bluesky.modelling.observables import (
     DETECTION_ABSORBANCE,
+    NC_CONCENTRATION_FLOOR_FRACTION,
     OBSERVABLE_NAMES,
     measured_observables,
     model_observables,
+    observable,
     path_length_of,
     uncertainty,
 )
@@ -65,6 +67,48 @@ def test_uncertainty_adds_the_discrepancy_to_the_reported_noise():
     assert narrow < 2.0 < broad
     conc = [uncertainty("nc_concentration_molar", {"nc_fwhm_nm": w}, 1e-5) for w in (30, 80)]
     assert conc[0] < 1e-6 < conc[1]
+    # A narrow exciton's NC concentration is still uncertain by 5 % of the value.
+    narrow_conc = uncertainty("nc_concentration_molar", {"nc_fwhm_nm": 20.0}, 1e-5)
+    assert narrow_conc == pytest.approx(NC_CONCENTRATION_FLOOR_FRACTION * 1e-5)
+
+
+def test_nc_concentration_gain_per_reaction_time_absorbs_a_series_bias(monkeypatch):
+    """NC concentrations read 5 % high in the 4.5 s series only: the profiled gain of that
+    series takes it up (the 14 s series' stays near 0), and the series' residuals shrink
+    against a fit without per-series gains."""
+    from msc_bluesky.modelling import fit as fit_module
+    from msc_bluesky.modelling.data import measured_conditions, unique_conditions
+
+    truth = {(t, rt): 1e-5 * (1 + (t - 250) / 100) for t in (260.0, 280.0, 300.0)
+             for rt in (4.5, 14.0)}
+    rows = [{"t_nuc": t, "t_growth": t, "reaction_time": rt, "nc_fwhm_nm": 25.0,
+             "nc_concentration_molar": c * (1.05 if rt == 4.5 else 1.0)}
+            for (t, rt), c in truth.items()]
+    conditions = measured_conditions(rows)
+    keys, _ = unique_conditions(conditions)
+    table = np.full((len(keys), len(OBSERVABLE_NAMES)), np.nan)
+    col = OBSERVABLE_NAMES.index("nc_concentration_molar")
+    for k, (t, _, rt) in enumerate(keys):
+        table[k, col] = truth[(t, rt)]
+
+    def series_chi2() -> tuple[dict[str, float], float]:
+        problem = fit_module._Problem(conditions, runner=None, space=None)
+        z = problem.residual_of(table)
+        gains = dict(zip(problem.offset_names, z[problem.n_obs:], strict=True))
+        short = problem.reaction_time == 4.5
+        return gains, float(np.sum(z[:problem.n_obs][short] ** 2))
+
+    gains, chi2 = series_chi2()
+    relative = observable("nc_concentration_molar").relative_sigma
+    # Total relative gain of each series: the common gain plus the series' own.
+    total = {t: relative * gains["nc_concentration_molar:gain"]
+             + fit_module.NC_CONCENTRATION_SERIES_GAIN * gains[f"nc_concentration_molar:gain@{t}s"]
+             for t in ("4.5", "14")}
+    assert 0.025 < total["4.5"] < 0.06, total
+    assert abs(total["14"]) < total["4.5"] / 2, total
+    monkeypatch.setattr(fit_module, "NC_CONCENTRATION_SERIES_GAIN", 0.0)
+    _, chi2_without = series_chi2()
+    assert chi2 < 0.7 * chi2_without
 
 
 def test_saxs_nc_radius_is_the_volume_weighted_mean():
