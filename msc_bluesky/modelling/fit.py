@@ -425,9 +425,9 @@ READOUT_OFFSET_PRIOR = 1.0
 
 #: Prior width (relative) of the NC concentration's gain per reaction time. The
 #: analysis' NC-concentration error depends on the exciton width
-#: (benchmarks/nc_concentration_bias.py: ~5 % high at the narrow excitons of the 4.5 s
-#: diagonal, closer at 14 s), and the width follows the reaction time: one gain per
-#: reaction time absorbs that smooth, series-wise error instead of the rates.
+#: (benchmarks/nc_concentration_bias.py: +5 % on the recovery campaign's 4.5 s diagonal,
+#: ~0 median at 14 s), and the width follows the reaction time: one gain per reaction
+#: time absorbs that smooth, series-wise error instead of the rates.
 NC_CONCENTRATION_SERIES_GAIN = 0.05
 #: The observable with a gain per reaction time.
 _SERIES_GAIN_OBSERVABLE = "nc_concentration_molar"

@@ -132,11 +132,11 @@ NC_REFERENCE_FWHM_NM = 40.0
 NC_FLOOR_FRACTION = 0.25
 
 #: Floor of the NC concentration's discrepancy, as a fraction of the value. The
-#: ``transitions`` NC analysis reads the NC concentration ~5 % high at *narrow* excitons
-#: (FWHM 21–41 nm, the 4.5 s diagonal; benchmarks/nc_concentration_bias.py), where the
-#: width law gives 1–4 % and NC_FLOOR_FRACTION of the default 2.5 %, and the noise σ the
-#: analysis states for it is 2–5× smaller than its actual error. So its discrepancy is
-#: never below 5 % of the value.
+#: ``transitions`` NC analysis reads the NC concentration of *narrow* excitons (FWHM
+#: below ~45 nm) 3–5 % off rms, up to +5 % on a whole series (the recovery campaign's
+#: 4.5 s diagonal; benchmarks/nc_concentration_bias.py), where the width law gives 1–4 %
+#: and NC_FLOOR_FRACTION of the default 2.5 %; the noise σ the analysis states for it
+#: is 2–10× smaller than that error. So its discrepancy is never below 5 % of the value.
 NC_CONCENTRATION_FLOOR_FRACTION = 0.05
 
 
