@@ -6,9 +6,9 @@ measured / true, with the simulator as ground truth, per condition: the exciton 
 analysis reports, the reaction time, the ratio, the σ the analysis states for it
 (relative) and the actual error in units of that σ. The summary groups the conditions
 by reaction time and by FWHM, and prints the NC-concentration σ the fit uses there
-(discrepancy at amplitude 1: the width law ``4 % (w/40 nm)²`` and its floor, before
-and with ``NC_CONCENTRATION_FLOOR_FRACTION``): the bias that the floor and the fit's
-per-reaction-time gain (``NC_CONCENTRATION_SERIES_GAIN``) absorb.
+(``Observable.discrepancy`` at amplitude 1: the width law ``4 % (w/40 nm)²`` and its
+floor, before and with ``NC_CONCENTRATION_FLOOR_FRACTION``): the bias that the floor and
+the fit's per-reaction-time gain (``NC_CONCENTRATION_SERIES_GAIN``) absorb.
 
 By default the spectra are made here as the simulated IOC makes them (noiseless
 ``absorbance_spectrum`` of the twin's composition at the steady state, then the UV-Vis
@@ -26,6 +26,7 @@ value then comes from ``simulate_kinetics`` at the row's nominal conditions).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -36,7 +37,6 @@ from msc_bluesky.analysis import uvvis
 from msc_bluesky.campaign.definition import conditions_of, paper_campaign
 from msc_bluesky.modelling.observables import (
     NC_CONCENTRATION_FLOOR_FRACTION,
-    NC_FLOOR_FRACTION,
     observable,
 )
 from msc_bluesky.sim import absorbance_spectrum, default_wavelength_nm, detectors, simulate_kinetics
@@ -115,11 +115,12 @@ def from_campaign(data_dir: Path, campaign: str) -> list[dict]:
     return out
 
 
-def fit_sigma(fwhm: float, floor_fraction: float) -> float:
-    """Relative NC-concentration discrepancy σ of the fit at amplitude 1."""
-    obs = observable("nc_concentration_molar")
-    law = (obs.broad_relative or 0.0) * (fwhm / 40.0) ** 2
-    return max(law, NC_FLOOR_FRACTION * obs.relative_sigma, floor_fraction)
+def fit_sigma(value: float, fwhm: float, floor_fraction: float) -> float:
+    """Relative NC-concentration discrepancy σ of the fit (amplitude 1) with a relative
+    floor of ``floor_fraction`` (0: the width law and NC_FLOOR_FRACTION of the default
+    only, as before the floor)."""
+    obs = dataclasses.replace(observable("nc_concentration_molar"), broad_floor=floor_fraction)
+    return obs.discrepancy(value, fwhm) / abs(value)
 
 
 def summarise(label: str, rows: list[dict]) -> None:
@@ -131,8 +132,9 @@ def summarise(label: str, rows: list[dict]) -> None:
     fwhm = np.array([r["fwhm"] for r in rows])
     err = ratio - 1.0
     rms = float(np.sqrt(np.mean(err**2)))
-    old = np.array([fit_sigma(w, 0.0) for w in fwhm])
-    new = np.array([fit_sigma(w, NC_CONCENTRATION_FLOOR_FRACTION) for w in fwhm])
+    old = np.array([fit_sigma(r["measured"], r["fwhm"], 0.0) for r in rows])
+    new = np.array([fit_sigma(r["measured"], r["fwhm"], NC_CONCENTRATION_FLOOR_FRACTION)
+                    for r in rows])
     print(f"{label:<22} {len(rows):>3} {np.median(fwhm):>6.1f} {np.median(ratio):>8.3f} "
           f"{rms:>7.1%} {np.nanmedian(stated):>8.1%} {rms / np.nanmedian(stated):>7.1f} "
           f"{np.median(old):>8.1%} {np.median(new):>8.1%}")

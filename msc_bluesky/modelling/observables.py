@@ -70,7 +70,8 @@ class Observable:
         For a readout of the NC exciton: the discrepancy when the analysis reports the
         exciton's width, ``hypot(broad_absolute (w/w0)², broad_relative (w/w0)² |value|)``
         with ``w`` the reported FWHM and ``w0`` = :data:`NC_REFERENCE_FWHM_NM`, floored
-        at :data:`NC_FLOOR_FRACTION` of the default. None: the default applies.
+        at :data:`NC_FLOOR_FRACTION` of the default (and at ``broad_floor`` of the
+        value). None: the default applies.
     broad_floor : float
         With the width law: a relative floor too, ``broad_floor |value|`` (the larger
         of the two floors applies; 0: none). The NC concentration's is
@@ -127,7 +128,8 @@ class Observable:
 #: nm, the NC concentration by 2–3 %, 5–7 % and 10–18 %: both grow about as the FWHM
 #: squared. So with a reported FWHM the discrepancy is that law (FWHM in units of
 #: NC_REFERENCE_FWHM_NM = 40 nm): NC peak 0.7 nm × (w/w0)², NC concentration 4 % ×
-#: (w/w0)², floored at NC_FLOOR_FRACTION (a quarter) of the flat default.
+#: (w/w0)², floored at NC_FLOOR_FRACTION (a quarter) of the flat default (the NC
+#: concentration also at NC_CONCENTRATION_FLOOR_FRACTION of the value).
 NC_REFERENCE_FWHM_NM = 40.0
 NC_FLOOR_FRACTION = 0.25
 
@@ -136,7 +138,7 @@ NC_FLOOR_FRACTION = 0.25
 #: below ~45 nm) 3–5 % off rms, up to +5 % on a whole series (the recovery campaign's
 #: 4.5 s diagonal; benchmarks/nc_concentration_bias.py), where the width law gives 1–4 %
 #: and NC_FLOOR_FRACTION of the default 2.5 %; the noise σ the analysis states for it
-#: is 2–10× smaller than that error. So its discrepancy is never below 5 % of the value.
+#: is 2–11× smaller than that error. So its discrepancy is never below 5 % of the value.
 NC_CONCENTRATION_FLOOR_FRACTION = 0.05
 
 
