@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from scipy.linalg import lapack
 from scipy.optimize import nnls
 from scipy.signal import savgol_coeffs
 
@@ -58,6 +59,22 @@ NC_MIN_PEAK_NM = 470.0
 
 _SIG_PER_FWHM = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 _FWHM_PER_SIGMA = 1.0 / _SIG_PER_FWHM
+
+
+def solve_small(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.linalg.solve(a, b)`` for one small system by LAPACK ``gesv`` directly (the
+    same LU with partial pivoting, without NumPy's per-call overhead, which dominates
+    at these sizes).
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When ``a`` is singular.
+    """
+    _, _, x, info = lapack.dgesv(a, b)
+    if info != 0:
+        raise np.linalg.LinAlgError("Singular matrix")
+    return x
 
 
 def solve(a: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -259,7 +276,7 @@ def fit_transitions(basis: Basis, y_w: np.ndarray, w: np.ndarray, start: tuple[f
         if act.shape[1]:
             gtg = act.T @ act + 1e-10 * max(float(np.trace(act.T @ act)), 1e-300) * np.eye(
                 act.shape[1])
-            d -= act @ np.linalg.solve(gtg, act.T @ d)
+            d -= act @ solve_small(gtg, act.T @ d)
         return r, -d
 
     if search:
@@ -300,7 +317,7 @@ def small_nnls(a: np.ndarray, y: np.ndarray, support: np.ndarray | None = None) 
     rhs = a.T @ y
     if support is not None and support.any():
         x = np.zeros(k)
-        x[support] = np.linalg.solve(gram[np.ix_(support, support)], rhs[support])
+        x[support] = solve_small(gram[np.ix_(support, support)], rhs[support])
         # Karush–Kuhn–Tucker: positive on the support, no descent direction off it
         if np.all(x[support] > 0) and np.all((gram @ x - rhs)[~support] >= 0):
             return x
@@ -428,7 +445,7 @@ def levenberg_marquardt(fun, p0: np.ndarray, lo: np.ndarray, hi: np.ndarray,
         grad = jac.T @ r
         improved = False
         for _ in range(6):
-            step = np.linalg.solve(jtj + damping * np.diag(np.diag(jtj) + 1e-12), -grad)
+            step = solve_small(jtj + damping * np.diag(np.diag(jtj) + 1e-12), -grad)
             trial = np.clip(p + step, lo, hi)
             r_trial, _ = fun(trial, False)
             c_trial = float(r_trial @ r_trial)

@@ -87,9 +87,10 @@ NC_SIGMA_EV = (0.032, 0.40)
 #: Without an NC, broad columns only model the deep-UV rise above this energy (eV).
 UV_ONLY_EV = HC_EV_NM / 335.0
 
-#: Regular NCs are larger than the largest MSC family (467 nm, d ≈ 2.06 nm): an NC first
-#: exciton bluer than this is not reported.
-NC_MIN_PEAK_NM = 460.0
+#: The smooth block's NC exciton is kept down to this wavelength (nm): 10 nm bluer than
+#: the reported NC's limit (:data:`nc_search.NC_MIN_PEAK_NM`; regular NCs are larger
+#: than the largest MSC family), so a first exciton near that limit still seeds it.
+NC_MIN_PEAK_NM = nc_search.NC_MIN_PEAK_NM - 10.0
 
 #: Relative threshold for a band within one NC FWHM of the NC exciton.
 NEAR_NC_RELATIVE_DETECTION = 0.10
@@ -434,7 +435,8 @@ def _levenberg_marquardt(
         grad = jac.T @ r
         improved = False
         for _ in range(6):
-            step = np.linalg.solve(jtj + damping * np.diag(np.diag(jtj) + 1e-12), -grad)
+            step = nc_search.solve_small(jtj + damping * np.diag(np.diag(jtj) + 1e-12),
+                                         -grad)
             trial = np.clip(p + step, lo, hi)
             r_trial = resid(trial)
             c_trial = float(r_trial @ r_trial)
