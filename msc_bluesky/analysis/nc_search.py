@@ -195,7 +195,7 @@ def best_nc(basis: Basis, y_w: np.ndarray, w: np.ndarray,
     # explains the spectrum far better than the flexible block at the unrefined guess
     # (median χ² ratio ~0.3). When it does not, the fit is stuck in a local minimum of
     # the transitions' χ² and the next candidates are refined too.
-    for rnorm, g, coef in scored[REFINE:REFINE + STUCK_EXTRA]:
+    for _, g, coef in scored[REFINE:REFINE + STUCK_EXTRA]:
         if min(f[2] for f in fits) ** 2 < STUCK_CHI2_RATIO * scored[0][0] ** 2:
             break
         fits.append(fit_transitions(basis, y_w, w, _start(basis, y_w, w, g, coef)))
@@ -383,12 +383,12 @@ def _grid_search(energy: np.ndarray, w: np.ndarray, q: np.ndarray, r: np.ndarray
     i2, i3 = i2.ravel(), i3.ravel()
     zero = np.zeros_like(i2)
     idx = np.stack([zero, i2, i3], axis=1)                      # (pairs, 3)
-    g = gram[idx[:, :, None], idx[:, None, :]]                  # (pairs, 3, 3)
-    g += 1e-12 * max(float(np.trace(gram)), 1e-300) * np.eye(3)
+    ridge = 1e-12 * max(float(np.trace(gram)), 1e-300)
     b = rhs[idx]
-    amp = np.linalg.solve(g, b[..., None])[..., 0]
+    amp = _solve_3x3(gram[0, 0] + ridge, gram[0, i2], gram[0, i3], gram[i2, i2] + ridge,
+                     gram[i2, i3], gram[i3, i3] + ridge, b)
     cost = -np.einsum("pi,pi->p", amp, b)
-    cost[np.any(amp < 0, axis=1)] = np.inf
+    cost[np.any(amp < 0, axis=1) | ~np.isfinite(cost)] = np.inf
     best = int(np.argmin(cost))
     if not np.isfinite(cost[best]):
         return p
@@ -396,6 +396,24 @@ def _grid_search(energy: np.ndarray, w: np.ndarray, q: np.ndarray, r: np.ndarray
     j2, j3 = i2[best] - 1, i3[best] - 1 - n2
     out[2], out[3], out[4], out[5] = o2[j2], r2[j2], o3[j3], s3[j3]
     return out
+
+
+def _solve_3x3(a00, a01, a02, a11, a12, a22, b: np.ndarray) -> np.ndarray:
+    """Solve many symmetric 3×3 systems at once in closed form (Cramer's rule, the
+    cofactors shared with the determinant); ``aij`` broadcast over the systems, ``b`` is
+    (systems, 3). A singular system gives non-finite amplitudes."""
+    c00 = a11 * a22 - a12 * a12
+    c01 = a02 * a12 - a01 * a22
+    c02 = a01 * a12 - a02 * a11
+    c11 = a00 * a22 - a02 * a02
+    c12 = a01 * a02 - a00 * a12
+    c22 = a00 * a11 - a01 * a01
+    det = a00 * c00 + a01 * c01 + a02 * c02
+    b0, b1, b2 = b[:, 0], b[:, 1], b[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.stack([c00 * b0 + c01 * b1 + c02 * b2,
+                         c01 * b0 + c11 * b1 + c12 * b2,
+                         c02 * b0 + c12 * b1 + c22 * b2], axis=1) / det[:, None]
 
 
 def _transitions_columns(energy: np.ndarray, p: np.ndarray):
