@@ -287,8 +287,8 @@ def fit_transitions(basis: Basis, y_w: np.ndarray, w: np.ndarray, start: tuple[f
         d -= q @ (q.T @ d)
         act = g_perp[:, a > 0]
         if act.shape[1]:
-            gtg = act.T @ act + 1e-10 * max(float(np.trace(act.T @ act)), 1e-300) * np.eye(
-                act.shape[1])
+            gtg = act.T @ act
+            gtg.flat[::gtg.shape[0] + 1] += 1e-10 * max(float(np.trace(gtg)), 1e-300)
             d -= act @ solve_small(gtg, act.T @ d)
         return r, -d
 
@@ -326,11 +326,12 @@ def small_nnls(a: np.ndarray, y: np.ndarray, support: np.ndarray | None = None) 
     """
     k = a.shape[1]
     gram = a.T @ a
-    gram += 1e-12 * max(float(np.trace(gram)), 1e-300) * np.eye(k)
+    gram.flat[::k + 1] += 1e-12 * max(float(np.trace(gram)), 1e-300)
     rhs = a.T @ y
     if support is not None and support.any():
         x = np.zeros(k)
-        x[support] = solve_small(gram[np.ix_(support, support)], rhs[support])
+        on = np.flatnonzero(support)
+        x[on] = solve_small(gram[on[:, None], on], rhs[on])
         # Karush–Kuhn–Tucker: positive on the support, no descent direction off it
         if np.all(x[support] > 0) and np.all((gram @ x - rhs)[~support] >= 0):
             return x
