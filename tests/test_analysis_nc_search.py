@@ -46,11 +46,12 @@ def test_smooth_block_limit_follows_the_reported_limit():
     assert uvvis.NC_MIN_PEAK_NM == nc_search.NC_MIN_PEAK_NM - 10.0
 
 
-def _fake_refinements(monkeypatch, chi2_by_guess):
-    """best_nc with a fake screen (χ² 100, 150, 200 for guesses 0, 1, 2) and fake
-    refinements of the given χ²; returns the list of guesses refined."""
+def _fake_refinements(monkeypatch, chi2_by_guess, screen_chi2=(100.0, 140.0, 200.0),
+                      accept=None):
+    """best_nc with a fake screen (the given χ² for guesses 0, 1, 2) and fake
+    refinements of the given χ²; returns the guesses refined and the winner's."""
     refined = []
-    screen = iter([10.0, np.sqrt(150.0), np.sqrt(200.0)])
+    screen = iter(np.sqrt(screen_chi2))
     monkeypatch.setattr(nc_search, "solve", lambda a, y: (np.zeros(1), next(screen)))
     monkeypatch.setattr(nc_search, "_start", lambda basis, y, w, g, coef: g)
 
@@ -60,20 +61,36 @@ def _fake_refinements(monkeypatch, chi2_by_guess):
 
     monkeypatch.setattr(nc_search, "fit_transitions", fit)
     basis = SimpleNamespace(matrix=lambda g: np.ones((3, 1)))
-    best = nc_search.best_nc(basis, np.ones(3), np.ones(3), [(0, 0.05), (1, 0.05), (2, 0.05)])
-    return refined, best
+    best = nc_search.best_nc(basis, np.ones(3), np.ones(3), [(0, 0.05), (1, 0.05), (2, 0.05)],
+                             accept=accept)
+    return refined, best[0][0]
 
 
 def test_adequate_first_refinement_is_not_repeated(monkeypatch):
     refined, best = _fake_refinements(monkeypatch, {0: 30.0, 1: 5.0, 2: 1.0})
     assert refined == [0]  # 30 < 0.9 × 100: not stuck, nothing else is refined
-    assert best[0][0] == 0
+    assert best == 0
 
 
-def test_stuck_refinement_refines_the_runner_up(monkeypatch):
+def test_stuck_refinement_refines_an_indistinct_runner_up(monkeypatch):
     refined, best = _fake_refinements(monkeypatch, {0: 95.0, 1: 40.0, 2: 1.0})
-    assert refined == [0, 1]  # 95 ≥ 0.9 × 100: stuck; 40 < 90 stops the search
-    assert best[0][0] == 1  # the lower χ² wins
+    assert refined == [0, 1]  # 95 ≥ 0.9 × 100: stuck; runner-up 140 ≤ 1.5 × 100
+    assert best == 1  # the lower χ² wins
+
+
+def test_stuck_refinement_ignores_a_clearly_worse_runner_up(monkeypatch):
+    refined, best = _fake_refinements(monkeypatch, {0: 95.0, 1: 40.0, 2: 1.0},
+                                      screen_chi2=(100.0, 400.0, 500.0))
+    assert refined == [0]
+    assert best == 0
+
+
+def test_rejected_fit_refines_the_next_candidate(monkeypatch):
+    accept = lambda fit: fit[0][0] != 0  # noqa: E731  (the best-screened one is no NC)
+    refined, best = _fake_refinements(monkeypatch, {0: 10.0, 1: 40.0, 2: 1.0},
+                                      screen_chi2=(100.0, 400.0, 500.0), accept=accept)
+    assert refined == [0, 1]
+    assert best == 1  # the accepted fit wins over the lower-χ² rejected one
 
 
 def test_stuck_search_case_of_the_independent_generator():
