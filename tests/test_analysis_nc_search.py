@@ -105,3 +105,14 @@ def test_stuck_search_case_of_the_independent_generator():
     err = fit.nc.peak_nm - case.nc_peak_nm
     assert abs(err) < 1.5
     assert abs(err) < 3.0 * fit.nc.peak_nm_sigma
+
+
+def test_rejected_best_candidate_case_of_the_independent_generator():
+    """Case 46 of seed 2026 (exciton at 572 nm): the best-screened candidate's fit is no
+    acceptable NC; the next candidate is refined and finds the exciton (missed before)."""
+    from independent_spectra import make_cases
+
+    case = make_cases(47, seed=2026)[46]
+    fit = uvvis.fit_spectrum(case.wavelength_nm, case.absorbance)
+    assert fit.nc is not None
+    assert abs(fit.nc.peak_nm - case.nc_peak_nm) < 1.0
