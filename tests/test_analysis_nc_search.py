@@ -116,3 +116,14 @@ def test_rejected_best_candidate_case_of_the_independent_generator():
     fit = uvvis.fit_spectrum(case.wavelength_nm, case.absorbance)
     assert fit.nc is not None
     assert abs(fit.nc.peak_nm - case.nc_peak_nm) < 1.0
+
+
+def test_solve_3x3_matches_numpy():
+    rng = np.random.default_rng(11)
+    m = rng.normal(size=(50, 3, 3))
+    a = m @ m.transpose(0, 2, 1) + 0.1 * np.eye(3)  # symmetric positive definite
+    b = rng.normal(size=(50, 3))
+    got = nc_search.solve_3x3(a[:, 0, 0], a[:, 0, 1], a[:, 0, 2], a[:, 1, 1], a[:, 1, 2],
+                              a[:, 2, 2], b)
+    np.testing.assert_allclose(got, np.linalg.solve(a, b[..., None])[..., 0], rtol=1e-8,
+                               atol=1e-10)

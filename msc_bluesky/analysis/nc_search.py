@@ -413,7 +413,7 @@ def _grid_search(energy: np.ndarray, w: np.ndarray, q: np.ndarray, r: np.ndarray
     idx = np.stack([zero, i2, i3], axis=1)                      # (pairs, 3)
     ridge = 1e-12 * max(float(np.trace(gram)), 1e-300)
     b = rhs[idx]
-    amp = _solve_3x3(gram[0, 0] + ridge, gram[0, i2], gram[0, i3], gram[i2, i2] + ridge,
+    amp = solve_3x3(gram[0, 0] + ridge, gram[0, i2], gram[0, i3], gram[i2, i2] + ridge,
                      gram[i2, i3], gram[i3, i3] + ridge, b)
     cost = -np.einsum("pi,pi->p", amp, b)
     cost[np.any(amp < 0, axis=1) | ~np.isfinite(cost)] = np.inf
@@ -426,10 +426,13 @@ def _grid_search(energy: np.ndarray, w: np.ndarray, q: np.ndarray, r: np.ndarray
     return out
 
 
-def _solve_3x3(a00, a01, a02, a11, a12, a22, b: np.ndarray) -> np.ndarray:
+def solve_3x3(a00, a01, a02, a11, a12, a22, b: np.ndarray) -> np.ndarray:
     """Solve many symmetric 3×3 systems at once in closed form (Cramer's rule, the
-    cofactors shared with the determinant); ``aij`` broadcast over the systems, ``b`` is
-    (systems, 3). A singular system gives non-finite amplitudes."""
+    cofactors shared with the determinant).
+
+    ``aij`` (the upper triangle) broadcast over the systems; ``b`` is (systems, 3).
+    A singular system gives non-finite values.
+    """
     c00 = a11 * a22 - a12 * a12
     c01 = a02 * a12 - a01 * a22
     c02 = a01 * a12 - a02 * a11

@@ -785,11 +785,11 @@ def _band_centre(basis: _Basis, msc_coef: np.ndarray, residual: np.ndarray, fam:
     x = (lam - nominal) / NARROW_WINDOW_NM
     centres = nominal + np.arange(-CENTRE_FREEDOM_NM, CENTRE_FREEDOM_NM + 1e-9, CENTRE_STEP_NM)
     g = np.exp(-0.5 * ((lam[None, :] - centres[:, None]) / (fwhm * _SIG_PER_FWHM)) ** 2)
-    design = np.stack([g, np.broadcast_to(np.ones_like(x), g.shape),
-                       np.broadcast_to(x, g.shape)], axis=2)          # (centres, points, 3)
-    gram = np.einsum("cpi,cpj->cij", design, design)
-    rhs = np.einsum("cpi,p->ci", design, local)
-    sol = np.linalg.solve(gram + 1e-12 * np.eye(3), rhs[..., None])[..., 0]
+    # normal equations of [g, 1, x] per centre (the [1, x] block is the same for all)
+    rhs = np.column_stack([g @ local, np.full(centres.size, local.sum()),
+                           np.full(centres.size, x @ local)])
+    sol = nc_search.solve_3x3(np.einsum("cp,cp->c", g, g) + 1e-12, g.sum(axis=1), g @ x,
+                              x.size + 1e-12, float(x.sum()), float(x @ x) + 1e-12, rhs)
     ssr = float(local @ local) - np.einsum("ci,ci->c", sol, rhs)
     ssr = np.where(sol[:, 0] > 0, ssr, np.inf)
     return float(centres[int(np.argmin(ssr))]) if np.isfinite(ssr).any() else float(nominal)
