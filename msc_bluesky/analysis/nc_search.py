@@ -547,9 +547,15 @@ def find_nc(lam: np.ndarray, y_w: np.ndarray, sigma_w: np.ndarray, factor: int):
     guesses = [] if hump is None else [hump]
     guesses += [(e, NC_GUESS_SIGMA_EV) for e in curvature_candidates(basis, y_w, sigma_w)]
     noise = float(np.median(sigma_w))
-    best = best_nc(basis, y_w * w, w, guesses,
-                   accept=lambda fit: _is_nc(basis, fit, y_w, w, rnorm0, noise))
-    if best is None or not _is_nc(basis, best, y_w, w, rnorm0, noise):
+    verdicts: dict[int, bool] = {}  # by fit (every fit lives until best_nc returns)
+
+    def accept(fit) -> bool:
+        if id(fit) not in verdicts:
+            verdicts[id(fit)] = _is_nc(basis, fit, y_w, w, rnorm0, noise)
+        return verdicts[id(fit)]
+
+    best = best_nc(basis, y_w * w, w, guesses, accept=accept)
+    if best is None or not accept(best):
         return None
     params, coef, rnorm, jac = best
     return params, basis, coef, rnorm, jac
