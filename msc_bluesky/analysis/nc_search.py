@@ -297,6 +297,8 @@ def fit_transitions(basis: Basis, y_w: np.ndarray, w: np.ndarray, start: tuple[f
         # approximation of its Jacobian, −P⊥ (∂G/∂p) a, with analytic ∂G/∂p. The last
         # point's projection is kept: an accepted step asks for its Jacobian next.
         key = p.tobytes()
+        if jac and last.get("jac_key") == key:  # the optimum's, asked for again at the end
+            return last["jac"]
         if last.get("key") == key:
             g_perp, a, r, parts = last["state"]
         else:
@@ -317,6 +319,7 @@ def fit_transitions(basis: Basis, y_w: np.ndarray, w: np.ndarray, start: tuple[f
             gtg = act.T @ act
             gtg.flat[::gtg.shape[0] + 1] += 1e-10 * max(float(np.trace(gtg)), 1e-300)
             d -= act @ solve_small(gtg, act.T @ d)
+        last["jac_key"], last["jac"] = key, (r, -d)
         return r, -d
 
     if search:
