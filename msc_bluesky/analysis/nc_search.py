@@ -15,7 +15,10 @@
    (non-negative amplitudes, Kaufman's Jacobian with analytic derivatives).
 4. The NC is kept when the exciton lies redder than 470 nm (regular NCs are larger than
    every MSC), is 8σ deep, stands 8× out of the model's own misfit and the NC lowers χ²
-   by ≥ 19 %.
+   by ≥ 19 % (:func:`_is_nc`).
+5. A further candidate is refined only when the first refinement failed: its χ² is not
+   well below the flexible screen's (stuck in a local minimum) while the runner-up
+   screened about as well, or its fit is no acceptable NC (:func:`best_nc`).
 """
 
 from __future__ import annotations
