@@ -87,9 +87,10 @@ NC_SIGMA_EV = (0.032, 0.40)
 #: Without an NC, broad columns only model the deep-UV rise above this energy (eV).
 UV_ONLY_EV = HC_EV_NM / 335.0
 
-#: Regular NCs are larger than the largest MSC family (467 nm, d ≈ 2.06 nm): an NC first
-#: exciton bluer than this is not reported.
-NC_MIN_PEAK_NM = 460.0
+#: The smooth block's NC exciton is kept down to this wavelength (nm): 10 nm bluer than
+#: the reported NC's limit (:data:`nc_search.NC_MIN_PEAK_NM`; regular NCs are larger
+#: than the largest MSC family), so a first exciton near that limit still seeds it.
+NC_MIN_PEAK_NM = nc_search.NC_MIN_PEAK_NM - 10.0
 
 #: Relative threshold for a band within one NC FWHM of the NC exciton.
 NEAR_NC_RELATIVE_DETECTION = 0.10
@@ -434,7 +435,8 @@ def _levenberg_marquardt(
         grad = jac.T @ r
         improved = False
         for _ in range(6):
-            step = np.linalg.solve(jtj + damping * np.diag(np.diag(jtj) + 1e-12), -grad)
+            step = nc_search.solve_small(jtj + damping * np.diag(np.diag(jtj) + 1e-12),
+                                         -grad)
             trial = np.clip(p + step, lo, hi)
             r_trial = resid(trial)
             c_trial = float(r_trial @ r_trial)
@@ -783,11 +785,11 @@ def _band_centre(basis: _Basis, msc_coef: np.ndarray, residual: np.ndarray, fam:
     x = (lam - nominal) / NARROW_WINDOW_NM
     centres = nominal + np.arange(-CENTRE_FREEDOM_NM, CENTRE_FREEDOM_NM + 1e-9, CENTRE_STEP_NM)
     g = np.exp(-0.5 * ((lam[None, :] - centres[:, None]) / (fwhm * _SIG_PER_FWHM)) ** 2)
-    design = np.stack([g, np.broadcast_to(np.ones_like(x), g.shape),
-                       np.broadcast_to(x, g.shape)], axis=2)          # (centres, points, 3)
-    gram = np.einsum("cpi,cpj->cij", design, design)
-    rhs = np.einsum("cpi,p->ci", design, local)
-    sol = np.linalg.solve(gram + 1e-12 * np.eye(3), rhs[..., None])[..., 0]
+    # normal equations of [g, 1, x] per centre (the [1, x] block is the same for all)
+    rhs = np.column_stack([g @ local, np.full(centres.size, local.sum()),
+                           np.full(centres.size, x @ local)])
+    sol = nc_search.solve_3x3(np.einsum("cp,cp->c", g, g) + 1e-12, g.sum(axis=1), g @ x,
+                              x.size + 1e-12, float(x.sum()), float(x @ x) + 1e-12, rhs)
     ssr = float(local @ local) - np.einsum("ci,ci->c", sol, rhs)
     ssr = np.where(sol[:, 0] > 0, ssr, np.inf)
     return float(centres[int(np.argmin(ssr))]) if np.isfinite(ssr).any() else float(nominal)
