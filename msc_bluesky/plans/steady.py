@@ -20,11 +20,16 @@ each spectrum's own point-to-point scatter; SAXS: the detector's ``intensity_sig
 
 Each measurement is taken while the next step is pumped (the wait ends when both are
 done), so a step costs the longer of the two. Volumes are counted from the pumps'
-``dispensed`` totals: when a measurement lasts longer than a step's flow (short
-residence times, such as the nucleation series at 1.5 s), successive measurements are
-simply further apart, and when the next comparison could only end after the fixed
-count, the rest of it is pumped at once. The wait ends at the latest once the fixed
-count is pumped.
+``dispensed`` totals since the heaters were found settled (the flush's baseline,
+``FlowReactor.flush.settled_total_ml``): when a measurement lasts longer than a step's
+flow (short residence times, such as the nucleation series at 1.5 s), successive
+measurements are simply further apart, and when the next comparison could only end
+after the fixed count (predicted from the shortest step so far), the rest of it is
+pumped at once. A :class:`SteadyPace` carries what a step cost from one condition of a
+scan to the next (scaled by the flow); when two measurements after :data:`MIN_VOLUMES`
+could not end before the fixed count, the condition takes the fixed wait without
+measuring. The wait ends at the latest once the fixed count is pumped, or, for the
+first condition of a scan, once the measurement running at that moment is read.
 
 Nothing of the simulator is read: only the detectors' data and the pumps' totals. The
 rule that ended the wait is recorded in the event by the :class:`SteadyRecord` device:
