@@ -238,8 +238,8 @@ def test_campaign_steps_get_the_rule_unless_they_choose_their_own():
 def test_slow_measurements_make_the_next_condition_take_the_fixed_wait(RE, lab):  # noqa: N803
     # A measurement that costs about a residence volume (here: a slow detector; on the
     # simulated IOC at time scale 100: 1.5 s residence times) leaves no room for two
-    # measurements between the minimum and the cap. The first condition learns it; the
-    # next one flushes to the cap without measuring, and its volumes are those pumped.
+    # measurements between the minimum and the cap. Two conditions learn it; the next
+    # one flushes to the cap without measuring, and its volumes are those pumped.
     from msc_bluesky.plans.steady import SteadyPace
 
     at_temperature(lab)
@@ -262,7 +262,7 @@ def test_slow_measurements_make_the_next_condition_take_the_fixed_wait(RE, lab):
     results = []
 
     def plan():
-        for _ in range(2):
+        for _ in range(3):
             before = lab.acquisitions
             start = pumped(lab)
             outcome = yield from wait_for_signal(lab.reactor, [lab.uvvis],
@@ -272,9 +272,10 @@ def test_slow_measurements_make_the_next_condition_take_the_fixed_wait(RE, lab):
                             (pumped(lab) - start) / ONE_VOLUME))
 
     RE(plan())
-    (first, measured_first, _), (second, measured_second, pumped_second) = results
-    assert measured_first >= 1
+    (_, measured_first, _), (_, measured_second, _), (third, measured_third, pumped_third) = (
+        results)
+    assert measured_first >= 1 and measured_second >= 1  # one slow step is not trusted
     assert 1.0 < pace.predict(float(sum(p.readback.get() for p in lab.reactor.pumps))) < 3
-    assert measured_second == 0
-    assert second.rule == "max_volumes" and second.checks == 0
-    assert 3 <= second.volumes <= pumped_second + 1e-9
+    assert measured_third == 0
+    assert third.rule == "max_volumes" and third.checks == 0
+    assert 3 <= third.volumes <= pumped_third + 1e-9

@@ -26,10 +26,11 @@ flow (short residence times, such as the nucleation series at 1.5 s), successive
 measurements are simply further apart, and when the next comparison could only end
 after the fixed count (predicted from the shortest step so far), the rest of it is
 pumped at once. A :class:`SteadyPace` carries what a step cost from one condition of a
-scan to the next (scaled by the flow); when two measurements after :data:`MIN_VOLUMES`
-could not end before the fixed count, the condition takes the fixed wait without
-measuring. The wait ends at the latest once the fixed count is pumped, or, for the
-first condition of a scan, once the measurement running at that moment is read.
+scan to the next (scaled by the flow); when, after two observed steps, two measurements
+after :data:`MIN_VOLUMES` could not end before the fixed count, the condition takes the
+fixed wait without measuring. The wait ends at the latest once the fixed count is
+pumped, or, while the pace is not known, once the measurement running at that moment
+is read.
 
 Nothing of the simulator is read: only the detectors' data and the pumps' totals. The
 rule that ended the wait is recorded in the event by the :class:`SteadyRecord` device:
@@ -44,7 +45,7 @@ import logging
 import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import bluesky.plan_stubs as bps
 import numpy as np
@@ -225,19 +226,27 @@ class SteadyPace:
     detectors' exposure and read-out, the round trips of the plan). The latter is a
     time, so its cost in volumes grows with the flow: ``volumes_per_flow`` is the
     smallest observed step (residence volumes) divided by the total flow (mL/min)
-    it ran at, and :meth:`predict` scales it to another flow.
+    it ran at, and :meth:`predict` scales it to another flow. One observation is not
+    enough (the first measurement after a large change can be slow once, e.g. while a
+    simulated IOC computes the new liquid's kinetics): :meth:`predict` needs
+    :attr:`MIN_OBSERVATIONS`.
     """
 
     volumes_per_flow: float = math.inf
+    observations: int = 0
+    #: Steps observed before :meth:`predict` trusts the pace.
+    MIN_OBSERVATIONS: ClassVar[int] = 2
 
     def observe(self, volumes: float, flow_ml_min: float) -> None:
         """Note that a step cost ``volumes`` at a total flow of ``flow_ml_min``."""
         if flow_ml_min > 0 and math.isfinite(volumes) and volumes > 0:
             self.volumes_per_flow = min(self.volumes_per_flow, volumes / flow_ml_min)
+            self.observations += 1
 
     def predict(self, flow_ml_min: float) -> float:
         """Volumes one step is expected to cost at ``flow_ml_min`` (0 when unknown)."""
-        if not math.isfinite(self.volumes_per_flow) or flow_ml_min <= 0:
+        if (self.observations < self.MIN_OBSERVATIONS
+                or not math.isfinite(self.volumes_per_flow) or flow_ml_min <= 0):
             return 0.0
         return self.volumes_per_flow * flow_ml_min
 
