@@ -153,14 +153,16 @@ class SimState:
     def warm_signals(self) -> bool:
         """Simulate, in the worker thread, the kinetics of the liquid now in the flow cell.
 
-        Called on every reactor scan. A label's conditions are final once the heaters
-        have reached their setpoints (and the flow stays), so its kinetics, simulated here while the
-        detectors are idle, is what the next acquisitions reuse: an acquisition then
-        returns after its exposure instead of after the kinetics of every label that
-        entered the cell since the last one (tens to hundreds of ms of wall time, while
-        the simulated liquid flows on). Nothing is done while a heater ramps (the
-        conditions predicted for the liquid still in the reactor would change), while
-        nothing flows, or while the previous warm-up runs. Uses no random numbers.
+        Called on every reactor scan. A label's conditions are final once it has left
+        the growth oven, or once the heaters have reached their setpoints (and the flow
+        stays), so its kinetics, simulated here while the detectors are idle, is what
+        the next acquisitions reuse: an acquisition then returns after its exposure
+        instead of after the kinetics of every label that entered the cell since the
+        last one (tens to hundreds of ms of wall time, while the simulated liquid flows
+        on). While a heater ramps only the labels that have left the oven are simulated
+        (the conditions predicted for the liquid still in the reactor would change);
+        nothing is done while nothing flows or while the previous warm-up runs. Uses no
+        random numbers.
 
         Returns
         -------
@@ -171,9 +173,12 @@ class SimState:
             return False
         world = self.world
         heaters = [h for h in world.heaters.values() if h.enabled]
-        if not heaters or not all(h.in_band(0.0) for h in heaters) or world.total_flow <= 0:
+        if not heaters or world.total_flow <= 0:
             return False
-        _, conditions = world.cell_conditions()
+        ramping = not all(h.in_band(0.0) for h in heaters)
+        _, conditions = world.cell_conditions(final_only=ramping)
+        if not conditions:
+            return False
 
         def warm() -> None:
             for condition in conditions:

@@ -176,13 +176,14 @@ class FlowHistory:
         self.last_flow_ml_s = flow_ml_s
 
     def cell_conditions(self, *, geometry: ReactorGeometry, tanks: int, volume_now: float,
-                        time_now: float, flow_ml_s: float,
+                        time_now: float, flow_ml_s: float, final_only: bool = False,
                         ) -> tuple[np.ndarray, list[CellCondition]]:
         """Weights and rounded conditions of every label now in the flow cell.
 
         ``flow_ml_s`` is the total flow now (0 when nothing flows: the contents freeze
         as they were when the flow stopped). Labels with the same rounded condition are
-        merged.
+        merged. With ``final_only``, only the labels that have left the growth oven
+        (whose conditions no longer change) are returned (possibly none).
         """
         v_nuc = float(geometry.nucleation_volume_ml)
         v_r = float(geometry.nucleation_volume_ml + geometry.growth_volume_ml)
@@ -204,6 +205,11 @@ class FlowHistory:
             return np.interp(np.minimum(times, t_ref), hist_t, np.asarray(series))
 
         u, w = label_kernel(volume_now, v_r + float(geometry.transfer_volume_ml), tanks)
+        if final_only:
+            keep = u + v_r <= volume_now
+            u, w = u[keep], w[keep]
+            if u.size == 0:
+                return np.zeros(0), []
         t_in = time_at_volume(u)
         t_out = time_at_volume(u + v_r)
         t_nuc = temperature_at(time_at_volume(u + 0.5 * v_nuc), self.tn)
