@@ -15,14 +15,23 @@ own scatter, :mod:`msc_bluesky.analysis.spectral_noise`; a value ≤ 4 is noise)
 same for the fixed wait, the NC first-exciton peak shift (nm, both fitted with
 :func:`msc_bluesky.analysis.uvvis.fit_spectrum`) and the SAXS max |ΔI| / σ.
 
+Then the totals: time saved over all changes, the rules that ended the signal waits
+and the volumes they used, and the machine's load with the CPU time of this process and
+of the simulated IOC (timings on a loaded machine are inflated: at time scale 100 one
+residence volume at 14 s is 0.16 s of wall time, so a stall of 50 ms is a third of a
+volume).
+
     python benchmarks/bench_steady.py                  # time scale 100
-    python benchmarks/bench_steady.py --time-scale 50
+    python benchmarks/bench_steady.py --time-scale 20
+    python benchmarks/bench_steady.py --repeat 3       # every change three times
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from collections import Counter
 
 import numpy as np
 
@@ -39,7 +48,11 @@ CHANGES = [
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--time-scale", type=float, default=100.0)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the list of changes this many times (default 1)")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
+    cpu0, children0 = time.process_time(), os.times()
 
     import bluesky.plan_stubs as bps
     from bluesky import RunEngine
@@ -109,8 +122,9 @@ def main() -> int:
 
         def plan():
             try:
-                for _, prev, cond in CHANGES:
-                    yield from one(prev, cond)
+                for _ in range(max(1, args.repeat)):
+                    for _, prev, cond in CHANGES:
+                        yield from one(prev, cond)
             finally:
                 yield from safe_state(reactor)
 
@@ -121,6 +135,12 @@ def main() -> int:
             heartbeat.stop()
         for device in (reactor, uvvis, saxs):
             device.destroy()
+
+    cpu = time.process_time() - cpu0
+    children = os.times()
+    ioc_cpu = (children.children_user + children.children_system
+               - children0.children_user - children0.children_system)
+    changes = CHANGES * max(1, args.repeat)
 
     def max_z(a, b):
         sigma = np.hypot(spectrum_sigma(a), spectrum_sigma(b))
@@ -135,7 +155,7 @@ def main() -> int:
     print(f"{'change':<32} {'fixed s':>7} {'signal s':>8} {'saved':>6} {'rule':>11} "
           f"{'vol':>5} {'|ΔA|/σ sig':>10} {'|ΔA|/σ fix':>10} {'ΔNC nm':>7} {'SAXS z':>6}")
     total_fixed = total_signal = 0.0
-    for (label, _, _), row in zip(CHANGES, rows, strict=True):
+    for (label, _, _), row in zip(changes, rows, strict=True):
         a_sig, i_sig, s_sig = row["signal"]
         a_full, i_full, s_full = row["full"]
         a_fix = row["fixed"][0]
@@ -151,6 +171,12 @@ def main() -> int:
               f"{saxs_z:6.2f}")
     print(f"{'all changes':<32} {total_fixed:7.2f} {total_signal:8.2f} "
           f"{100 * (1 - total_signal / total_fixed):5.0f}%")
+    rules = Counter(row["outcome"].rule for row in rows)
+    volumes = np.array([row["outcome"].volumes for row in rows])
+    print(f"rules: {', '.join(f'{k} {v}' for k, v in sorted(rules.items()))} of {len(rows)}; "
+          f"signal-wait volumes median {np.median(volumes):.2f} (range {volumes.min():.2f}-"
+          f"{volumes.max():.2f}, fixed 3); load {load_before:.1f} -> {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores; CPU s: this process {cpu:.1f}, IOC {ioc_cpu:.1f}")
     return 0
 
 

@@ -310,3 +310,60 @@ def test_detector_image_azimuthal_average_matches_curve():
     expected = np.interp(qp[ring].mean(), q, intensity)
     assert image[ring].mean() == pytest.approx(expected, rel=0.01)
     assert image[qp > q[-1]].sum() == 0.0
+
+
+def _washout_after_a_ramp(world: ReactorWorld) -> float:
+    """Steady at 280 °C and 14 s, then a 10 °C step of the growth oven (2 °C/s ramp);
+    returns the pumped volume (mL) when both heaters have settled."""
+    for h in world.heaters.values():
+        h.set_setpoint(280.0)
+    _start_flow(world, 60.0 * world.reaction_volume_ml / 14.0)
+    _run_until(world, lambda: world.volume_pumped > 4 * world.residence_volume_ml)
+    world.heaters["growth"].set_setpoint(270.0)
+    _run_until(world, lambda: all(h.at_temperature for h in world.heaters.values()))
+    return world.volume_pumped
+
+
+def test_successive_measurements_of_a_washout_share_their_labels():
+    # Each new rounded condition in the cell is a kinetics run in the simulated IOC's
+    # worker (5-20 ms): measurements that sampled new points of the heater ramp every
+    # time took tens to hundreds of ms, i.e. whole residence volumes at time scale 100,
+    # and the signal wait ran into its cap. The labels are fixed in the liquid, so after
+    # the heaters settle the cell only ever holds conditions it already held (the new
+    # steady one included), whatever the volumes at which it is measured.
+    world = ReactorWorld()
+    settled = _washout_after_a_ramp(world)
+    one = world.residence_volume_ml
+    _, first = world.cell_conditions()
+    assert len(first) > 3  # a mixed cell: old, ramp and new liquid
+    seen = set(first)
+    for volumes in (0.37, 0.81, 1.13, 1.52, 1.94, 2.41, 3.07):  # off any grid
+        _run_until(world, lambda v=volumes: world.volume_pumped >= settled + v * one,
+                   step=0.37)
+        weights, conditions = world.cell_conditions()
+        assert set(conditions) <= seen, volumes
+        assert weights.sum() == pytest.approx(1.0)
+    assert len(conditions) == 1  # steady after three volumes
+
+
+def test_idle_ioc_simulates_the_cell_kinetics_before_the_next_acquisition():
+    from msc_bluesky.iocs.state import SimState
+
+    state = SimState(time_scale=1.0, no_watchdog=True)  # the test moves the world itself
+    try:
+        world = state.world
+        for zone in world.heaters:
+            world.enable_heater(zone)
+        world.heaters["growth"].set_setpoint(150.0)
+        assert not state.warm_signals()  # nothing flows, a heater ramps: nothing to do
+        settled = _washout_after_a_ramp(world)
+        assert settled > 0
+        assert state.warm_signals()
+        state._warming.result(timeout=30)
+        cached = len(world._signals._compositions)
+        _, conditions = world.cell_conditions()
+        for condition in conditions:
+            world.composition_for(condition)
+        assert len(world._signals._compositions) == cached  # nothing left to simulate
+    finally:
+        state.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -232,3 +233,49 @@ def test_campaign_steps_get_the_rule_unless_they_choose_their_own():
     assert "steady" not in kept[1].kwargs
     with pytest.raises(ConditionError, match="must be one of fixed, signal"):
         with_steady(own, "sometimes")
+
+
+def test_slow_measurements_make_the_next_condition_take_the_fixed_wait(RE, lab):  # noqa: N803
+    # A measurement that costs about a residence volume (here: a slow detector; on the
+    # simulated IOC at time scale 100: 1.5 s residence times) leaves no room for two
+    # measurements between the minimum and the cap. Two conditions learn it; the next
+    # one flushes to the cap without measuring, and its volumes are those pumped.
+    from msc_bluesky.plans.steady import SteadyPace
+
+    at_temperature(lab)
+
+    def slow(name, count):  # the detector returns once 1.2 volumes have flowed
+        start, flowed = pumped(lab), threading.Event()
+
+        def check(**kwargs):
+            if pumped(lab) >= start + 1.2 * ONE_VOLUME:
+                flowed.set()
+
+        cid = lab.reactor.pump_cd.dispensed.subscribe(check, run=False)
+        try:
+            assert flowed.wait(timeout=10)
+        finally:
+            lab.reactor.pump_cd.dispensed.unsubscribe(cid)
+
+    lab.on_acquire.append(slow)
+    pace = SteadyPace()
+    results = []
+
+    def plan():
+        for _ in range(3):
+            before = lab.acquisitions
+            start = pumped(lab)
+            outcome = yield from wait_for_signal(lab.reactor, [lab.uvvis],
+                                                 one_volume_ml=ONE_VOLUME, max_volumes=3,
+                                                 pace=pace)
+            results.append((outcome, lab.acquisitions - before,
+                            (pumped(lab) - start) / ONE_VOLUME))
+
+    RE(plan())
+    (_, measured_first, _), (_, measured_second, _), (third, measured_third, pumped_third) = (
+        results)
+    assert measured_first >= 1 and measured_second >= 1  # one slow step is not trusted
+    assert 1.0 < pace.predict(float(sum(p.readback.get() for p in lab.reactor.pumps))) < 3
+    assert measured_third == 0
+    assert third.rule == "max_volumes" and third.checks == 0
+    assert 3 <= third.volumes <= pumped_third + 1e-9

@@ -204,6 +204,10 @@ class Flush(Device):
     ``at_temperature`` and, from then on, the pumps' ``dispensed`` totals have grown by
     ``volume_ml``. Measuring volume instead of time keeps waits independent of the
     flow and of the simulator's time scale.
+
+    ``settled_total_ml`` holds the pumps' summed ``dispensed`` (mL) at the moment the
+    last flush found both heaters settled (nan before any): the volume flushed since
+    then is the current total minus it, whatever the PVs' update period.
     """
 
     def __init__(self, prefix: str = "", *, name: str, timeout: float = FLUSH_TIMEOUT_S,
@@ -211,6 +215,7 @@ class Flush(Device):
         super().__init__(prefix, name=name, **kwargs)
         self.timeout = timeout
         self._pending: list[DeviceStatus] = []
+        self.settled_total_ml: float = math.nan
 
     def set(self, volume_ml: float, *, timeout: float | None = None) -> DeviceStatus:
         """Return a status that finishes when settled and ``volume_ml`` has been pumped."""
@@ -241,6 +246,7 @@ class Flush(Device):
                 if state["baseline"] is None:
                     if int(state["nuc"]) == 1 and int(state["growth"]) == 1:
                         state["baseline"] = total
+                        self.settled_total_ml = total
                     else:
                         return
                 if total - state["baseline"] >= volume_ml - 1e-12:

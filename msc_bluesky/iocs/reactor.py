@@ -27,7 +27,7 @@ T_LOW, T_HIGH = TEMPERATURE_LIMITS_C
 #: Wall seconds between updates of the simulated reactor's PVs (clock, heaters, pumps).
 #: Every wait a plan makes ends on an update, so this is the granularity of the waits:
 #: at time scale 100, 0.05 s is 5 simulated seconds (0.3 residence volumes at 14 s).
-SCAN_PERIOD_S = 0.05
+SCAN_PERIOD_S = 0.02
 
 
 @separate_alarms
@@ -319,5 +319,7 @@ class ReactorGroup(PVGroup):
 
     @sim_time.scan(period=SCAN_PERIOD_S)
     async def sim_time(self, instance, async_lib):
-        sim_state(self).sync()
+        st = sim_state(self)
+        st.sync()
         await self.refresh()
+        st.warm_signals()

@@ -12,7 +12,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import numpy as np
@@ -91,6 +91,7 @@ class SimState:
         for zone in self.world.heaters:
             self.world.enable_heater(zone, False)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="msc-sim")
+        self._warming: Future[Any] | None = None
 
     @property
     def time_scale(self) -> float:
@@ -148,6 +149,46 @@ class SimState:
         """Run ``func(*args)`` in the worker thread (one at a time, in submission order)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, func, *args)
+
+    def warm_signals(self) -> bool:
+        """Simulate, in the worker thread, the kinetics of the liquid now in the flow cell.
+
+        Called on every reactor scan. A label's conditions are final once it has left
+        the growth oven, or once the heaters have reached their setpoints (and the flow
+        stays), so its kinetics, simulated here while the detectors are idle, is what
+        the next acquisitions reuse: an acquisition then returns after its exposure
+        instead of after the kinetics of every label that entered the cell since the
+        last one (tens to hundreds of ms of wall time, while the simulated liquid flows
+        on). While a heater ramps only the labels that have left the oven are simulated
+        (the conditions predicted for the liquid still in the reactor would change);
+        nothing is done while nothing flows or while the previous warm-up runs. Uses no
+        random numbers.
+
+        Returns
+        -------
+        bool
+            Whether a warm-up was started.
+        """
+        if self._warming is not None and not self._warming.done():
+            return False
+        world = self.world
+        heaters = [h for h in world.heaters.values() if h.enabled]
+        if not heaters or world.total_flow <= 0:
+            return False
+        ramping = not all(h.in_band(0.0) for h in heaters)
+        _, conditions = world.cell_conditions(final_only=ramping)
+        if not conditions:
+            return False
+
+        def warm() -> None:
+            for condition in conditions:
+                world.composition_for(condition)
+
+        try:
+            self._warming = self._executor.submit(warm)
+        except RuntimeError:  # shut down
+            return False
+        return True
 
     def close(self) -> None:
         """Stop the worker thread."""

@@ -36,7 +36,7 @@ from msc_bluesky.plans.equilibrate import equilibrate
 from msc_bluesky.plans.progress import ConditionProgress
 from msc_bluesky.plans.reasons import run_decorator_with_reasons
 from msc_bluesky.plans.safety import reactor_safety_wrapper
-from msc_bluesky.plans.steady import SteadyRecord, check_steady, wait_for_signal
+from msc_bluesky.plans.steady import SteadyPace, SteadyRecord, check_steady, wait_for_signal
 from msc_bluesky.plans.suspenders import (
     RECOVERY_TIMEOUT_S,
     TEMPERATURE_BAND_C,
@@ -183,6 +183,7 @@ def condition_scan(
     bar = ConditionProgress(len(conds), str(_md["plan_name"]), progress)
     watch = ReactorWatch(reactor)
     record = SteadyRecord(name="steady") if steady == "signal" else None
+    pace = SteadyPace()  # what a step of the signal wait costs, learnt from condition to condition
     readables = [*detectors, reactor] + ([record] if record is not None else [])
 
     def set_condition(cond: dict[str, float]) -> Generator[Msg, Any, Any]:
@@ -201,7 +202,7 @@ def condition_scan(
         if record is not None:
             outcome = yield from watching(
                 wait_for_signal(reactor, detectors, one_volume_ml=config.residence_volume_ml,
-                                max_volumes=residence_volumes),
+                                max_volumes=residence_volumes, pace=pace),
                 watch, "flush",
             )
             record.record(outcome)

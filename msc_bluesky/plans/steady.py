@@ -20,11 +20,17 @@ each spectrum's own point-to-point scatter; SAXS: the detector's ``intensity_sig
 
 Each measurement is taken while the next step is pumped (the wait ends when both are
 done), so a step costs the longer of the two. Volumes are counted from the pumps'
-``dispensed`` totals: when a measurement lasts longer than a step's flow (short
-residence times, such as the nucleation series at 1.5 s), successive measurements are
-simply further apart, and when the next comparison could only end after the fixed
-count, the rest of it is pumped at once. The wait ends at the latest once the fixed
-count is pumped.
+``dispensed`` totals since the heaters were found settled (the flush's baseline,
+``FlowReactor.flush.settled_total_ml``): when a measurement lasts longer than a step's
+flow (short residence times, such as the nucleation series at 1.5 s), successive
+measurements are simply further apart, and when the next comparison could only end
+after the fixed count (predicted from the shortest step so far), the rest of it is
+pumped at once. A :class:`SteadyPace` carries what a step cost from one condition of a
+scan to the next (scaled by the flow); when, after two observed steps, two measurements
+after :data:`MIN_VOLUMES` could not end before the fixed count, the condition takes the
+fixed wait without measuring. The wait ends at the latest once the fixed count is
+pumped, or, while the pace is not known, once the measurement running at that moment
+is read.
 
 Nothing of the simulator is read: only the detectors' data and the pumps' totals. The
 rule that ended the wait is recorded in the event by the :class:`SteadyRecord` device:
@@ -39,7 +45,7 @@ import logging
 import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import bluesky.plan_stubs as bps
 import numpy as np
@@ -211,6 +217,40 @@ def _read_curves(detectors: Sequence[Any]) -> Generator[Msg, Any, list[_Curve]]:
     return curves
 
 
+@dataclass
+class SteadyPace:
+    """What a measurement step of the signal wait cost, remembered across the conditions
+    of one scan.
+
+    A step costs the longer of the flush of ``step_volumes`` and the measurement (the
+    detectors' exposure and read-out, the round trips of the plan). The latter is a
+    time, so its cost in volumes grows with the flow: ``volumes_per_flow`` is the
+    smallest observed step (residence volumes) divided by the total flow (mL/min)
+    it ran at, and :meth:`predict` scales it to another flow. One observation is not
+    enough (the first measurement after a large change can be slow once, e.g. while a
+    simulated IOC computes the new liquid's kinetics): :meth:`predict` needs
+    :attr:`MIN_OBSERVATIONS`.
+    """
+
+    volumes_per_flow: float = math.inf
+    observations: int = 0
+    #: Steps observed before :meth:`predict` trusts the pace.
+    MIN_OBSERVATIONS: ClassVar[int] = 2
+
+    def observe(self, volumes: float, flow_ml_min: float) -> None:
+        """Note that a step cost ``volumes`` at a total flow of ``flow_ml_min``."""
+        if flow_ml_min > 0 and math.isfinite(volumes) and volumes > 0:
+            self.volumes_per_flow = min(self.volumes_per_flow, volumes / flow_ml_min)
+            self.observations += 1
+
+    def predict(self, flow_ml_min: float) -> float:
+        """Volumes one step is expected to cost at ``flow_ml_min`` (0 when unknown)."""
+        if (self.observations < self.MIN_OBSERVATIONS
+                or not math.isfinite(self.volumes_per_flow) or flow_ml_min <= 0):
+            return 0.0
+        return self.volumes_per_flow * flow_ml_min
+
+
 def wait_for_signal(
     reactor: Any,
     detectors: Sequence[Any],
@@ -219,6 +259,7 @@ def wait_for_signal(
     max_volumes: float,
     min_volumes: float = MIN_VOLUMES,
     step_volumes: float = STEP_VOLUMES,
+    pace: SteadyPace | None = None,
 ) -> Generator[Msg, Any, SteadyOutcome]:
     """Flush until successive measurements agree within their noise, at most ``max_volumes``.
 
@@ -238,6 +279,11 @@ def wait_for_signal(
         Flushed before the first measurement (at most ``max_volumes``).
     step_volumes : float
         Flushed from the start of one measurement to the start of the next.
+    pace : SteadyPace, optional
+        What steps cost at earlier conditions of the scan (updated here). When two
+        measurements after ``min_volumes`` could not end before the cap, none is taken:
+        the fixed wait (at short residence times, when the measurements take longer
+        than the flow needs for several volumes).
 
     Yields
     ------
@@ -249,15 +295,26 @@ def wait_for_signal(
     """
     detectors = signal_detectors(detectors)
     first = min(min_volumes, max_volumes)
-    if not detectors or max_volumes - first < step_volumes - 1e-9:
+    pace = pace if pace is not None else SteadyPace()
+    flow = yield from _flow(reactor)
+    expected = max(step_volumes, pace.predict(flow))
+    if not detectors or max_volumes - first < 2 * expected - 1e-9:
         yield from bps.mv(reactor.flush, max_volumes * one_volume_ml)
-        return SteadyOutcome("max_volumes", max_volumes)
+        volumes = yield from _volumes_since_settled(reactor, one_volume_ml, max_volumes)
+        return SteadyOutcome("max_volumes", round(max(volumes, max_volumes), 3))
     yield from bps.mv(reactor.flush, first * one_volume_ml)
-    # From here the pumps' totals count the volumes. Each measurement runs while the
-    # next step is pumped (both are waited for), so a step costs the longer of the two.
-    origin = yield from _pumped(reactor)
+    # From here the pumps' totals count the volumes, from the moment the heaters were
+    # found settled (the flush's baseline; the first flush ends on a PV update, which
+    # may come a good part of a volume after ``first`` at short residence times). Each
+    # measurement runs while the next step is pumped (both are waited for), so a step
+    # costs the longer of the two.
+    origin = getattr(reactor.flush, "settled_total_ml", math.nan)
+    pumped = yield from _pumped(reactor)
+    if not math.isfinite(origin) or origin > pumped:
+        origin = pumped - first * one_volume_ml
+    waited = (pumped - origin) / one_volume_ml
     previous: list[_Curve] | None = None
-    checks, worst, waited = 0, math.nan, first
+    checks, worst, shortest = 0, math.nan, math.inf
     while waited < max_volumes - 1e-9:
         step = min(step_volumes, max_volumes - waited)
         group = f"steady-{checks}-{id(detectors)}"
@@ -267,7 +324,10 @@ def wait_for_signal(
         yield from bps.wait(group)
         current = yield from _read_curves(detectors)
         checks += 1
-        before, waited = waited, first + ((yield from _pumped(reactor)) - origin) / one_volume_ml
+        before, waited = waited, ((yield from _pumped(reactor)) - origin) / one_volume_ml
+        logger.debug("steady: measurement %d from %.3f to %.3f volumes", checks, before, waited)
+        if step >= step_volumes - 1e-9:
+            pace.observe(waited - before, flow)
         if previous is not None:
             steady, worst = compare(previous, current)
             logger.debug("steady: %.3f volumes flushed: %s", waited,
@@ -275,11 +335,32 @@ def wait_for_signal(
             if steady and waited < max_volumes:
                 return SteadyOutcome("signal", round(waited, 3), worst, checks)
         previous = current
-        if waited + (waited - before) >= max_volumes and waited < max_volumes - 1e-9:
+        # The shortest step so far predicts the next: one slow measurement (a stalled
+        # process, the first signal of a new condition) does not give up the comparison.
+        shortest = min(shortest, waited - before)
+        if waited + shortest >= max_volumes and waited < max_volumes - 1e-9:
             # the next comparison would end after the cap: pump the rest at once
             yield from bps.mv(reactor.flush, (max_volumes - waited) * one_volume_ml)
-            waited = max_volumes
-    return SteadyOutcome("max_volumes", round(max(max_volumes, waited), 3), worst, checks)
+            waited = max(max_volumes, ((yield from _pumped(reactor)) - origin) / one_volume_ml)
+    return SteadyOutcome("max_volumes", round(waited, 3), worst, checks)
+
+
+def _flow(reactor: Any) -> Generator[Msg, Any, float]:
+    """Total flow (mL/min) of both pumps' readbacks."""
+    total = 0.0
+    for pump in (reactor.pump_cd, reactor.pump_se):
+        total += float((yield from bps.rd(pump.readback)))
+    return total
+
+
+def _volumes_since_settled(reactor: Any, one_volume_ml: float,
+                           default: float) -> Generator[Msg, Any, float]:
+    """Residence volumes pumped since the last flush found the heaters settled."""
+    origin = getattr(reactor.flush, "settled_total_ml", math.nan)
+    pumped = yield from _pumped(reactor)
+    if not math.isfinite(origin) or origin > pumped:
+        return default
+    return (pumped - origin) / one_volume_ml
 
 
 def _pumped(reactor: Any) -> Generator[Msg, Any, float]:

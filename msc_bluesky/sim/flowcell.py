@@ -10,6 +10,15 @@ residence-volume distribution of mean ``V_r + V_transfer``, truncated at three t
 mean. So a change of temperature or flow reaches the cell after about one residence
 volume and is complete after three; the steady state is exactly the kinetics at the
 nominal conditions. When nothing flows the cell contents freeze.
+
+The labels are parcels of liquid at fixed places of the pumped volume (multiples of
+``3 (V_r + V_transfer) / KERNEL_BINS``), weighted by the distribution at their distance
+from the current volume (:func:`label_kernel`). A label keeps its conditions as the
+liquid moves on, so successive measurements of a washout share their labels and the
+kinetics of each label is simulated once: the signal of the next measurement costs only
+the labels that entered since. (Sampling at fixed distances behind the current volume
+would pick new points of a heater ramp at every measurement, each a new kinetics run:
+tens to hundreds of ms per acquisition, during which the simulated liquid flows on.)
 """
 
 from __future__ import annotations
@@ -111,6 +120,27 @@ def residence_kernel(residence_volume_ml: float, tanks: int) -> tuple[np.ndarray
     return v, w
 
 
+def label_kernel(volume_now: float, residence_volume_ml: float,
+                 tanks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels ``u`` (mL of pumped volume) in the flow cell and their weights (sum 1).
+
+    The labels lie on a grid fixed in the pumped volume, spaced like the bins of
+    :func:`residence_kernel` (``FLUSH_VOLUMES`` mean volumes in ``KERNEL_BINS``); those
+    within ``FLUSH_VOLUMES`` mean residence volumes behind ``volume_now`` are weighted
+    by the tanks-in-series density at their distance ``volume_now - u``.
+    """
+    mean = float(residence_volume_ml)
+    step = FLUSH_VOLUMES * mean / KERNEL_BINS
+    top = FLUSH_VOLUMES * mean
+    k_high = math.floor(volume_now / step + 1e-9)
+    k_low = math.ceil((volume_now - top) / step - 1e-9)
+    u = np.arange(k_low, k_high + 1, dtype=float) * step
+    x = np.clip((volume_now - u) / mean, 1e-12, FLUSH_VOLUMES)
+    log_pdf = (tanks - 1) * np.log(x) - tanks * x
+    w = np.exp(log_pdf - log_pdf.max())
+    return u, w / w.sum()
+
+
 class FlowHistory:
     """What the reactor did: time, cumulative pumped volume and both heater readbacks.
 
@@ -146,13 +176,14 @@ class FlowHistory:
         self.last_flow_ml_s = flow_ml_s
 
     def cell_conditions(self, *, geometry: ReactorGeometry, tanks: int, volume_now: float,
-                        time_now: float, flow_ml_s: float,
+                        time_now: float, flow_ml_s: float, final_only: bool = False,
                         ) -> tuple[np.ndarray, list[CellCondition]]:
         """Weights and rounded conditions of every label now in the flow cell.
 
         ``flow_ml_s`` is the total flow now (0 when nothing flows: the contents freeze
         as they were when the flow stopped). Labels with the same rounded condition are
-        merged.
+        merged. With ``final_only``, only the labels that have left the growth oven
+        (whose conditions no longer change) are returned (possibly none).
         """
         v_nuc = float(geometry.nucleation_volume_ml)
         v_r = float(geometry.nucleation_volume_ml + geometry.growth_volume_ml)
@@ -173,14 +204,18 @@ class FlowHistory:
         def temperature_at(times: np.ndarray, series: list[float]) -> np.ndarray:
             return np.interp(np.minimum(times, t_ref), hist_t, np.asarray(series))
 
-        v, w = residence_kernel(v_r + float(geometry.transfer_volume_ml), tanks)
-        u = volume_now - v
+        u, w = label_kernel(volume_now, v_r + float(geometry.transfer_volume_ml), tanks)
+        if final_only:
+            keep = u + v_r <= volume_now
+            u, w = u[keep], w[keep]
+            if u.size == 0:
+                return np.zeros(0), []
         t_in = time_at_volume(u)
         t_out = time_at_volume(u + v_r)
         t_nuc = temperature_at(time_at_volume(u + 0.5 * v_nuc), self.tn)
         t_growth = temperature_at(time_at_volume(u + 0.5 * (v_nuc + v_r)), self.tg)
         merged: dict[CellCondition, float] = {}
-        for i in range(len(v)):
+        for i in range(len(u)):
             cond = CellCondition(round_temperature(t_nuc[i]), round_temperature(t_growth[i]),
                                  round_time(t_out[i] - t_in[i]))
             merged[cond] = merged.get(cond, 0.0) + float(w[i])

@@ -252,15 +252,17 @@ class ReactorWorld:
                             keep_volume_ml=FLUSH_VOLUMES * self.residence_volume_ml * 1.5)
 
     # -- the flow cell -----------------------------------------------------------------
-    def cell_conditions(self) -> tuple[np.ndarray, list[CellCondition]]:
+    def cell_conditions(self, *, final_only: bool = False,
+                        ) -> tuple[np.ndarray, list[CellCondition]]:
         """Weights and rounded conditions of every label now in the flow cell.
 
-        Labels with the same rounded condition are merged.
+        Labels with the same rounded condition are merged. With ``final_only``, only
+        the labels that have left the growth oven (see ``FlowHistory.cell_conditions``).
         """
         return self.history.cell_conditions(
             geometry=self.geometry, tanks=self.dispersion_tanks,
             volume_now=self.volume_pumped, time_now=self.time,
-            flow_ml_s=self.total_flow / 60.0)
+            flow_ml_s=self.total_flow / 60.0, final_only=final_only)
 
     def composition_for(self, condition: CellCondition) -> Any:
         """The (cached) kinetics result for one rounded condition."""
