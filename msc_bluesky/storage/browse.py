@@ -316,14 +316,16 @@ def campaign_table(
     since: float | None = None,
     until: float | None = None,
     md: Mapping[str, Any] | None = None,
+    use_copies: bool = True,
 ):
     """One table over a campaign: a row per condition (raw event), fit results as columns.
 
     Raw runs are chosen as in :func:`find_runs`; every event of a chosen run is a row.
     The scalar event data of the raw run come first, then the scalar fields of the
     newest linked analysis run (``start["raw_uid"]``) joined on ``raw_seq_num``
-    (missing fits are NaN). Array data (spectra, curves, size distributions) are not in
-    the table: use :func:`run_arrays`.
+    (missing fits are NaN); the tables come from copies kept in the analysis runs where
+    they match (``use_copies``), else from the store. Array data (spectra, curves, size
+    distributions) are not in the table: use :func:`run_arrays`.
 
     Parameters
     ----------
@@ -331,6 +333,10 @@ def campaign_table(
         Catalog of runs.
     t_nuc, t_growth, reaction_time, plan_name, since, until, md
         As in :func:`find_runs`.
+    use_copies : bool
+        Use the copies of the scalar tables that the writer keeps in each analysis run
+        (:mod:`.stored_tables`) where they match the stored runs: two searches instead
+        of a table read per run. False reads every table from the store.
 
     Returns
     -------
@@ -340,8 +346,6 @@ def campaign_table(
         ``fit_ok``, ``nc_peak_nm``, ...). A field present in both gets the suffix
         ``_analysis`` on the analysis side.
     """
-    import pandas as pd
-
     raw_runs = find_runs(
         client,
         t_nuc=t_nuc,
@@ -355,12 +359,39 @@ def campaign_table(
     )
     analysis = latest_analysis(client, (r.metadata["start"]["uid"] for r in raw_runs))
     linked_runs = [analysis.get(r.metadata["start"]["uid"]) for r in raw_runs]
-    tables = _scalar_tables(raw_runs + [a for a in linked_runs if a is not None])
-    raw_tables, linked_tables = tables[: len(raw_runs)], iter(tables[len(raw_runs):])
+    return _join_tables(raw_runs, linked_runs, use_copies=use_copies)
+
+
+def _join_tables(raw_runs: list, linked_runs: list, *, use_copies: bool = True):
+    """The campaign table of raw runs and their linked analysis runs (or None each).
+
+    With ``use_copies``, tables kept in the analysis runs' metadata
+    (:func:`~.stored_tables.cached_tables`) are used where they match the stored runs;
+    every other table is read from the store, concurrently.
+    """
+    import pandas as pd
+
+    from .stored_tables import cached_tables
+
+    raw_tables: list[Any] = [None] * len(raw_runs)
+    fit_tables: list[Any] = [None] * len(raw_runs)
+    if use_copies:
+        for i, (run, linked) in enumerate(zip(raw_runs, linked_runs, strict=True)):
+            if linked is not None:
+                raw_tables[i], fit_tables[i] = cached_tables(run, linked)
+    to_read = [(raw_tables, i, run) for i, run in enumerate(raw_runs) if raw_tables[i] is None]
+    to_read += [
+        (fit_tables, i, linked)
+        for i, linked in enumerate(linked_runs)
+        if linked is not None and fit_tables[i] is None
+    ]
+    for (tables, i, _), table in zip(to_read, _scalar_tables([r for *_, r in to_read]),
+                                     strict=True):
+        tables[i] = table
     frames = []
-    for run, table, linked in zip(raw_runs, raw_tables, linked_runs, strict=True):
+    for run, table, linked, fits in zip(raw_runs, raw_tables, linked_runs, fit_tables,
+                                        strict=True):
         start = run.metadata["start"]
-        fits = next(linked_tables) if linked is not None else None
         if table.empty:
             continue
         table.insert(0, "plan_name", start.get("plan_name"))
