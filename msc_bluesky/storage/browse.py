@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .conditions import BOUNDS_KEY, CONDITION_NAMES
-from .layout import ANALYSIS, ANALYSIS_PLAN_NAME, RAW, sources
+from .layout import ANALYSIS, ANALYSIS_PLAN_NAME, RAW, Sources, sources, store_sources
 
 #: Allowed values of the ``kind`` argument.
 RUN_KINDS = ("raw", "analysis", "all")
@@ -131,15 +131,37 @@ def find_runs(
     """
     if kind not in RUN_KINDS:
         raise ValueError(f"kind must be one of {RUN_KINDS}, got {kind!r}")
+    kinds = (RAW, ANALYSIS) if kind == "all" else (kind,)
+    where = store_sources(client) if len(kinds) > 1 else {kind: sources(client, kind)}
+    return _find_runs(
+        where, t_nuc=t_nuc, t_growth=t_growth, reaction_time=reaction_time,
+        plan_name=plan_name, raw_uid=raw_uid, since=since, until=until, md=md,
+        tolerance=tolerance,
+    )
+
+
+def _find_runs(
+    where: Mapping[str, Sources],
+    *,
+    t_nuc: ConditionValue = None,
+    t_growth: ConditionValue = None,
+    reaction_time: ConditionValue = None,
+    plan_name: str | None = None,
+    raw_uid: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    md: Mapping[str, Any] | None = None,
+    tolerance: float = 1e-6,
+) -> list:
+    """:func:`find_runs` in the containers ``where`` gives for each kind searched."""
     wanted = {
         name: interval
         for name, value in zip(CONDITION_NAMES, (t_nuc, t_growth, reaction_time), strict=True)
         if (interval := _interval(name, value, tolerance)) is not None
     }
-    kinds = (RAW, ANALYSIS) if kind == "all" else (kind,)
     runs = []
-    for one_kind in kinds:
-        for container, mixed in sources(client, one_kind).all():
+    for one_kind, found_in in where.items():
+        for container, mixed in found_in.all():
             results = _narrow(
                 container, one_kind, mixed, wanted,
                 plan_name=plan_name, raw_uid=raw_uid, since=since, until=until, md=md,
@@ -288,13 +310,18 @@ def latest_analysis(client, raw_uids: Iterable[str]) -> dict[str, Any]:
     dict
         Raw uid -> analysis run client, for raw runs that have one.
     """
+    return _latest_analysis(sources(client, ANALYSIS), raw_uids)
+
+
+def _latest_analysis(where: Sources, raw_uids: Iterable[str]) -> dict[str, Any]:
+    """:func:`latest_analysis` in the containers ``where``."""
     from tiled.queries import In, Key
 
     uids = list(raw_uids)
     if not uids:
         return {}
     latest: dict[str, Any] = {}
-    for container, mixed in sources(client, ANALYSIS).all():
+    for container, mixed in where.all():
         found = container
         if mixed:
             found = found.search(Key("start.plan_name") == ANALYSIS_PLAN_NAME)
@@ -346,8 +373,9 @@ def campaign_table(
         ``fit_ok``, ``nc_peak_nm``, ...). A field present in both gets the suffix
         ``_analysis`` on the analysis side.
     """
-    raw_runs = find_runs(
-        client,
+    where = store_sources(client)  # the layout, looked up once
+    raw_runs = _find_runs(
+        {RAW: where[RAW]},
         t_nuc=t_nuc,
         t_growth=t_growth,
         reaction_time=reaction_time,
@@ -355,9 +383,8 @@ def campaign_table(
         since=since,
         until=until,
         md=md,
-        kind="raw",
     )
-    analysis = latest_analysis(client, (r.metadata["start"]["uid"] for r in raw_runs))
+    analysis = _latest_analysis(where[ANALYSIS], (r.metadata["start"]["uid"] for r in raw_runs))
     linked_runs = [analysis.get(r.metadata["start"]["uid"]) for r in raw_runs]
     return _join_tables(raw_runs, linked_runs, use_copies=use_copies)
 
