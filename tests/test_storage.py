@@ -214,6 +214,26 @@ def test_campaign_table_reads_tables_whose_copies_do_not_match(store, monkeypatc
         node.update_metadata({TABLES_KEY: original}, drop_revision=True)
 
 
+def test_campaign_table_joins_at_once_as_run_by_run(store):
+    from msc_bluesky.storage import browse
+
+    client = store["client"]
+    raw_runs = find_runs(client)
+    latest = browse.latest_analysis(client, store["raw_uids"])
+    linked = [latest[r.metadata["start"]["uid"]] for r in raw_runs]
+    raw_tables = [browse._scalar_table(r) for r in raw_runs]
+    fit_tables = [browse._scalar_table(r) for r in linked]
+
+    def join(how, linked_runs):
+        return how(raw_runs, [t.copy() for t in raw_tables], linked_runs,
+                   [t.copy() for t in fit_tables])
+
+    at_once = join(browse._join_at_once, linked)
+    assert at_once is not None and len(at_once) == sum(map(len, raw_tables))
+    pd.testing.assert_frame_equal(at_once, join(browse._join_per_run, linked))
+    assert join(browse._join_at_once, [None, *linked[1:]]) is None  # a run without fits
+
+
 def test_scalar_tables_copy_only_what_tiled_writer_stores_so():
     from msc_bluesky.storage.stored_tables import ScalarTables, table_frame
 
