@@ -446,6 +446,12 @@ def _join_tables(raw_runs: list, linked_runs: list, *, use_copies: bool = True):
     return joined
 
 
+def _one_kind(values) -> bool:
+    """Whether the values are all int, all str or all None (pandas then infers alike)."""
+    kinds = {int if type(v) is int else str if isinstance(v, str) else v for v in values}
+    return len(kinds) == 1 and kinds <= {int, str, None}
+
+
 def _repeat(values: list, counts: list[int]) -> list:
     """Each value ``count`` times, in order."""
     return [value for value, count in zip(values, counts, strict=True) for _ in range(count)]
@@ -490,7 +496,8 @@ def _join_at_once(raw_runs: list, raw_tables: list, linked_runs: list, fit_table
 
     Applies to the usual campaign: every raw run with events has a linked analysis run,
     all raw tables have the same columns, all analysis tables too (with
-    ``raw_seq_num``), and every run has an integer ``scan_id`` and a text ``plan_name``.
+    ``raw_seq_num``), and ``scan_id`` and ``plan_name`` are each of one kind (all
+    integers, all text or all missing).
     The per-run join costs ~10 ms of pandas per run, which dominates a campaign table
     built from copies.
     """
@@ -510,8 +517,7 @@ def _join_at_once(raw_runs: list, raw_tables: list, linked_runs: list, fit_table
         or set(_RUN_COLUMNS) & set(raw_columns)
         or any(list(t.columns) != raw_columns or list(f.columns) != fit_columns
                for _, t, _, f in rows)
-        or any(type(s.get("scan_id")) is not int or not isinstance(s.get("plan_name"), str)
-               for s, *_ in rows)
+        or not all(_one_kind(s.get(key) for s, *_ in rows) for key in ("scan_id", "plan_name"))
     ):
         return None
     raw = pd.concat([t for _, t, _, _ in rows], ignore_index=True)
