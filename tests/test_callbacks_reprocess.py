@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from bluesky import RunEngine
 from callbacks_helpers import FAKE_SETTINGS, grid_plan, make_devices, real_or_fake_settings
@@ -83,8 +84,20 @@ def test_reprocess_writes_a_new_linked_analysis_run(stored_run, capsys):
     # A second reprocess adds a second analysis run; the first stays.
     assert main(["reprocess", uid, "--data-dir", str(data_dir), "--settings", settings_json()]) == 0
     client, runs = analysis_runs(data_dir, uid)
-    close_client(client)
-    assert len(runs) == 2
+    try:
+        assert len(runs) == 2
+        # the newest one keeps copies of both tables, and campaign_table uses them
+        from msc_bluesky.storage.browse import campaign_table
+        from msc_bluesky.storage.stored_tables import TABLES_KEY
+
+        copies = runs[-1].metadata[TABLES_KEY]
+        assert copies["raw"]["uid"] == uid
+        assert copies["analysis"]["uid"] == runs[-1].metadata["start"]["uid"]
+        copied = campaign_table(client)
+        assert set(copied["analysis_uid"]) == {runs[-1].metadata["start"]["uid"]}
+        pd.testing.assert_frame_equal(copied, campaign_table(client, use_copies=False))
+    finally:
+        close_client(client)
 
 
 def test_reprocess_refuses_unknown_and_analysis_uids(stored_run, capsys):

@@ -6,8 +6,10 @@ One SQLite catalog for the whole module (catalog creation takes seconds).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from bluesky import RunEngine
+from event_model import compose_run
 from storage_support import analysis_documents, condition_scan, make_devices
 
 from msc_bluesky.storage.backup import RunJournal, encode_document, pending_journals, read_journal
@@ -159,6 +161,108 @@ def test_campaign_table_rows_and_fit_columns(store):
         assert set(rows["analysis_uid"]) == {docs[0][1]["uid"]}
     only_b = campaign_table(store["client"], t_nuc=280)
     assert set(only_b["raw_uid"]) == {store["raw_uids"][1]}
+
+
+def _counting_reads(monkeypatch):
+    """Count the scalar tables campaign_table reads from the store."""
+    from msc_bluesky.storage import browse
+
+    reads: list[str] = []
+    real = browse._scalar_table
+
+    def counted(run, stream="primary"):
+        reads.append(run.metadata["start"]["uid"])
+        return real(run, stream)
+
+    monkeypatch.setattr(browse, "_scalar_table", counted)
+    return reads
+
+
+def test_campaign_table_from_copies_equals_table_reads(store, monkeypatch):
+    from msc_bluesky.storage.stored_tables import TABLES_KEY
+
+    client = store["client"]
+    for raw_uid, docs in store["analysis"].items():
+        copies = client["analysis"][docs[0][1]["uid"]].metadata[TABLES_KEY]
+        assert copies["raw"]["uid"] == raw_uid
+        assert copies["analysis"]["rows"] == len(_events(docs))
+    reads = _counting_reads(monkeypatch)
+    read = campaign_table(client, use_copies=False)
+    assert len(reads) == 6  # three raw runs, three analysis runs
+    reads.clear()
+    copied = campaign_table(client)
+    assert reads == []
+    pd.testing.assert_frame_equal(copied, read)
+
+
+def test_campaign_table_reads_tables_whose_copies_do_not_match(store, monkeypatch):
+    from msc_bluesky.storage.stored_tables import TABLES_KEY
+
+    client = store["client"]
+    raw_uid = store["raw_uids"][1]
+    node = client["analysis"][store["analysis"][raw_uid][0][1]["uid"]]
+    original = node.metadata[TABLES_KEY]
+    stale = {**original, "raw": {**original["raw"], "stop_uid": "another stop"},
+             "analysis": {**original["analysis"], "rows": original["analysis"]["rows"] + 1}}
+    node.update_metadata({TABLES_KEY: stale}, drop_revision=True)
+    try:
+        reads = _counting_reads(monkeypatch)
+        table = campaign_table(client)
+        assert sorted(reads) == sorted([raw_uid, node.metadata["start"]["uid"]])
+        pd.testing.assert_frame_equal(table, campaign_table(client, use_copies=False))
+    finally:
+        node.update_metadata({TABLES_KEY: original}, drop_revision=True)
+
+
+def test_campaign_table_joins_at_once_as_run_by_run(store):
+    from msc_bluesky.storage import browse
+
+    client = store["client"]
+    raw_runs = find_runs(client)
+    latest = browse.latest_analysis(client, store["raw_uids"])
+    linked = [latest[r.metadata["start"]["uid"]] for r in raw_runs]
+    raw_tables = [browse._scalar_table(r) for r in raw_runs]
+    fit_tables = [browse._scalar_table(r) for r in linked]
+
+    def join(how, linked_runs):
+        return how(raw_runs, [t.copy() for t in raw_tables], linked_runs,
+                   [t.copy() for t in fit_tables])
+
+    at_once = join(browse._join_at_once, linked)
+    assert at_once is not None and len(at_once) == sum(map(len, raw_tables))
+    pd.testing.assert_frame_equal(at_once, join(browse._join_per_run, linked))
+    assert join(browse._join_at_once, [None, *linked[1:]]) is None  # a run without fits
+
+
+def test_scalar_tables_copy_only_what_tiled_writer_stores_so():
+    from msc_bluesky.storage.stored_tables import ScalarTables, table_frame
+
+    def run(data_keys, rows, raw_uid=None):
+        md = {"plan_name": "p", **({"raw_uid": raw_uid} if raw_uid else {})}
+        bundle = compose_run(metadata=md)
+        desc = bundle.compose_descriptor(name="primary", data_keys=data_keys)
+        docs = [("start", bundle.start_doc), ("descriptor", desc.descriptor_doc)]
+        docs += [("event", desc.compose_event(data=r, timestamps=dict.fromkeys(r, 0.0),
+                                              seq_num=i + 1)) for i, r in enumerate(rows)]
+        return [*docs, ("stop", bundle.compose_stop())]
+
+    number = {"dtype": "number", "shape": [], "source": "x"}
+    raw = run({"a": number, "spectrum": {"dtype": "array", "shape": [3], "source": "x"}},
+              [{"a": 1.5, "spectrum": [1, 2, 3]}, {"a": 2.5, "spectrum": [4, 5, 6]}])
+    fit = run({"b": number}, [{"b": None}, {"b": "7"}], raw_uid=raw[0][1]["uid"])
+    renamed = run({"time": number}, [{"time": 1.0}], raw_uid=raw[0][1]["uid"])
+    tables = ScalarTables()
+    for name, doc in raw + fit + renamed:
+        tables(name, doc)
+    assert tables.copies(raw[0][1]["uid"]) is None  # not an analysis run
+    copies = tables.copies(fit[0][1]["uid"])
+    raw_frame = table_frame(copies["raw"]["table"])
+    assert list(raw_frame.columns) == ["seq_num", "time", "a"]  # arrays go to zarr
+    assert raw_frame["a"].tolist() == [1.5, 2.5]
+    # a first batch of nulls makes a text column, as in TiledWriter
+    b = table_frame(copies["analysis"]["table"])["b"].tolist()
+    assert pd.isna(b[0]) and b[1] == "7"
+    assert tables.copies(renamed[0][1]["uid"])["analysis"] is None  # TiledWriter renames
 
 
 def test_condition_bounds_ignore_non_numbers():

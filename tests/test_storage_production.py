@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from bluesky import RunEngine
 from postgres_support import temporary_database
@@ -95,6 +96,10 @@ def test_postgres_server_serves_what_the_embedded_store_holds(postgres_uri, tmp_
             assert len(remote) == len(local) == 3
             assert list(remote.columns) == list(local.columns)
             assert remote["phase"].notna().sum() == local["phase"].notna().sum() == 2
+            # the table copies came along and still describe the copied runs
+            (fit,) = served["analysis"].values()
+            assert fit.metadata["msc_scalar_tables"]["raw"]["uid"] == docs[0][1]["uid"]
+            pd.testing.assert_frame_equal(remote, campaign_table(served, use_copies=False))
             assert find_run(served, docs[0][1]["uid"][:8]).metadata["stop"]["exit_status"] == (
                 "success"
             )

@@ -39,12 +39,26 @@ def _json_object(text: str) -> dict:
     return value
 
 
+def _keep_tables(client, tables, uid: str) -> None:
+    """Store the table copies in the new analysis run; a failure only slows tables."""
+    from msc_bluesky.storage.stored_tables import keep_tables
+
+    copies = tables.copies(uid)
+    if copies is None:
+        return
+    try:
+        keep_tables(client, tables.start_of(uid), copies)
+    except Exception as err:
+        logger.info("table copies of run %s not stored: %s", uid, err)
+
+
 def run(args: argparse.Namespace) -> int:
     """Read the raw run from tiled, analyse it, write the analysis run; 0 on success."""
     from msc_bluesky.callbacks import AnalysisSettings, LiveTable
     from msc_bluesky.callbacks.analysis_run import reprocess_documents
     from msc_bluesky.storage.catalog import close_client
     from msc_bluesky.storage.layout import find_run
+    from msc_bluesky.storage.stored_tables import ScalarTables
     from msc_bluesky.storage.writer import make_tiled_writer
 
     try:
@@ -62,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: no run with uid {args.uid!r} in tiled", file=sys.stderr)
             return 1
         writer = make_tiled_writer(client)
+        tables = ScalarTables()  # copies of the raw and new analysis tables (campaign_table)
         failures: list[str] = []
 
         def emit(name: str, doc: dict) -> None:
@@ -70,15 +85,20 @@ def run(args: argparse.Namespace) -> int:
             except Exception as err:  # record, finish the analysis, then fail
                 failures.append(f"{name}: {type(err).__name__}: {err}")
                 raise
+            tables(name, doc)
 
         listeners = [LiveTable()] if args.table else []
         try:
-            analysis_uid = reprocess_documents(
-                stored_documents(raw), emit, settings, listeners=listeners
-            )
+            raw_documents = stored_documents(raw)
+            for name, doc in raw_documents:
+                tables(name, doc)
+            analysis_uid = reprocess_documents(raw_documents, emit, settings,
+                                               listeners=listeners)
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
+        if analysis_uid is not None and not failures:
+            _keep_tables(client, tables, analysis_uid)
     finally:
         close_client(client)
     if failures:

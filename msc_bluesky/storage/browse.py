@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .conditions import BOUNDS_KEY, CONDITION_NAMES
-from .layout import ANALYSIS, ANALYSIS_PLAN_NAME, RAW, sources
+from .layout import ANALYSIS, ANALYSIS_PLAN_NAME, RAW, Sources, sources, store_sources
 
 #: Allowed values of the ``kind`` argument.
 RUN_KINDS = ("raw", "analysis", "all")
@@ -131,15 +131,37 @@ def find_runs(
     """
     if kind not in RUN_KINDS:
         raise ValueError(f"kind must be one of {RUN_KINDS}, got {kind!r}")
+    kinds = (RAW, ANALYSIS) if kind == "all" else (kind,)
+    where = store_sources(client) if len(kinds) > 1 else {kind: sources(client, kind)}
+    return _find_runs(
+        where, t_nuc=t_nuc, t_growth=t_growth, reaction_time=reaction_time,
+        plan_name=plan_name, raw_uid=raw_uid, since=since, until=until, md=md,
+        tolerance=tolerance,
+    )
+
+
+def _find_runs(
+    where: Mapping[str, Sources],
+    *,
+    t_nuc: ConditionValue = None,
+    t_growth: ConditionValue = None,
+    reaction_time: ConditionValue = None,
+    plan_name: str | None = None,
+    raw_uid: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    md: Mapping[str, Any] | None = None,
+    tolerance: float = 1e-6,
+) -> list:
+    """:func:`find_runs` in the containers ``where`` gives for each kind searched."""
     wanted = {
         name: interval
         for name, value in zip(CONDITION_NAMES, (t_nuc, t_growth, reaction_time), strict=True)
         if (interval := _interval(name, value, tolerance)) is not None
     }
-    kinds = (RAW, ANALYSIS) if kind == "all" else (kind,)
     runs = []
-    for one_kind in kinds:
-        for container, mixed in sources(client, one_kind).all():
+    for one_kind, found_in in where.items():
+        for container, mixed in found_in.all():
             results = _narrow(
                 container, one_kind, mixed, wanted,
                 plan_name=plan_name, raw_uid=raw_uid, since=since, until=until, md=md,
@@ -288,13 +310,18 @@ def latest_analysis(client, raw_uids: Iterable[str]) -> dict[str, Any]:
     dict
         Raw uid -> analysis run client, for raw runs that have one.
     """
+    return _latest_analysis(sources(client, ANALYSIS), raw_uids)
+
+
+def _latest_analysis(where: Sources, raw_uids: Iterable[str]) -> dict[str, Any]:
+    """:func:`latest_analysis` in the containers ``where``."""
     from tiled.queries import In, Key
 
     uids = list(raw_uids)
     if not uids:
         return {}
     latest: dict[str, Any] = {}
-    for container, mixed in sources(client, ANALYSIS).all():
+    for container, mixed in where.all():
         found = container
         if mixed:
             found = found.search(Key("start.plan_name") == ANALYSIS_PLAN_NAME)
@@ -316,14 +343,16 @@ def campaign_table(
     since: float | None = None,
     until: float | None = None,
     md: Mapping[str, Any] | None = None,
+    use_copies: bool = True,
 ):
     """One table over a campaign: a row per condition (raw event), fit results as columns.
 
     Raw runs are chosen as in :func:`find_runs`; every event of a chosen run is a row.
     The scalar event data of the raw run come first, then the scalar fields of the
     newest linked analysis run (``start["raw_uid"]``) joined on ``raw_seq_num``
-    (missing fits are NaN). Array data (spectra, curves, size distributions) are not in
-    the table: use :func:`run_arrays`.
+    (missing fits are NaN); the tables come from copies kept in the analysis runs where
+    they match (``use_copies``), else from the store. Array data (spectra, curves, size
+    distributions) are not in the table: use :func:`run_arrays`.
 
     Parameters
     ----------
@@ -331,6 +360,10 @@ def campaign_table(
         Catalog of runs.
     t_nuc, t_growth, reaction_time, plan_name, since, until, md
         As in :func:`find_runs`.
+    use_copies : bool
+        Use the copies of the scalar tables that the writer keeps in each analysis run
+        (:mod:`.stored_tables`) where they match the stored runs: two searches instead
+        of a table read per run. False reads every table from the store.
 
     Returns
     -------
@@ -340,10 +373,9 @@ def campaign_table(
         ``fit_ok``, ``nc_peak_nm``, ...). A field present in both gets the suffix
         ``_analysis`` on the analysis side.
     """
-    import pandas as pd
-
-    raw_runs = find_runs(
-        client,
+    where = _layout_of(client)
+    raw_runs = _find_runs(
+        {RAW: where[RAW]},
         t_nuc=t_nuc,
         t_growth=t_growth,
         reaction_time=reaction_time,
@@ -351,16 +383,92 @@ def campaign_table(
         since=since,
         until=until,
         md=md,
-        kind="raw",
     )
-    analysis = latest_analysis(client, (r.metadata["start"]["uid"] for r in raw_runs))
+    analysis = _latest_analysis(where[ANALYSIS], (r.metadata["start"]["uid"] for r in raw_runs))
     linked_runs = [analysis.get(r.metadata["start"]["uid"]) for r in raw_runs]
-    tables = _scalar_tables(raw_runs + [a for a in linked_runs if a is not None])
-    raw_tables, linked_tables = tables[: len(raw_runs)], iter(tables[len(raw_runs):])
+    return _join_tables(raw_runs, linked_runs, use_copies=use_copies)
+
+
+#: Seconds campaign_table reuses a store's layout (its ``raw``/``analysis`` containers).
+LAYOUT_REUSE_S = 30.0
+
+
+def _layout_of(client) -> dict[str, Sources]:
+    """:func:`~.layout.store_sources`, remembered on the client for a while.
+
+    A dashboard polling the campaign table then needs no root listing per poll. Only a
+    store with both containers and no runs of the old layout is remembered: containers
+    are created once and never removed, so that answer does not go stale.
+    """
+    import time
+
+    now = time.monotonic()
+    remembered = getattr(client, "_msc_layout", None)
+    if remembered is not None and now - remembered[0] < LAYOUT_REUSE_S:
+        return remembered[1]
+    where = store_sources(client)
+    if all(w.containers and not w.mixed for w in where.values()):
+        try:
+            client._msc_layout = (now, where)
+        except AttributeError:  # a client class with slots: look it up each time
+            pass
+    return where
+
+
+def _join_tables(raw_runs: list, linked_runs: list, *, use_copies: bool = True):
+    """The campaign table of raw runs and their linked analysis runs (or None each).
+
+    With ``use_copies``, tables kept in the analysis runs' metadata
+    (:func:`~.stored_tables.cached_tables`) are used where they match the stored runs;
+    every other table is read from the store, concurrently.
+    """
+
+    from .stored_tables import cached_tables
+
+    raw_tables: list[Any] = [None] * len(raw_runs)
+    fit_tables: list[Any] = [None] * len(raw_runs)
+    if use_copies:
+        for i, (run, linked) in enumerate(zip(raw_runs, linked_runs, strict=True)):
+            if linked is not None:
+                raw_tables[i], fit_tables[i] = cached_tables(run, linked)
+    to_read = [(raw_tables, i, run) for i, run in enumerate(raw_runs) if raw_tables[i] is None]
+    to_read += [
+        (fit_tables, i, linked)
+        for i, linked in enumerate(linked_runs)
+        if linked is not None and fit_tables[i] is None
+    ]
+    for (tables, i, _), table in zip(to_read, _scalar_tables([r for *_, r in to_read]),
+                                     strict=True):
+        tables[i] = table
+    joined = _join_at_once(raw_runs, raw_tables, linked_runs, fit_tables)
+    if joined is None:
+        joined = _join_per_run(raw_runs, raw_tables, linked_runs, fit_tables)
+    return joined
+
+
+def _one_kind(values) -> bool:
+    """Whether the values are all int, all str or all None (pandas then infers alike)."""
+    kinds = {int if type(v) is int else str if isinstance(v, str) else v for v in values}
+    return len(kinds) == 1 and kinds <= {int, str, None}
+
+
+def _repeat(values: list, counts: list[int]) -> list:
+    """Each value ``count`` times, in order."""
+    return [value for value, count in zip(values, counts, strict=True) for _ in range(count)]
+
+
+#: Columns campaign_table puts before a raw run's scalar data.
+_RUN_COLUMNS = ("raw_uid", "scan_id", "plan_name")
+
+
+def _join_per_run(raw_runs: list, raw_tables: list, linked_runs: list, fit_tables: list):
+    """The campaign table, one merge per raw run (any mix of columns)."""
+    import pandas as pd
+
     frames = []
-    for run, table, linked in zip(raw_runs, raw_tables, linked_runs, strict=True):
+    for run, table, linked, fits in zip(raw_runs, raw_tables, linked_runs, fit_tables,
+                                        strict=True):
         start = run.metadata["start"]
-        fits = next(linked_tables) if linked is not None else None
         if table.empty:
             continue
         table.insert(0, "plan_name", start.get("plan_name"))
@@ -381,3 +489,52 @@ def campaign_table(
     if not frames:
         return pd.DataFrame(columns=["raw_uid", "scan_id", "plan_name", "seq_num", "time"])
     return pd.concat(frames, ignore_index=True)
+
+
+def _join_at_once(raw_runs: list, raw_tables: list, linked_runs: list, fit_tables: list):
+    """:func:`_join_per_run`'s table in a few pandas operations, or None.
+
+    Applies to the usual campaign: every raw run with events has a linked analysis run,
+    all raw tables have the same columns, all analysis tables too (with
+    ``raw_seq_num``), and ``scan_id`` and ``plan_name`` are each of one kind (all
+    integers, all text or all missing).
+    The per-run join costs ~10 ms of pandas per run, which dominates a campaign table
+    built from copies.
+    """
+    import pandas as pd
+
+    rows = [(run.metadata["start"], table, linked, fits)
+            for run, table, linked, fits in zip(raw_runs, raw_tables, linked_runs, fit_tables,
+                                                strict=True)
+            if not table.empty]  # fmt: skip
+    if not rows or any(linked is None for _, _, linked, _ in rows):
+        return None
+    raw_columns, fit_columns = list(rows[0][1].columns), list(rows[0][3].columns)
+    if (
+        "raw_seq_num" not in fit_columns
+        or "seq_num" not in raw_columns
+        or "analysis_uid" in fit_columns
+        or set(_RUN_COLUMNS) & set(raw_columns)
+        or any(list(t.columns) != raw_columns or list(f.columns) != fit_columns
+               for _, t, _, f in rows)
+        or not all(_one_kind(s.get(key) for s, *_ in rows) for key in ("scan_id", "plan_name"))
+    ):
+        return None
+    raw = pd.concat([t for _, t, _, _ in rows], ignore_index=True)
+    fits = pd.concat([f for *_, f in rows], ignore_index=True)
+    fits = fits.drop(columns=["seq_num", "time"], errors="ignore")
+    raw_counts = [len(t) for _, t, _, _ in rows]
+    fit_counts = [len(f) for *_, f in rows]
+    for name, key in reversed(list(zip(_RUN_COLUMNS, ("uid", "scan_id", "plan_name"),
+                                       strict=True))):
+        raw.insert(0, name, _repeat([s.get(key) for s, *_ in rows], raw_counts))
+    uids = [linked.metadata["start"]["uid"] for _, _, linked, _ in rows]
+    fits.insert(0, "analysis_uid", _repeat(uids, fit_counts))
+    fits.insert(0, "raw_uid", _repeat([s["uid"] for s, *_ in rows], fit_counts))
+    return raw.merge(
+        fits,
+        how="left",
+        left_on=["raw_uid", "seq_num"],
+        right_on=["raw_uid", "raw_seq_num"],
+        suffixes=("", "_analysis"),
+    ).drop(columns=["raw_seq_num"])

@@ -32,6 +32,7 @@ from .layout import (
     run_kind,
     sources,
 )
+from .stored_tables import TABLES_KEY, keep_tables
 from .writer import make_tiled_writer
 
 logger = logging.getLogger(__name__)
@@ -141,6 +142,12 @@ def copy_run(target, run, *, batch_size: int = COPY_BATCH_SIZE) -> tuple[str, in
     for name, doc in stored_documents(run):
         writer(name, doc)
         n += 1
+    copies = run.metadata.get(TABLES_KEY)
+    if copies:  # the same start and stop documents: the copies still describe the runs
+        try:
+            keep_tables(target, start, copies)
+        except Exception as err:
+            logger.info("run %s: table copies not copied (%s)", uid, err)
     return outcome, n
 
 

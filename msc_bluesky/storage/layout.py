@@ -136,6 +136,43 @@ def sources(client, kind: str) -> Sources:
     return Sources(containers=containers, mixed=mixed)
 
 
+def store_sources(client) -> dict[str, Sources]:
+    """:func:`sources` of every kind, from one listing of the store's root.
+
+    :func:`sources` looks the layout up for one kind (a few requests each); readers
+    that search both kinds (:func:`~.browse.campaign_table`) use this instead. A root
+    with runs of the old layout beside the containers is looked up as by
+    :func:`sources`.
+
+    Parameters
+    ----------
+    client : tiled client
+        The store's root, or a catalog of runs.
+
+    Returns
+    -------
+    dict
+        Kind (``"raw"``, ``"analysis"``) -> :class:`Sources`.
+    """
+    if is_run_catalog(client):
+        mixed = [as_run_catalog(client)]
+        return {kind: Sources(containers=[], mixed=mixed) for kind in CONTAINERS}
+    total = len(client)
+    if total > len(CONTAINERS):  # runs of the old layout at the root
+        return {kind: sources(client, kind) for kind in CONTAINERS}
+    from itertools import islice
+
+    children = dict(islice(client.items(), total))
+    mixed = [as_run_catalog(client)] if any(k not in CONTAINERS for k in children) else []
+    return {
+        kind: Sources(
+            containers=[as_run_catalog(children[kind])] if kind in children else [],
+            mixed=mixed,
+        )
+        for kind in CONTAINERS
+    }
+
+
 def as_run_catalog(client, *, run_client: str = "v3"):
     """The same node as a catalog of runs, with a structure-client map of its own.
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .backup import REPLAYED_SUBDIR, locked_if_idle, pending_journals, read_journal
 from .layout import container_for
+from .stored_tables import ScalarTables, keep_tables
 from .writer import make_tiled_writer
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,8 @@ def _stored_state(client, uid: str) -> str:
     return "complete" if node.metadata.get("stop") else "partial"
 
 
-def replay_journal(client, path: str | Path, *, batch_size: int = REPLAY_BATCH_SIZE) -> str:
+def replay_journal(client, path: str | Path, *, batch_size: int = REPLAY_BATCH_SIZE,
+                   tables: ScalarTables | None = None) -> str:
     """Load one journal into tiled.
 
     Parameters
@@ -99,6 +101,10 @@ def replay_journal(client, path: str | Path, *, batch_size: int = REPLAY_BATCH_S
         The journal.
     batch_size : int
         Events per tiled write.
+    tables : ScalarTables, optional
+        Collects the runs' scalar tables; a replayed linked analysis run gets copies
+        of its own and (when replayed before it with the same collector) its raw run's
+        table (:mod:`.stored_tables`).
 
     Returns
     -------
@@ -119,6 +125,15 @@ def replay_journal(client, path: str | Path, *, batch_size: int = REPLAY_BATCH_S
     writer = make_tiled_writer(client, batch_size)
     for name, doc in docs:
         writer(name, doc)
+    if tables is not None:  # copies of the scalar tables for campaign_table
+        for name, doc in docs:
+            tables(name, doc)
+        copies = tables.copies(uid)
+        if copies is not None:
+            try:
+                keep_tables(client, docs[0][1], copies)
+            except Exception as err:
+                logger.info("run %s: table copies not stored (%s)", uid, err)
     return "replayed"
 
 
@@ -141,6 +156,7 @@ def replay_backups(
     ReplayReport
     """
     report = ReplayReport()
+    tables = ScalarTables(batch_size)
     done_dir = Path(backup_dir) / REPLAYED_SUBDIR
     for path in pending_journals(backup_dir):
         with locked_if_idle(path) as idle:
@@ -148,7 +164,7 @@ def replay_backups(
                 report.in_use.append(path)
                 continue
             try:
-                outcome = replay_journal(client, path, batch_size=batch_size)
+                outcome = replay_journal(client, path, batch_size=batch_size, tables=tables)
             except Exception as err:
                 logger.exception("replay of %s failed", path)
                 report.failed[path] = f"{type(err).__name__}: {err}"

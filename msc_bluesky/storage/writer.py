@@ -34,6 +34,7 @@ from typing import Any
 from .backup import STORED_SUBDIR, RunJournal, read_journal
 from .conditions import add_condition_bounds
 from .layout import container_for
+from .stored_tables import ScalarTables, keep_tables
 
 logger = logging.getLogger(__name__)
 
@@ -335,6 +336,10 @@ class JournaledWriter:
         Seconds to wait for the server's answer when checking it after a failure.
     retry_delays : sequence of float
         Pauses (s) before each retry of a transient failure; ``()`` disables retries.
+    keep_tables : bool
+        When a linked analysis run stops, store copies of its raw run's and its own
+        scalar tables in its metadata (:mod:`.stored_tables`), so that
+        :func:`~.browse.campaign_table` needs no table read per run.
     """
 
     def __init__(
@@ -346,6 +351,7 @@ class JournaledWriter:
         keep_backup: bool = False,
         probe_timeout: float = 2.0,
         retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS_S,
+        keep_tables: bool = True,
     ) -> None:
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -357,6 +363,7 @@ class JournaledWriter:
         self.probe_timeout = probe_timeout
         self.retry_delays = tuple(float(d) for d in retry_delays)
         self.status = WriterStatus()
+        self._tables = ScalarTables(self.batch_size) if keep_tables else None
         if client is not None:
             bound_tiled_retries(client)
         self._offline = client is None
@@ -478,8 +485,22 @@ class JournaledWriter:
                 if not self._retry(uid, state, err):
                     self._fail(uid, state, f"{type(err).__name__}: {err}")
         state.handled += 1
+        if self._tables is not None:
+            self._tables(name, doc)
+            if name == "stop" and not state.failed:
+                self._keep_tables(uid)
         if name == "stop":
             self._finish(uid, state)
+
+    def _keep_tables(self, uid: str) -> None:
+        """Copies of the scalar tables into a stopped analysis run (never fails the run)."""
+        copies = self._tables.copies(uid)
+        if copies is None:
+            return
+        try:
+            keep_tables(self.client, self._tables.start_of(uid), copies)
+        except Exception as err:  # campaign_table then reads the tables instead
+            logger.info("run %s: table copies not stored (%s: %s)", uid, type(err).__name__, err)
 
     def _finish(self, uid: str, state: _RunState) -> None:
         del self._runs[uid]
