@@ -651,11 +651,9 @@ class JournaledWriter:
                 continue
             try:
                 state.tiled.write_pending()
-            except Exception as err:
+            except Exception as err:  # as for a document: retried, else the journal is kept
                 if not self._retry(uid, state, err, in_flight=0):
                     self._fail(uid, state, f"{type(err).__name__}: {err}")
-                elif state.tiled is not None:
-                    state.tiled.write_pending()  # the rewritten run's cached events
 
     def _finish(self, uid: str, state: _RunState) -> None:
         del self._runs[uid]
