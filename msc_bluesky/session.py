@@ -224,12 +224,16 @@ class Session:
     RE : bluesky.RunEngine
     reactor, uvvis, saxs : ophyd devices or None
     client : tiled client or None
-        Catalog of runs (None when the tiled server could not be reached).
+        Catalog of runs (None when the tiled server could not be reached, and, with
+        ``store_in_background``, until :meth:`store_ready`).
     writer : JournaledWriter
     live_analysis : LiveAnalysis or None
     config : SessionConfig
     tokens : dict
         Subscription tokens by name.
+    store_error : str
+        Why the store could not be opened ("" when it is open, still opening, or an
+        unreachable server was reported by the writer).
     """
 
     RE: Any
