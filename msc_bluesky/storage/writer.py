@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 #: Default events per tiled write: 1, so a crash loses at most the event in flight.
 DEFAULT_BATCH_SIZE = 1
+#: Seconds an event may wait for a full batch while the writer has nothing else to do
+#: (a run's first events do not wait: they create its nodes in tiled).
+DEFAULT_MAX_WAIT_S = 5.0
 #: Pauses (s) before each retry of a run whose tiled write failed transiently.
 DEFAULT_RETRY_DELAYS_S: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0)
 
@@ -232,14 +235,36 @@ def _tiled_writer_class():
     class RunWriter(base):
         close_streams = True
 
-        def write_pending(self) -> int:
-            """Write the events cached for the next batch now; the number written."""
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self._waiting_since: dict[str, float] = {}  # stream -> first unwritten event
+            self._created: set[str] = set()  # streams with their nodes in tiled
+
+        def event(self, doc) -> None:
+            stream = self._desc_nodes[doc["descriptor"]].item["id"]
+            self._waiting_since.setdefault(stream, time.monotonic())
+            super().event(doc)
+            if not self._internal_data_cache.get(stream):  # the batch was full: written
+                self._created.add(stream)
+                self._waiting_since.pop(stream, None)
+
+        def write_pending(self, max_wait_s: float = 0.0) -> int:
+            """Write the events cached for the next batch now; the number written.
+
+            Only those of streams with nothing in tiled yet (their first write creates
+            the nodes: the costly part) or waiting for ``max_wait_s`` seconds or more.
+            """
             written = 0
+            now = time.monotonic()
             for stream, cache in getattr(self, "_internal_data_cache", {}).items():
-                if cache:
-                    written += len(cache)
-                    self._write_internal_data(cache, desc_node=self._desc_nodes[stream])
-                    cache.clear()
+                if not cache or (stream in self._created and
+                                 now - self._waiting_since.get(stream, now) < max_wait_s):
+                    continue
+                written += len(cache)
+                self._write_internal_data(cache, desc_node=self._desc_nodes[stream])
+                cache.clear()
+                self._created.add(stream)
+                self._waiting_since.pop(stream, None)
             return written
 
         def _close_stream_tree(self) -> None:
@@ -322,22 +347,29 @@ class RoutedTiledWriter:
             self._writers[path] = writer
         return writer
 
-    def write_pending(self) -> int:
-        """Write the events of open runs still waiting for a full batch, now.
+    def write_pending(self, max_wait_s: float = 0.0) -> int:
+        """Write events of open runs still waiting for a full batch, now.
 
-        The writer calls this when it has nothing else to do, so a run's events reach
-        tiled while the next condition is measured, not all at its stop.
+        The writer calls this when it has nothing else to do: a stream's first events
+        (which create its nodes in tiled, the costly part) and events that have waited
+        ``max_wait_s`` seconds or more are written, so a run's stop has little left to
+        write and readers see its events soon; the others wait for their batch.
+
+        Parameters
+        ----------
+        max_wait_s : float
+            Seconds an event may wait for its batch (0: write every waiting event).
 
         Returns
         -------
         int
-            Events written (0 when none were waiting, or with a ``bluesky_tiled_plugins``
+            Events written (0 when none were due, or with a ``bluesky_tiled_plugins``
             that does not expose its run writers).
         """
         written = 0
         for writer in self._writers.values():
             for run_writer in list(getattr(writer, "run_writers", {}).values()):
-                written += run_writer.write_pending()
+                written += run_writer.write_pending(max_wait_s)
         return written
 
     def __call__(self, name: str, doc: dict) -> None:
@@ -442,6 +474,11 @@ class JournaledWriter:
         Seconds to wait for the server's answer when checking it after a failure.
     retry_delays : sequence of float
         Pauses (s) before each retry of a transient failure; ``()`` disables retries.
+    max_wait_s : float
+        With ``batch_size`` > 1: when the writer has nothing queued, it writes a run's
+        first events at once and others once they have waited this long, without
+        waiting for a full batch (:meth:`RoutedTiledWriter.write_pending`). Default
+        :data:`DEFAULT_MAX_WAIT_S`.
     """
 
     def __init__(
@@ -453,6 +490,7 @@ class JournaledWriter:
         keep_backup: bool = False,
         probe_timeout: float = 2.0,
         retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS_S,
+        max_wait_s: float | None = None,
     ) -> None:
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -462,6 +500,7 @@ class JournaledWriter:
         self.keep_backup = keep_backup
         self.probe_timeout = probe_timeout
         self.retry_delays = tuple(float(d) for d in retry_delays)
+        self.max_wait_s = DEFAULT_MAX_WAIT_S if max_wait_s is None else float(max_wait_s)
         self.status = WriterStatus()
         self._client_future = None
         self.store_error = ""
@@ -639,18 +678,19 @@ class JournaledWriter:
             self._finish(uid, state)
 
     def _write_pending(self) -> None:
-        """Nothing queued: write the events open runs hold for their next batch.
+        """Nothing queued: write the due events open runs hold for their next batch.
 
-        With ``batch_size`` > 1 a run's events are then in tiled while the next ones
-        are measured, and its stop has little left to write; while documents keep
-        arriving, batches fill as before. A failure is handled as for any document
-        (retried from the journal, else the run goes to the backup directory).
+        With ``batch_size`` > 1: a stream's first events (they create its nodes, most of
+        a short run's cost) and events waiting :attr:`max_wait_s` or longer, checked
+        whenever the writer has just emptied its queue; the others fill their batch as
+        before. A failure is handled as for any document (retried from the journal,
+        else the run goes to the backup directory).
         """
         for uid, state in list(self._runs.items()):
             if state.failed or state.tiled is None or not hasattr(state.tiled, "write_pending"):
                 continue
             try:
-                state.tiled.write_pending()
+                state.tiled.write_pending(self.max_wait_s)
             except Exception as err:  # as for a document: retried, else the journal is kept
                 if not self._retry(uid, state, err, in_flight=0):
                     self._fail(uid, state, f"{type(err).__name__}: {err}")
