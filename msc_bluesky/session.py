@@ -382,6 +382,19 @@ def _open_store_in_background(config: SessionConfig, directory: DataDirectory) -
     return future
 
 
+#: Wall seconds the live analysis (on its own thread) waits at most for a store opening
+#: in the background before it starts on the documents queued for it.
+STORE_FIRST_WAIT_S = 20.0
+
+
+def _quietly(wait: Callable[[float], Any], timeout: float) -> None:
+    try:
+        wait(timeout)
+    except TimeoutError:
+        logger.info("the store is still opening after %g s; the live analysis goes on",
+                    timeout)
+
+
 def _close_when_open(future: Future) -> None:
     """Close the client a background opening gives, once it has it (session not built)."""
 
@@ -479,8 +492,13 @@ def build_session(
         if threaded:
             from msc_bluesky.callbacks.threaded import ThreadedCallback
 
+            # While the store opens in the background the fits wait for it (bounded):
+            # opening it is CPU work that the fits would otherwise slow down, and their
+            # documents only queue for it meanwhile; the RunEngine never waits.
+            wait = (None if writer.client is not None else
+                    lambda: _quietly(writer.wait_client, STORE_FIRST_WAIT_S))
             analysis = session.analysis_thread = ThreadedCallback(
-                session.live_analysis, name="msc-live-analysis")
+                session.live_analysis, name="msc-live-analysis", before_first=wait)
         session.tokens["live_analysis"] = RE.subscribe(analysis)
     if config.progress:
         from bluesky.utils import ProgressBarManager
