@@ -17,6 +17,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,12 +224,16 @@ class Session:
     RE : bluesky.RunEngine
     reactor, uvvis, saxs : ophyd devices or None
     client : tiled client or None
-        Catalog of runs (None when the tiled server could not be reached).
+        Catalog of runs (None when the tiled server could not be reached, and, with
+        ``store_in_background``, until :meth:`store_ready`).
     writer : JournaledWriter
     live_analysis : LiveAnalysis or None
     config : SessionConfig
     tokens : dict
         Subscription tokens by name.
+    store_error : str
+        Why the store could not be opened ("" when it is open, still opening, or an
+        unreachable server was reported by the writer).
     """
 
     RE: Any
@@ -241,15 +248,43 @@ class Session:
     heartbeat: Any = None
     tokens: dict[str, int] = field(default_factory=dict)
     closed: bool = False
+    store_error: str = ""
+
+    def store_ready(self, timeout: float | None = 600.0) -> Any:
+        """Wait until the store is open (``store_in_background``); the client or None.
+
+        Sets :attr:`client`. None when no store is available: :attr:`store_error` says
+        why (empty for an unreachable server, which the writer reports itself), and
+        every document stays in the backup directory for ``msc-bluesky replay``. Without
+        ``store_in_background`` the store is open already and this returns at once.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait at most (None: until it opened or failed).
+
+        Raises
+        ------
+        TimeoutError
+            If the store is still opening after ``timeout`` seconds.
+        """
+        if self.client is None:
+            self.client = self.writer.wait_client(timeout)
+            self.store_error = self.writer.store_error
+        return self.client
 
     def drain(self, timeout: float = 600.0) -> bool:
-        """Wait for the live analysis (when on its own thread), then for the writer.
+        """Wait for the store, the live analysis (when on its own thread), then the writer.
 
         Returns
         -------
         bool
             True when everything was handled in time.
         """
+        try:
+            self.store_ready(timeout)
+        except TimeoutError:
+            return False
         if self.analysis_thread is not None and not self.analysis_thread.flush(timeout):
             return False
         return self.writer.flush(timeout)
@@ -273,6 +308,10 @@ class Session:
         if self.analysis_thread is not None:
             self.analysis_thread.close(timeout)
         drained = self.writer.close(timeout)
+        try:  # a store still opening is waited for, so that it is closed too
+            self.store_ready(timeout)
+        except TimeoutError:
+            logger.warning("the store did not open within %g s", timeout)
         if self.client is not None:
             close_client(self.client)
         return drained
@@ -326,11 +365,56 @@ def _open_store(config: SessionConfig, directory: DataDirectory):
         return None
 
 
+def _open_store_in_background(config: SessionConfig, directory: DataDirectory) -> Future:
+    """:func:`_open_store` on a daemon thread; its future (client, None or the error)."""
+    future: Future = Future()
+    future.set_running_or_notify_cancel()
+
+    def work() -> None:
+        try:
+            client = _open_store(config, directory)
+        except BaseException as err:  # noqa: BLE001 - handed to whoever waits for it
+            future.set_exception(err)
+        else:
+            future.set_result(client)
+
+    threading.Thread(target=work, name="msc-open-store", daemon=True).start()
+    return future
+
+
+#: Wall seconds the live analysis (on its own thread) waits at most for a store opening
+#: in the background before it starts on the documents queued for it.
+STORE_FIRST_WAIT_S = 20.0
+
+
+def _quietly(wait: Callable[[float], Any], timeout: float) -> None:
+    try:
+        wait(timeout)
+    except TimeoutError:
+        logger.info("the store is still opening after %g s; the live analysis goes on",
+                    timeout)
+
+
+def _close_when_open(future: Future) -> None:
+    """Close the client a background opening gives, once it has it (session not built)."""
+
+    def done(f: Future) -> None:
+        if not f.cancelled() and f.exception() is None and f.result() is not None:
+            close_client(f.result())
+
+    future.add_done_callback(done)
+
+
 def _session_metadata(directory: DataDirectory) -> JSONMetadata:
     return JSONMetadata(directory.root / "runengine-metadata.json")
 
 
-def build_session(config: SessionConfig | None = None) -> Session:
+def build_session(
+    config: SessionConfig | None = None,
+    *,
+    store_in_background: bool = False,
+    before_devices: Callable[[], Any] | None = None,
+) -> Session:
     """Build the RunEngine and its subscriptions from one configuration.
 
     Subscriptions, in order: the journalled tiled writer, then the live analysis (whose
@@ -342,35 +426,58 @@ def build_session(config: SessionConfig | None = None) -> Session:
     ----------
     config : SessionConfig, optional
         Default :meth:`SessionConfig.from_env`.
+    store_in_background : bool
+        Open the store (tiled's server code, the catalogue: seconds) on a thread of its
+        own while the devices connect and the RunEngine is built; ``session.client`` is
+        then None until :meth:`Session.store_ready` (``drain`` and ``close`` wait for
+        it). Documents of runs started before are journalled as always and sent to
+        tiled once it is open. If it fails to open, the error is logged, returned by
+        ``store_ready`` as None with :attr:`Session.store_error`, and every document
+        stays in the backup directory for ``msc-bluesky replay``. Default False: the
+        store is open (or has raised) when this returns.
+    before_devices : callable, optional
+        Called with no arguments before the devices are built (while the store opens
+        in the background), e.g. a wait until a just-started IOC answers, so that the
+        devices' first searches find it.
 
     Returns
     -------
     Session
     """
-    from bluesky import RunEngine
-
     config = SessionConfig.from_env() if config is None else config
     directory = DataDirectory(Path(config.data_dir).resolve()).create()
     if config.tiled_uri is None:  # a bad catalog URI is refused before anything connects
         catalog_database_uri(directory.root, config.catalog_uri)
-    devices = _build_devices(config)  # they connect while the store opens (seconds)
+    store: Any = None
+    if store_in_background:
+        store = _open_store_in_background(config, directory)
     try:
-        client = _open_store(config, directory)
+        if before_devices is not None:
+            if config.devices:  # their imports overlap with what before_devices waits for
+                import msc_bluesky.instrument  # noqa: F401
+            before_devices()
+        devices = _build_devices(config)  # they connect while the store opens (seconds)
+        if store is None:
+            store = _open_store(config, directory)
     except BaseException:
         if config.devices:  # their Channel Access client still closes quietly at exit
             from msc_bluesky.devices.shutdown import install_orderly_shutdown
 
             install_orderly_shutdown()
+        if isinstance(store, Future):
+            _close_when_open(store)
         raise
+    from bluesky import RunEngine
+
     writer = JournaledWriter(
-        client,
+        store,
         directory.backup_dir,
         batch_size=config.batch_size,
         keep_backup=config.keep_backup,
     )
     RE = RunEngine(_session_metadata(directory))
     RE.md.update(config.metadata)
-    session = Session(RE=RE, config=config, writer=writer, client=client)
+    session = Session(RE=RE, config=config, writer=writer, client=writer.client)
     threaded = config.live_analysis and config.analysis_thread
     sink = writer
     if threaded:
@@ -385,8 +492,13 @@ def build_session(config: SessionConfig | None = None) -> Session:
         if threaded:
             from msc_bluesky.callbacks.threaded import ThreadedCallback
 
+            # While the store opens in the background the fits wait for it (bounded):
+            # opening it is CPU work that the fits would otherwise slow down, and their
+            # documents only queue for it meanwhile; the RunEngine never waits.
+            wait = (None if writer.client is not None else
+                    lambda: _quietly(writer.wait_client, STORE_FIRST_WAIT_S))
             analysis = session.analysis_thread = ThreadedCallback(
-                session.live_analysis, name="msc-live-analysis")
+                session.live_analysis, name="msc-live-analysis", before_first=wait)
         session.tokens["live_analysis"] = RE.subscribe(analysis)
     if config.progress:
         from bluesky.utils import ProgressBarManager

@@ -344,3 +344,61 @@ def test_writer_without_store_keeps_everything_in_backup(tmp_path):
     stored = read_journal(tmp_path / "backup" / f"{uid}.jsonl")
     assert [n for n, _ in stored] == [n for n, _ in docs]
     assert stored[2][1]["data"]["uvvis_absorbance"] == list(docs[2][1]["data"]["uvvis_absorbance"])
+
+
+def test_writer_given_a_late_client_journals_at_once_and_forwards_everything(store, tmp_path):
+    """The store opening in the background: nothing waits for it, nothing is lost.
+
+    Batches of 10 and a 2-event run: the events are in tiled before the stop arrives
+    (written as soon as the writer has nothing else to do).
+    """
+    from concurrent.futures import Future
+
+    client = store["client"]
+    reactor, uvvis, saxs = make_devices(seed=11)
+    docs = []
+    RE = RunEngine({})
+    RE.subscribe(lambda n, d: docs.append((n, d)))
+    RE(condition_scan(reactor, [uvvis, saxs], GRID_A))
+    uid = docs[0][1]["uid"]
+    future: Future = Future()
+    writer = JournaledWriter(future, tmp_path / "backup", batch_size=10)
+    for name, doc in docs[:-1]:
+        writer(name, doc)
+    assert [n for n, _ in read_journal(tmp_path / "backup" / f"{uid}.jsonl")] == [
+        n for n, _ in docs[:-1]]
+    assert not writer.flush(0.2), "documents were handled before the store existed"
+    future.set_result(client)
+    assert writer.flush(60) and writer.wait_client() is client
+    stream = client["raw"][uid]["primary"].base  # written before the stop:
+    assert stream["uvvis_absorbance"].shape == (2, 1000)
+    writer(*docs[-1])
+    assert writer.close(60)
+    assert writer.status.stored == [uid] and not writer.status.backed_up
+    assert not (tmp_path / "backup" / f"{uid}.jsonl").exists()
+    np.testing.assert_array_equal(run_arrays(client["raw"][uid])["absorbance"],
+                                  [e["data"]["uvvis_absorbance"] for e in _events(docs)])
+
+
+def test_session_whose_store_fails_to_open_says_so_and_keeps_documents(
+        tmp_path, monkeypatch, caplog):
+    from msc_bluesky import session as session_module
+
+    def broken(config, directory):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(session_module, "_open_store", broken)
+    session = session_module.build_session(
+        session_module.SessionConfig(data_dir=tmp_path, devices=False, live_analysis=False,
+                                     progress=False),
+        store_in_background=True)
+    reactor, uvvis, saxs = make_devices(seed=5)
+    (uid,) = session.RE(condition_scan(reactor, [uvvis], GRID_C))
+    assert session.store_ready(30) is None and "disk full" in session.store_error
+    assert session.close()
+    assert "disk full" in session.writer.status.backed_up[uid]
+    assert "msc-bluesky replay" in session.writer.backup_summary()
+    assert any("could not be opened" in r.getMessage() and "replay" in r.getMessage()
+               for r in caplog.records)
+    kept = read_journal(tmp_path / "backup" / f"{uid}.jsonl")
+    assert [n for n, _ in kept] == ["start", "descriptor", "event", "stop"]

@@ -48,10 +48,15 @@ class ThreadedCallback:
         ``callback(name, doc)``.
     name : str
         Name of the worker thread.
+    before_first : callable, optional
+        Called once on the worker thread before the first document is handed on
+        (documents queue meanwhile); an exception it raises is logged and ignored.
     """
 
-    def __init__(self, callback: Callback, name: str = "msc-callback") -> None:
+    def __init__(self, callback: Callback, name: str = "msc-callback",
+                 before_first: Callable[[], Any] | None = None) -> None:
         self.callback = callback
+        self._before_first = before_first
         self._queue: queue.Queue = queue.Queue()
         self._idle = threading.Condition()
         self._in_flight = 0
@@ -72,6 +77,12 @@ class ThreadedCallback:
             item = self._queue.get()
             if item is None:
                 return
+            if self._before_first is not None:
+                before, self._before_first = self._before_first, None
+                try:
+                    before()
+                except Exception:
+                    logger.exception("%r: waiting before the first document failed", self)
             try:
                 self.callback(*item)
             except Exception:

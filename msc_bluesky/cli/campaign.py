@@ -108,7 +108,8 @@ def _run_locally(args: argparse.Namespace, steps, campaign_id: str) -> int:
     from msc_bluesky.campaign.runner import run_campaign
     from msc_bluesky.limits import ConditionError
 
-    # The IOC starts while this process imports and opens the store.
+    # The IOC starts while this process imports; the store opens on a thread of its own
+    # while the devices connect (the documents are journalled until it is open).
     with launched_reactor(args.prefix, args.time_scale) as reactor_ioc:
         from msc_bluesky.session import SessionConfig, build_session
 
@@ -125,11 +126,11 @@ def _run_locally(args: argparse.Namespace, steps, campaign_id: str) -> int:
             batch_size=CAMPAIGN_BATCH_SIZE,
             analysis_thread=True,
         )
-        session = build_session(config)
+        session = build_session(config, store_in_background=True,
+                                before_devices=reactor_ioc.wait_ready)
         live = _collect_records(session, campaign_id)
         try:
             try:
-                reactor_ioc.wait_ready()
                 connect_devices(session)
             except ConnectionError as err:
                 print(f"msc-bluesky campaign: {err}", file=sys.stderr)
@@ -171,7 +172,9 @@ def _finish_storage(session, args: argparse.Namespace) -> bool:
     drained = session.drain(600)
     status = writer.status
     if session.client is None:
-        print(f"msc-bluesky campaign: tiled was unreachable; all {status.kept} documents "
+        what = (f"the store could not be opened ({session.store_error})"
+                if session.store_error else "tiled was unreachable")
+        print(f"msc-bluesky campaign: {what}; all {status.kept} documents "
               f"are kept in the local backup; {_replay_hint(args)}, then `msc-bluesky report`",
               file=sys.stderr)
         return False

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import brentq
 
 #: Nominal first-absorption maxima (nm) of the magic-size-cluster families.
 MSC_FAMILIES_NM: tuple[int, ...] = (350, 380, 403, 437, 467)
@@ -50,6 +49,8 @@ def yu_wavelength_nm(diameter_nm: float) -> float:
             f"diameter {diameter_nm:.3g} nm is outside the sizing curve's range "
             f"{d_lo:.3g}–{d_hi:.3g} nm"
         )
+    from scipy.optimize import brentq  # here: importing this module stays light (start-up)
+
     return float(brentq(lambda lam: yu_diameter_nm(lam) - diameter_nm, lo, hi, xtol=1e-6))
 
 

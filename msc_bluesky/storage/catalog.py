@@ -16,6 +16,7 @@ The root of the catalog holds the ``raw`` and ``analysis`` catalogs of runs
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -254,8 +255,46 @@ def open_catalog(data_dir: str | Path, *, catalog_uri: str | None = None):
 
         # the embedded server announces its version at INFO: not news in a session
         logging.getLogger("tiled.server.app").setLevel(logging.WARNING)
-        context = Context.from_app(build_app(catalog_adapter(data_dir, catalog_uri=catalog_uri)))
+        adapter = catalog_adapter(data_dir, catalog_uri=catalog_uri)
+        context = Context.from_app(build_app(adapter))
+    if not _adapter_has_listeners(adapter):
+        _QUIET_CONTEXTS.add(context)
     return from_context(context, structure_clients=own_structure_clients())
+
+
+#: Contexts of embedded stores whose catalog has no streaming cache and no webhooks.
+_QUIET_CONTEXTS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _adapter_has_listeners(adapter) -> bool:
+    """Whether a catalog adapter may pass stream events on (streaming cache, webhooks)."""
+    context = getattr(adapter, "context", None)
+    if context is None or not hasattr(context, "cache_config"):
+        return True  # not the adapter we know: assume someone listens
+    return bool(context.cache_config) or bool(getattr(context, "webhook_secret_keys", None))
+
+
+def has_stream_listeners(client) -> bool:
+    """Whether tiled's end-of-stream notices from this client can reach anyone.
+
+    False only for a client of :func:`open_catalog` whose catalog has no streaming
+    cache and no webhooks: the server does nothing with a notice then, and no other
+    process can subscribe to an in-process store. True for every server (its readers
+    may follow a run as it is written) and for anything unknown.
+
+    Parameters
+    ----------
+    client : tiled client
+
+    Returns
+    -------
+    bool
+    """
+    context = getattr(client, "context", None)
+    try:
+        return context not in _QUIET_CONTEXTS
+    except TypeError:  # not weak-referenceable: not one of ours
+        return True
 
 
 def connect(uri: str, api_key: str | None = None):

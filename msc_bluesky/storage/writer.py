@@ -27,6 +27,8 @@ import logging
 import queue
 import threading
 import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 #: Default events per tiled write: 1, so a crash loses at most the event in flight.
 DEFAULT_BATCH_SIZE = 1
+#: Seconds an event may wait for a full batch while the writer has nothing else to do
+#: (a run's first events do not wait: they create its nodes in tiled).
+DEFAULT_MAX_WAIT_S = 5.0
 #: Pauses (s) before each retry of a run whose tiled write failed transiently.
 DEFAULT_RETRY_DELAYS_S: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0)
 
@@ -178,7 +183,10 @@ def make_tiled_writer(client, batch_size: int = DEFAULT_BATCH_SIZE):
 
     Start documents get ``condition_bounds``; every non-empty array in events is
     written as a zarr array (``max_array_size=0``: SQL tables cannot hold lists), and
-    zero-size arrays are left out (:class:`EmptyArrayFilter`).
+    zero-size arrays are left out (:class:`EmptyArrayFilter`). For an embedded store
+    without stream listeners (:func:`.catalog.has_stream_listeners`) the end-of-stream
+    notices tiled sends at each stop are left out: they cost one request per node of
+    the run and nobody can receive them.
 
     Parameters
     ----------
@@ -194,9 +202,103 @@ def make_tiled_writer(client, batch_size: int = DEFAULT_BATCH_SIZE):
     RoutedTiledWriter
         A bluesky callback.
     """
+    from .catalog import has_stream_listeners
+
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return RoutedTiledWriter(client, batch_size=int(batch_size))
+    return RoutedTiledWriter(client, batch_size=int(batch_size),
+                             close_streams=has_stream_listeners(client))
+
+
+_WRITER_CLASS: Any = None
+
+
+def _tiled_writer_class():
+    """``TiledWriter`` that can write its runs' cached events early and skip stream closes.
+
+    Built on ``bluesky_tiled_plugins``' private ``_RunWriter``; when that is not as
+    expected (another version), plain ``TiledWriter`` (events written per batch and at
+    stop, streams closed), which stores the same data.
+    """
+    global _WRITER_CLASS
+    if _WRITER_CLASS is not None:
+        return _WRITER_CLASS
+    from bluesky_tiled_plugins import TiledWriter
+    from bluesky_tiled_plugins.writing import tiled_writer as btp
+
+    base = getattr(btp, "_RunWriter", None)
+    if base is None or not all(
+        hasattr(base, name) for name in ("_close_stream_tree", "_write_internal_data")
+    ) or not hasattr(TiledWriter, "_factory"):
+        _WRITER_CLASS = TiledWriter
+        return TiledWriter
+
+    class RunWriter(base):
+        close_streams = True
+
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self._waiting_since: dict[str, float] = {}  # stream -> first unwritten event
+            self._created: set[str] = set()  # streams with their nodes in tiled
+
+        def event(self, doc) -> None:
+            stream = self._desc_nodes[doc["descriptor"]].item["id"]
+            self._waiting_since.setdefault(stream, time.monotonic())
+            super().event(doc)
+            if not self._internal_data_cache.get(stream):  # the batch was full: written
+                self._created.add(stream)
+                self._waiting_since.pop(stream, None)
+
+        def write_pending(self, max_wait_s: float = 0.0) -> int:
+            """Write the events cached for the next batch now; the number written.
+
+            Only those of streams with nothing in tiled yet (their first write creates
+            the nodes: the costly part) or waiting for ``max_wait_s`` seconds or more.
+            """
+            written = 0
+            now = time.monotonic()
+            for stream, cache in getattr(self, "_internal_data_cache", {}).items():
+                if not cache or (stream in self._created and
+                                 now - self._waiting_since.get(stream, now) < max_wait_s):
+                    continue
+                written += len(cache)
+                self._write_internal_data(cache, desc_node=self._desc_nodes[stream])
+                cache.clear()
+                self._created.add(stream)
+                self._waiting_since.pop(stream, None)
+            return written
+
+        def _close_stream_tree(self) -> None:
+            if self.close_streams:
+                super()._close_stream_tree()
+
+    class Writer(TiledWriter):
+        writes_early = True
+
+        def __init__(self, *args, close_streams: bool = True, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.close_streams = close_streams
+            self.run_writers: dict[str, Any] = {}  # start uid -> RunWriter
+
+        def _factory(self, name, doc):
+            run_writer = RunWriter(
+                self.client,
+                batch_size=self._batch_size,
+                max_array_size=self._max_array_size,
+                validate=self._validate,
+                ignore_errors=self.ignore_errors,
+            )
+            run_writer.close_streams = self.close_streams
+            self.run_writers[doc["uid"]] = run_writer
+            callback = run_writer
+            if self._normalizer:
+                callback = self._normalizer(patches=self.patches,
+                                            spec_to_mimetype=self.spec_to_mimetype)
+                callback.subscribe(run_writer)
+            return [callback], []
+
+    _WRITER_CLASS = Writer
+    return Writer
 
 
 class RoutedTiledWriter:
@@ -208,24 +310,31 @@ class RoutedTiledWriter:
         Writable root of the store (see :func:`make_tiled_writer`).
     batch_size : int
         Events collected before each table write.
+    close_streams : bool
+        Send tiled's end-of-stream notice for every node of a run at its stop (default;
+        a server's stream subscribers wait for them). False for an embedded store
+        without listeners.
     """
 
-    def __init__(self, client, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    def __init__(self, client, batch_size: int = DEFAULT_BATCH_SIZE, *,
+                 close_streams: bool = True) -> None:
         self.client = client
         self.batch_size = int(batch_size)
+        self.close_streams = bool(close_streams)
         self._writers: dict[str, Any] = {}  # container path -> TiledWriter
         self._run_writer: dict[str, Any] = {}  # start uid -> TiledWriter
         self._run_of: dict[str, str] = {}  # descriptor / resource uid -> start uid
         self._empty = EmptyArrayFilter()
 
     def _writer_for(self, start: dict):
-        from bluesky_tiled_plugins import TiledWriter
-
         container = container_for(self.client, start)
         path = "/".join(getattr(container, "path_parts", ()))
         writer = self._writers.get(path)
         if writer is None:
-            writer = TiledWriter(
+            cls = _tiled_writer_class()
+            options = ({"close_streams": self.close_streams}
+                       if getattr(cls, "writes_early", False) else {})
+            writer = cls(
                 container,
                 batch_size=self.batch_size,
                 max_array_size=0,
@@ -234,9 +343,35 @@ class RoutedTiledWriter:
                     "descriptor": self._empty.descriptor,
                     "event": self._empty.event,
                 },
+                **options,
             )
             self._writers[path] = writer
         return writer
+
+    def write_pending(self, max_wait_s: float = 0.0) -> int:
+        """Write events of open runs still waiting for a full batch, now.
+
+        The writer calls this when it has nothing else to do: a stream's first events
+        (which create its nodes in tiled, the costly part) and events that have waited
+        ``max_wait_s`` seconds or more are written, so a run's stop has little left to
+        write and readers see its events soon; the others wait for their batch.
+
+        Parameters
+        ----------
+        max_wait_s : float
+            Seconds an event may wait for its batch (0: write every waiting event).
+
+        Returns
+        -------
+        int
+            Events written (0 when none were due, or with a ``bluesky_tiled_plugins``
+            that does not expose its run writers).
+        """
+        written = 0
+        for writer in self._writers.values():
+            for run_writer in list(getattr(writer, "run_writers", {}).values()):
+                written += run_writer.write_pending(max_wait_s)
+        return written
 
     def __call__(self, name: str, doc: dict) -> None:
         """Send one document to the writer of its run's container."""
@@ -258,6 +393,7 @@ class RoutedTiledWriter:
             raise ValueError(f"{name!r} document of a run whose start this writer has not seen")
         writer(name, doc)
         if name == "stop":
+            getattr(writer, "run_writers", {}).pop(run, None)
             del self._run_writer[run]
             for key in [k for k, v in self._run_of.items() if v == run]:
                 del self._run_of[key]
@@ -322,9 +458,12 @@ class JournaledWriter:
 
     Parameters
     ----------
-    client : tiled client or None
+    client : tiled client, None, or a future of one
         Writable tiled container; None means no store is reachable (everything goes to
-        the backup directory).
+        the backup directory). A :class:`concurrent.futures.Future` (the store still
+        opening on another thread): documents are journalled at once as always and
+        sent to tiled once it has the client (:meth:`wait_client`); if it fails,
+        the error is logged and every run stays in the backup directory, as with None.
     backup_dir : str or Path
         Directory of run journals.
     batch_size : int
@@ -340,6 +479,11 @@ class JournaledWriter:
         When a linked analysis run stops, store copies of its raw run's and its own
         scalar tables in its metadata (:mod:`.stored_tables`), so that
         :func:`~.browse.campaign_table` needs no table read per run.
+    max_wait_s : float
+        With ``batch_size`` > 1: when the writer has nothing queued, it writes a run's
+        first events at once and others once they have waited this long, without
+        waiting for a full batch (:meth:`RoutedTiledWriter.write_pending`). Default
+        :data:`DEFAULT_MAX_WAIT_S`.
     """
 
     def __init__(
@@ -352,21 +496,27 @@ class JournaledWriter:
         probe_timeout: float = 2.0,
         retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS_S,
         keep_tables: bool = True,
+        max_wait_s: float | None = None,
     ) -> None:
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        self.client = client
         self.backup_dir = Path(backup_dir)
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         self.batch_size = int(batch_size)
         self.keep_backup = keep_backup
         self.probe_timeout = probe_timeout
         self.retry_delays = tuple(float(d) for d in retry_delays)
+        self.max_wait_s = DEFAULT_MAX_WAIT_S if max_wait_s is None else float(max_wait_s)
         self.status = WriterStatus()
         self._tables = ScalarTables(self.batch_size) if keep_tables else None
-        if client is not None:
+        self._client_future = None
+        self.store_error = ""
+        if isinstance(client, Future):
+            self._client_future, client = client, None
+        elif client is not None:
             bound_tiled_retries(client)
-        self._offline = client is None
+        self.client = client
+        self._offline = client is None and self._client_future is None
         self._runs: dict[str, _RunState] = {}
         self._run_of: dict[str, str] = {}  # descriptor / resource uid -> start uid
         self._queue: queue.Queue = queue.Queue()
@@ -419,6 +569,51 @@ class JournaledWriter:
 
     # -- writer thread ----------------------------------------------------------------
 
+    def wait_client(self, timeout: float | None = None):
+        """The tiled client, once a client given as a future has arrived.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait at most (None: until the store has opened or failed).
+
+        Returns
+        -------
+        tiled client or None
+            None when there is no store: it failed to open (:attr:`store_error` says
+            why; the runs stay in the backup directory for ``msc-bluesky replay``) or
+            is unreachable.
+
+        Raises
+        ------
+        TimeoutError
+            If the store is still opening after ``timeout`` seconds.
+        """
+        future = self._client_future
+        if future is None:
+            return self.client
+        try:
+            client = future.result(timeout)
+        except FutureTimeoutError:
+            raise TimeoutError(f"the store is still opening after {timeout} s") from None
+        except Exception as err:
+            client = None
+            error = f"{type(err).__name__}: {err}"
+        else:
+            error = "" if client is not None else "tiled is not reachable"
+        with self._idle:
+            if self._client_future is None:  # another thread got here first
+                return self.client
+            if client is not None:
+                bound_tiled_retries(client)
+            elif error != "tiled is not reachable":
+                logger.error("the store could not be opened (%s): every document stays "
+                             "in %s; run `msc-bluesky replay`", error, self.backup_dir)
+            self.client, self.store_error = client, error
+            self._offline = client is None
+            self._client_future = None
+        return client
+
     def _server_answers(self) -> bool:
         if self.client is None:
             return False
@@ -436,9 +631,9 @@ class JournaledWriter:
         if self.client is not None:
             self._offline = True
 
-    def _rewrite(self, uid: str, state: _RunState) -> None:
+    def _rewrite(self, uid: str, state: _RunState, in_flight: int = 1) -> None:
         """Write the run again, from its journal, up to the document being handled."""
-        docs = read_journal(state.journal.path, limit=state.handled + 1)
+        docs = read_journal(state.journal.path, limit=state.handled + in_flight)
         container = container_for(self.client, docs[0][1]) if docs else self.client
         try:
             container[uid]
@@ -451,7 +646,7 @@ class JournaledWriter:
             tiled(name, doc)
         state.tiled = tiled
 
-    def _retry(self, uid: str, state: _RunState, err: Exception) -> bool:
+    def _retry(self, uid: str, state: _RunState, err: Exception, in_flight: int = 1) -> bool:
         """Retry a failed write with backoff while the error looks transient."""
         for delay in self.retry_delays:
             if not is_transient(err):
@@ -462,7 +657,7 @@ class JournaledWriter:
             if not self._server_answers():  # tiled's client has retried it already
                 return False
             try:
-                self._rewrite(uid, state)
+                self._rewrite(uid, state, in_flight)
             except Exception as again:
                 err = again
                 continue
@@ -473,8 +668,9 @@ class JournaledWriter:
     def _write(self, uid: str, name: str, doc: dict) -> None:
         state = self._runs[uid]
         if name == "start":
+            self.wait_client()
             if self._offline and not self._server_answers():
-                self._fail(uid, state, "tiled is not reachable")
+                self._fail(uid, state, self.store_error or "tiled is not reachable")
             else:
                 self._offline = False
                 state.tiled = make_tiled_writer(self.client, self.batch_size)
@@ -501,6 +697,24 @@ class JournaledWriter:
             keep_tables(self.client, self._tables.start_of(uid), copies)
         except Exception as err:  # campaign_table then reads the tables instead
             logger.info("run %s: table copies not stored (%s: %s)", uid, type(err).__name__, err)
+
+    def _write_pending(self) -> None:
+        """Nothing queued: write the due events open runs hold for their next batch.
+
+        With ``batch_size`` > 1: a stream's first events (they create its nodes, most of
+        a short run's cost) and events waiting :attr:`max_wait_s` or longer, checked
+        whenever the writer has just emptied its queue; the others fill their batch as
+        before. A failure is handled as for any document (retried from the journal,
+        else the run goes to the backup directory).
+        """
+        for uid, state in list(self._runs.items()):
+            if state.failed or state.tiled is None or not hasattr(state.tiled, "write_pending"):
+                continue
+            try:
+                state.tiled.write_pending(self.max_wait_s)
+            except Exception as err:  # as for a document: retried, else the journal is kept
+                if not self._retry(uid, state, err, in_flight=0):
+                    self._fail(uid, state, f"{type(err).__name__}: {err}")
 
     def _finish(self, uid: str, state: _RunState) -> None:
         del self._runs[uid]
@@ -535,6 +749,8 @@ class JournaledWriter:
                 return
             try:
                 self._write(*item)
+                if self._queue.empty():
+                    self._write_pending()
             except Exception:
                 logger.exception("tiled writer thread: unexpected error")
             finally:
