@@ -402,3 +402,43 @@ def test_session_whose_store_fails_to_open_says_so_and_keeps_documents(
                for r in caplog.records)
     kept = read_journal(tmp_path / "backup" / f"{uid}.jsonl")
     assert [n for n, _ in kept] == ["start", "descriptor", "event", "stop"]
+
+
+def test_replay_retries_a_journal_after_a_transient_error(store, tmp_path, monkeypatch):
+    """A reset connection (a server just restarted) is retried; a refusal is not."""
+    import httpx
+
+    from msc_bluesky.storage import replay
+
+    client = store["client"]
+    uid = store["raw_uids"][0]
+    real = replay.replay_journal
+    calls: list[str] = []
+
+    def flaky(client, path, **kwargs):
+        calls.append(path.name)
+        if len(calls) == 1:
+            raise httpx.ReadError("[Errno 104] Connection reset by peer")
+        return real(client, path, **kwargs)
+
+    def journal(backup):
+        done = RunJournal(backup, uid)
+        for name, doc in store["docs"][uid]:
+            done.write(name, doc)
+        done.close()
+
+    monkeypatch.setattr(replay, "replay_journal", flaky)
+    journal(tmp_path / "a")
+    report = replay_backups(client, tmp_path / "a", retry_delays=(0.0,))
+    assert len(calls) == 2 and report.already_stored == [uid] and not report.failed
+
+    def refused(client, path, **kwargs):
+        calls.append(path.name)
+        raise ValueError("document refused")
+
+    monkeypatch.setattr(replay, "replay_journal", refused)
+    calls.clear()
+    journal(tmp_path / "b")
+    report = replay_backups(client, tmp_path / "b", retry_delays=(0.0, 0.0))
+    assert len(calls) == 1 and list(report.failed) == [tmp_path / "b" / f"{uid}.jsonl"]
+    assert pending_journals(tmp_path / "b") == [tmp_path / "b" / f"{uid}.jsonl"]  # kept

@@ -16,6 +16,7 @@ with ``exit_status="fail"`` and a reason saying so. Replayed journals move to
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from pathlib import Path
 from .backup import REPLAYED_SUBDIR, locked_if_idle, pending_journals, read_journal
 from .layout import container_for
 from .stored_tables import ScalarTables, keep_tables
-from .writer import make_tiled_writer
+from .writer import DEFAULT_RETRY_DELAYS_S, is_transient, make_tiled_writer
 
 logger = logging.getLogger(__name__)
 
@@ -137,10 +138,37 @@ def replay_journal(client, path: str | Path, *, batch_size: int = REPLAY_BATCH_S
     return "replayed"
 
 
+def _replay_with_retries(client, path: Path, *, batch_size: int, tables: ScalarTables,
+                         retry_delays: tuple[float, ...]) -> str:
+    """:func:`replay_journal`, again after a transient error (a reset connection, 5xx).
+
+    Safe to repeat: each attempt first asks tiled what it holds of the run (complete:
+    nothing to do; partial: rewritten from the journal).
+    """
+    for delay in retry_delays:
+        try:
+            return replay_journal(client, path, batch_size=batch_size, tables=tables)
+        except Exception as err:
+            if not is_transient(err):
+                raise
+            logger.warning("replay of %s: storage error (%s: %s); retrying in %g s",
+                           path, type(err).__name__, err, delay)
+            time.sleep(delay)
+    return replay_journal(client, path, batch_size=batch_size, tables=tables)
+
+
 def replay_backups(
-    client, backup_dir: str | Path, *, batch_size: int = REPLAY_BATCH_SIZE
+    client,
+    backup_dir: str | Path,
+    *,
+    batch_size: int = REPLAY_BATCH_SIZE,
+    retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS_S,
 ) -> ReplayReport:
     """Load every pending journal of a backup directory into tiled.
+
+    A journal whose replay meets a transient error (connection reset, timeout, HTTP
+    5xx, "database is locked") is replayed again after each of ``retry_delays``; it is
+    reported as failed, and kept, only when the last attempt fails too.
 
     Parameters
     ----------
@@ -150,6 +178,8 @@ def replay_backups(
         Directory of journals (``<data_dir>/backup``).
     batch_size : int
         Events per tiled write.
+    retry_delays : sequence of float
+        Pauses (s) before each new attempt at a journal; ``()`` disables retries.
 
     Returns
     -------
@@ -164,7 +194,10 @@ def replay_backups(
                 report.in_use.append(path)
                 continue
             try:
-                outcome = replay_journal(client, path, batch_size=batch_size, tables=tables)
+                outcome = _replay_with_retries(
+                    client, path, batch_size=batch_size, tables=tables,
+                    retry_delays=tuple(float(d) for d in retry_delays),
+                )
             except Exception as err:
                 logger.exception("replay of %s failed", path)
                 report.failed[path] = f"{type(err).__name__}: {err}"
