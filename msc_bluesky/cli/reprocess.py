@@ -39,26 +39,13 @@ def _json_object(text: str) -> dict:
     return value
 
 
-def _keep_tables(client, tables, uid: str) -> None:
-    """Store the table copies in the new analysis run; a failure only slows tables."""
-    from msc_bluesky.storage.stored_tables import keep_tables
-
-    copies = tables.copies(uid)
-    if copies is None:
-        return
-    try:
-        keep_tables(client, tables.start_of(uid), copies)
-    except Exception as err:
-        logger.info("table copies of run %s not stored: %s", uid, err)
-
-
 def run(args: argparse.Namespace) -> int:
     """Read the raw run from tiled, analyse it, write the analysis run; 0 on success."""
     from msc_bluesky.callbacks import AnalysisSettings, LiveTable
     from msc_bluesky.callbacks.analysis_run import reprocess_documents
     from msc_bluesky.storage.catalog import close_client
     from msc_bluesky.storage.layout import find_run
-    from msc_bluesky.storage.stored_tables import ScalarTables
+    from msc_bluesky.storage.stored_tables import ScalarTables, keep_copies_of
     from msc_bluesky.storage.writer import make_tiled_writer
 
     try:
@@ -98,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 1
         if analysis_uid is not None and not failures:
-            _keep_tables(client, tables, analysis_uid)
+            keep_copies_of(client, tables, analysis_uid)
     finally:
         close_client(client)
     if failures:

@@ -308,9 +308,9 @@ def wait_for_signal(
     # may come a good part of a volume after ``first`` at short residence times). Each
     # measurement runs while the next step is pumped (both are waited for), so a step
     # costs the longer of the two.
-    origin = getattr(reactor.flush, "settled_total_ml", math.nan)
     pumped = yield from _pumped(reactor)
-    if not math.isfinite(origin) or origin > pumped:
+    origin = _settled_origin(reactor, pumped)
+    if origin is None:
         origin = pumped - first * one_volume_ml
     waited = (pumped - origin) / one_volume_ml
     previous: list[_Curve] | None = None
@@ -356,11 +356,19 @@ def _flow(reactor: Any) -> Generator[Msg, Any, float]:
 def _volumes_since_settled(reactor: Any, one_volume_ml: float,
                            default: float) -> Generator[Msg, Any, float]:
     """Residence volumes pumped since the last flush found the heaters settled."""
-    origin = getattr(reactor.flush, "settled_total_ml", math.nan)
     pumped = yield from _pumped(reactor)
-    if not math.isfinite(origin) or origin > pumped:
+    origin = _settled_origin(reactor, pumped)
+    if origin is None:
         return default
     return (pumped - origin) / one_volume_ml
+
+
+def _settled_origin(reactor: Any, pumped: float) -> float | None:
+    """Pumped total (mL) when the last flush found the heaters settled, if it is known."""
+    origin = getattr(reactor.flush, "settled_total_ml", math.nan)
+    if not math.isfinite(origin) or origin > pumped:
+        return None
+    return origin
 
 
 def _pumped(reactor: Any) -> Generator[Msg, Any, float]:

@@ -103,31 +103,14 @@ def round_temperature(t: float) -> float:
     return float(round(round(t / TEMPERATURE_ROUNDING_C) * TEMPERATURE_ROUNDING_C, 6))
 
 
-def residence_kernel(residence_volume_ml: float, tanks: int) -> tuple[np.ndarray, np.ndarray]:
-    """Residence volumes ``v`` (mL) and weights (sum 1) of the labels in the cell.
-
-    A tanks-in-series distribution of mean ``residence_volume_ml``, binned up to
-    ``FLUSH_VOLUMES`` times the mean.
-    """
-    mean = residence_volume_ml
-    n = tanks
-    edges = np.linspace(0.0, FLUSH_VOLUMES * mean, KERNEL_BINS + 1)
-    v = 0.5 * (edges[1:] + edges[:-1])
-    x = v / mean
-    log_pdf = (n - 1) * np.log(x) - n * x
-    w = np.exp(log_pdf - log_pdf.max())
-    w /= w.sum()
-    return v, w
-
-
 def label_kernel(volume_now: float, residence_volume_ml: float,
                  tanks: int) -> tuple[np.ndarray, np.ndarray]:
     """Labels ``u`` (mL of pumped volume) in the flow cell and their weights (sum 1).
 
-    The labels lie on a grid fixed in the pumped volume, spaced like the bins of
-    :func:`residence_kernel` (``FLUSH_VOLUMES`` mean volumes in ``KERNEL_BINS``); those
-    within ``FLUSH_VOLUMES`` mean residence volumes behind ``volume_now`` are weighted
-    by the tanks-in-series density at their distance ``volume_now - u``.
+    The labels lie on a grid fixed in the pumped volume (``KERNEL_BINS`` steps per
+    ``FLUSH_VOLUMES`` mean residence volumes); those within ``FLUSH_VOLUMES`` mean
+    residence volumes behind ``volume_now`` are weighted by the tanks-in-series density
+    at their distance ``volume_now - u``.
     """
     mean = float(residence_volume_ml)
     step = FLUSH_VOLUMES * mean / KERNEL_BINS

@@ -32,7 +32,7 @@ from .layout import (
     run_kind,
     sources,
 )
-from .stored_tables import TABLES_KEY, keep_tables
+from .stored_tables import TABLES_KEY, keep_tables_quietly
 from .writer import make_tiled_writer
 
 logger = logging.getLogger(__name__)
@@ -144,10 +144,7 @@ def copy_run(target, run, *, batch_size: int = COPY_BATCH_SIZE) -> tuple[str, in
         n += 1
     copies = run.metadata.get(TABLES_KEY)
     if copies:  # the same start and stop documents: the copies still describe the runs
-        try:
-            keep_tables(target, start, copies)
-        except Exception as err:
-            logger.info("run %s: table copies not copied (%s)", uid, err)
+        keep_tables_quietly(target, start, copies)
     return outcome, n
 
 

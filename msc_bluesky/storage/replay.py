@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .backup import REPLAYED_SUBDIR, locked_if_idle, pending_journals, read_journal
 from .layout import container_for
-from .stored_tables import ScalarTables, keep_tables
+from .stored_tables import ScalarTables, keep_copies_of
 from .writer import DEFAULT_RETRY_DELAYS_S, is_transient, make_tiled_writer
 
 logger = logging.getLogger(__name__)
@@ -129,12 +129,7 @@ def replay_journal(client, path: str | Path, *, batch_size: int = REPLAY_BATCH_S
     if tables is not None:  # copies of the scalar tables for campaign_table
         for name, doc in docs:
             tables(name, doc)
-        copies = tables.copies(uid)
-        if copies is not None:
-            try:
-                keep_tables(client, docs[0][1], copies)
-            except Exception as err:
-                logger.info("run %s: table copies not stored (%s)", uid, err)
+        keep_copies_of(client, tables, uid)
     return "replayed"
 
 

@@ -306,6 +306,43 @@ def keep_tables(client, start: dict, copies: dict) -> None:
     )
 
 
+def keep_tables_quietly(client, start: dict, copies: dict) -> bool:
+    """:func:`keep_tables`, logging a failure instead of raising it; whether stored.
+
+    A missing copy only makes :func:`~.browse.campaign_table` read that run's tables.
+    """
+    try:
+        keep_tables(client, start, copies)
+    except Exception as err:
+        logger.info("run %s: table copies not stored (%s: %s)",
+                    start.get("uid"), type(err).__name__, err)
+        return False
+    return True
+
+
+def keep_copies_of(client, tables: ScalarTables, uid: str) -> bool:
+    """Store :meth:`ScalarTables.copies` of the stopped run ``uid`` in it, if it has any.
+
+    Parameters
+    ----------
+    client : tiled client
+        As for :func:`keep_tables`.
+    tables : ScalarTables
+        Has seen the run's documents (and its raw run's).
+    uid : str
+        Start uid of the stopped analysis run.
+
+    Returns
+    -------
+    bool
+        Whether copies were stored (False: none to store, or the request failed).
+    """
+    copies = tables.copies(uid)
+    if copies is None:
+        return False
+    return keep_tables_quietly(client, tables.start_of(uid), copies)
+
+
 def _stop_of(run) -> dict:
     return run.metadata.get("stop") or {}
 

@@ -36,7 +36,7 @@ from typing import Any
 from .backup import STORED_SUBDIR, RunJournal, read_journal
 from .conditions import add_condition_bounds
 from .layout import container_for
-from .stored_tables import ScalarTables, keep_tables
+from .stored_tables import ScalarTables, keep_copies_of
 
 logger = logging.getLogger(__name__)
 
@@ -684,19 +684,9 @@ class JournaledWriter:
         if self._tables is not None:
             self._tables(name, doc)
             if name == "stop" and not state.failed:
-                self._keep_tables(uid)
+                keep_copies_of(self.client, self._tables, uid)
         if name == "stop":
             self._finish(uid, state)
-
-    def _keep_tables(self, uid: str) -> None:
-        """Copies of the scalar tables into a stopped analysis run (never fails the run)."""
-        copies = self._tables.copies(uid)
-        if copies is None:
-            return
-        try:
-            keep_tables(self.client, self._tables.start_of(uid), copies)
-        except Exception as err:  # campaign_table then reads the tables instead
-            logger.info("run %s: table copies not stored (%s: %s)", uid, type(err).__name__, err)
 
     def _write_pending(self) -> None:
         """Nothing queued: write the due events open runs hold for their next batch.
