@@ -279,3 +279,124 @@ def test_slow_measurements_make_the_next_condition_take_the_fixed_wait(RE, lab):
     assert measured_third == 0
     assert third.rule == "max_volumes" and third.checks == 0
     assert 3 <= third.volumes <= pumped_third + 1e-9
+
+
+# -- the event after a signal-ended wait ----------------------------------------------------
+def _noisy_constant(lab, *, level: float = 0.5):
+    """Spectrometer hook: a steady cell, each acquisition with its own noise (kept)."""
+    rng = np.random.default_rng(11)
+
+    def hook(name, count):
+        if name == "uvvis":
+            spectrum = level + NOISE * rng.standard_normal(WAVELENGTH.size)
+            lab.uvvis.absorbance.sim_put(spectrum)
+            hook.spectra.append(spectrum)
+
+    hook.spectra = []
+    return hook
+
+
+def _collect(RE, plan):  # noqa: N803
+    docs, messages = [], []
+    RE.msg_hook = messages.append
+    try:
+        RE(plan, lambda name, doc: docs.append((name, doc)))
+    finally:
+        RE.msg_hook = None
+    return docs, messages
+
+
+def test_a_signal_ended_wait_gives_its_last_measurement_as_the_event(RE, lab):  # noqa: N803
+    hook = _noisy_constant(lab)
+    lab.on_acquire.append(hook)
+    docs, messages = _collect(RE, condition_scan(
+        [lab.uvvis], lab.reactor, [{"t_nuc": 260.0, "t_growth": 250.0, "reaction_time": 14.0}],
+        steady="signal", progress=False))
+    event = next(d for n, d in docs if n == "event")
+    assert event["data"]["steady_rule"] == "signal"
+    # only the wait's measurements were taken: none after it for the event
+    compared = [m for m in messages if m.command == "read" and m.obj is lab.uvvis.absorbance]
+    assert lab.acquisitions == len(compared) == len(hook.spectra) >= 2
+    last_read = max(i for i, m in enumerate(messages) if m is compared[-1])
+    after_wait = messages[last_read:]
+    assert not [m for m in after_wait if m.command == "trigger" and m.obj is lab.uvvis]
+    # and the event holds the spectrum that ended the wait, not an earlier one
+    np.testing.assert_array_equal(event["data"]["uvvis_absorbance"], hook.spectra[-1])
+    assert not np.array_equal(hook.spectra[-1], hook.spectra[-2])
+
+
+def test_a_capped_wait_acquires_anew_for_the_event(RE, lab):  # noqa: N803
+    at_temperature(lab)
+    # a washout too slow to agree before the cap of 1.5 volumes
+    lab.on_acquire.append(washout(lab, band(420, 0.4), band(480, 0.6), start=pumped(lab),
+                                  width=50.0))
+    docs, messages = _collect(RE, condition_scan(
+        [lab.uvvis], lab.reactor, [{"t_nuc": 250.0, "t_growth": 250.0, "reaction_time": 14.0}],
+        steady="signal", residence_volumes=1.5, progress=False))
+    event = next(d for n, d in docs if n == "event")
+    assert event["data"]["steady_rule"] == "max_volumes"
+    compared = [m for m in messages if m.command == "read" and m.obj is lab.uvvis.absorbance]
+    assert lab.acquisitions == len(compared) + 1  # the event's own acquisition
+
+
+def test_steady_record_uses_the_last_measurement_once():
+    from msc_bluesky.plans.steady import SteadyOutcome, SteadyRecord
+
+    class Detector:
+        triggers = 0
+
+        def trigger(self):
+            from ophyd.status import StatusBase
+
+            Detector.triggers += 1
+            status = StatusBase()
+            status.set_finished()
+            return status
+
+    record = SteadyRecord(name="steady", detectors=[Detector(), Detector()])
+    record.record(SteadyOutcome("signal", 1.5, 1.0, checks=2))
+    assert record.trigger().done and Detector.triggers == 0
+    # a replayed trigger (resume after a pause) acquires anew
+    record.trigger().wait(timeout=5)
+    assert Detector.triggers == 2
+    # the cap, or a signal outcome without a measurement, acquires too
+    record.record(SteadyOutcome("max_volumes", 3.0, math.nan, checks=3))
+    record.trigger().wait(timeout=5)
+    record.record(SteadyOutcome("signal", 1.5))
+    record.trigger().wait(timeout=5)
+    assert Detector.triggers == 6
+    assert (record.reused, record.acquired) == (1, 3)
+
+
+def test_a_point_retaken_after_a_suspension_is_a_reading_after_the_recovery(RE, lab):  # noqa: N803
+    # T_nuc leaves its band while the event is read; the point is re-taken after the
+    # recovery's wait, and the event holds a spectrum measured after the excursion.
+    hook = _noisy_constant(lab)
+    lab.on_acquire.append(hook)
+    excursion = {}
+
+    def on_msg(msg):
+        messages.append(msg)
+        if msg.command == "create" and not excursion:
+            heater = lab.reactor.t_nuc
+            good = heater.readback.get()
+            excursion["acquisitions"] = lab.acquisitions
+            heater.readback.sim_put(good - 40.0)
+            threading.Timer(0.3, heater.readback.sim_put, args=(good,)).start()
+
+    messages, docs = [], []
+    RE.msg_hook = on_msg
+    try:
+        RE(condition_scan([lab.uvvis], lab.reactor,
+                          [{"t_nuc": 260.0, "t_growth": 250.0, "reaction_time": 14.0}],
+                          steady="signal", progress=False),
+           lambda name, doc: docs.append((name, doc)))
+    finally:
+        RE.msg_hook = None
+    events = [d for n, d in docs if n == "event"]
+    assert len(events) == 1 and docs[-1][1]["exit_status"] == "success"
+    flushes = [m for m in messages if m.command == "set" and m.obj is lab.reactor.flush]
+    assert flushes[-1] is not flushes[0]  # the recovery flushed again
+    assert lab.acquisitions > excursion["acquisitions"]  # measured again after it
+    np.testing.assert_array_equal(events[0]["data"]["uvvis_absorbance"], hook.spectra[-1])
+    assert abs(events[0]["data"]["reactor_t_nuc"] - 260.0) < 5

@@ -36,7 +36,13 @@ from msc_bluesky.plans.equilibrate import equilibrate
 from msc_bluesky.plans.progress import ConditionProgress
 from msc_bluesky.plans.reasons import run_decorator_with_reasons
 from msc_bluesky.plans.safety import reactor_safety_wrapper
-from msc_bluesky.plans.steady import SteadyPace, SteadyRecord, check_steady, wait_for_signal
+from msc_bluesky.plans.steady import (
+    SteadyPace,
+    SteadyRecord,
+    check_steady,
+    trigger_and_read_steady,
+    wait_for_signal,
+)
 from msc_bluesky.plans.suspenders import (
     RECOVERY_TIMEOUT_S,
     TEMPERATURE_BAND_C,
@@ -182,7 +188,8 @@ def condition_scan(
     _md.update(md or {})
     bar = ConditionProgress(len(conds), str(_md["plan_name"]), progress)
     watch = ReactorWatch(reactor)
-    record = SteadyRecord(name="steady") if steady == "signal" else None
+    # with the signal wait, the measurement that ended it is the event's (SteadyRecord)
+    record = SteadyRecord(name="steady", detectors=detectors) if steady == "signal" else None
     pace = SteadyPace()  # what a step of the signal wait costs, learnt from condition to condition
     readables = [*detectors, reactor] + ([record] if record is not None else [])
 
@@ -229,11 +236,10 @@ def condition_scan(
         yield from bps.checkpoint()
         # needs_heat: a point re-taken with the heaters in standby (a resume after a long
         # pause) fails instead of measuring an unsettled reactor
+        read = (bps.trigger_and_read(readables) if record is None
+                else trigger_and_read_steady(readables, record))
         return (
-            yield from watching(
-                bps.trigger_and_read(readables), watch, "acquisition",
-                pumps=not suspend, needs_heat=True,
-            )
+            yield from watching(read, watch, "acquisition", pumps=not suspend, needs_heat=True)
         )
 
     def one_condition(cond: dict[str, float]) -> Generator[Msg, Any, None]:

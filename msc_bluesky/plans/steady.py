@@ -49,9 +49,10 @@ from typing import Any, ClassVar
 
 import bluesky.plan_stubs as bps
 import numpy as np
-from bluesky.utils import Msg
+from bluesky.utils import Msg, short_uid
 from ophyd import Component as Cpt
 from ophyd import Device, Signal
+from ophyd.status import StatusBase
 
 from msc_bluesky.limits import ConditionError
 
@@ -105,17 +106,62 @@ class SteadyRecord(Device):
 
     Data keys (device name ``steady``): ``steady_rule``, ``steady_volumes``,
     ``steady_drift``.
+
+    It also triggers the event's detectors (:func:`trigger_and_read_steady`): after a
+    wait the signal ended, the detectors still hold the measurement that ended it, taken
+    at the condition after at least :data:`MIN_VOLUMES`; that measurement is the event's
+    (no new acquisition). Otherwise (the cap ended the wait, or the measurement was
+    already used once: a point re-taken after a pause or a suspension whose recovery
+    did not end by the signal) the detectors acquire anew, so every event is a real
+    reading taken after the wait before it.
+
+    Parameters
+    ----------
+    detectors : sequence, optional
+        The detectors the event reads (triggered unless the last measurement is used).
     """
 
     rule = Cpt(Signal, value="", kind="normal")
     volumes = Cpt(Signal, value=math.nan, kind="normal")
     drift = Cpt(Signal, value=math.nan, kind="normal")
 
+    def __init__(self, *args: Any, detectors: Sequence[Any] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.detectors = list(detectors)
+        self._measured = False
+        #: Events that used the measurement ending the wait / that acquired anew.
+        self.reused = 0
+        self.acquired = 0
+
     def record(self, outcome: SteadyOutcome) -> None:
-        """Hold ``outcome`` for the next read."""
+        """Hold ``outcome`` for the next read.
+
+        With the rule ``"signal"`` the detectors hold the measurement that ended the
+        wait: the next :meth:`trigger` uses it instead of acquiring.
+        """
         self.rule.put(outcome.rule)
         self.volumes.put(float(outcome.volumes))
         self.drift.put(float(outcome.drift))
+        self._measured = outcome.rule == "signal" and outcome.checks > 0
+
+    def trigger(self) -> StatusBase:
+        """Acquire with :attr:`detectors`, unless they hold the measurement ending the wait.
+
+        That measurement is used once: a replayed trigger (resume after a pause or a
+        suspension) acquires anew unless a recovery's wait ended by the signal again.
+        """
+        if self._measured or not self.detectors:
+            self._measured = False
+            self.reused += bool(self.detectors)
+            status = StatusBase()
+            status.set_finished()
+            return status
+        self.acquired += 1
+        statuses = [det.trigger() for det in self.detectors]
+        status = statuses[0]
+        for other in statuses[1:]:
+            status = status & other
+        return status
 
 
 def _binned(z: np.ndarray, points: int) -> np.ndarray:
@@ -215,6 +261,55 @@ def _read_curves(detectors: Sequence[Any]) -> Generator[Msg, Any, list[_Curve]]:
             s = np.asarray((yield from bps.rd(det.intensity_sigma)), dtype=float)
             curves.append(_Curve(det.name, i, s))
     return curves
+
+
+def trigger_and_read_steady(
+    readables: Sequence[Any], record: SteadyRecord, name: str = "primary",
+) -> Generator[Msg, Any, dict]:
+    """``bps.trigger_and_read(readables)``, with the detectors triggered by ``record``.
+
+    The detectors in ``record.detectors`` are not triggered directly: ``record``'s
+    trigger acquires with them only when they do not hold the measurement that ended
+    the signal wait (:meth:`SteadyRecord.trigger`). The trigger is a message after the
+    point's checkpoint, so a point replayed after a pause or a suspension decides again.
+    Every readable is read into one event, as ``trigger_and_read`` does.
+
+    Yields
+    ------
+    Msg
+
+    Returns
+    -------
+    dict
+        The readings.
+    """
+    from bluesky.preprocessors import contingency_wrapper
+
+    skip = {id(d) for d in record.detectors}
+    group = short_uid("trigger")
+    for obj in readables:
+        if id(obj) not in skip and hasattr(obj, "trigger"):
+            yield from bps.trigger(obj, group=group)
+    yield from bps.wait(group=group)
+    yield from bps.create(name)
+
+    def read_plan() -> Generator[Msg, Any, dict]:
+        readings: dict = {}
+        for obj in readables:
+            reading = yield from bps.read(obj)
+            if reading is not None:
+                readings.update(reading)
+        return readings
+
+    def standard_path() -> Generator[Msg, Any, None]:
+        yield from bps.save()
+
+    def exception_path(exp: BaseException) -> Generator[Msg, Any, None]:
+        yield from bps.drop()
+        raise exp
+
+    return (yield from contingency_wrapper(read_plan(), except_plan=exception_path,
+                                           else_plan=standard_path))
 
 
 @dataclass
