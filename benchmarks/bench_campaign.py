@@ -16,7 +16,9 @@ directory, live analysis, summary, report figures), and prints:
 - figures: the report's PNG files from the store, goal < 5 s;
 - inside the campaign: RunEngine waiting, live analysis (on its own thread, as in
   ``msc-bluesky campaign``, or in the RunEngine's with ``--analysis-in-re``),
-  orchestration.
+  orchestration; then the campaign's wall time by step of a condition (the reactor
+  watch's phase and the kind of message: settle wait, sets, flush wait, signal-wait
+  measurements and their reads, acquisition, event).
 
     python benchmarks/bench_campaign.py                    # the full paper campaign
     python benchmarks/bench_campaign.py --quick            # 13 conditions
@@ -56,18 +58,48 @@ class Stopwatch:
 
 
 class MessageClock:
-    """RunEngine msg_hook: the wall time between a wait message and the next message."""
+    """RunEngine msg_hook: the wall time between a wait message and the next message.
+
+    It also adds up, per step of a condition, the wall time from each message to the
+    next (what the RunEngine spent on that message, waits included): the step is the
+    reactor watch's phase (``settle``, ``flush``, ``acquisition``) and, inside it, what
+    the message does (see :meth:`step`).
+    """
 
     def __init__(self):
         self.waiting = 0.0
         self.counts = defaultdict(int)
-        self._last: tuple[str, float] | None = None
+        self.steps: dict[str, float] = defaultdict(float)
+        self.step_counts: dict[str, int] = defaultdict(int)
+        self._last: tuple[str, float, str] | None = None
+        self._phase = "other"
+
+    def step(self, msg) -> str:
+        """The step a message belongs to (keys of :attr:`steps`)."""
+        name = getattr(msg.obj, "name", "") or ""
+        if msg.command == "set" and name == "reactor_watch" and msg.args:
+            self._phase = str(msg.args[0])
+        group = str(msg.kwargs.get("group") or "")
+        if msg.command in WAIT_COMMANDS:
+            if group.startswith("steady-"):
+                return "flush: signal-wait measurement (wait)"
+            return f"{self._phase}: wait"
+        if msg.command == "read" and self._phase == "flush":
+            what = "pumped totals" if "dispensed" in name else "spectra/curves"
+            return f"flush: read {what}"
+        if msg.command in ("trigger", "set", "read", "save", "create"):
+            return f"{self._phase}: {msg.command}"
+        return "other messages (checkpoints, suspenders, watch, runs)"
 
     def __call__(self, msg, *args):
         now = time.perf_counter()
-        if self._last is not None and self._last[0] in WAIT_COMMANDS:
-            self.waiting += now - self._last[1]
-        self._last = (msg.command, now)
+        if self._last is not None:
+            command, then, step = self._last
+            if command in WAIT_COMMANDS:
+                self.waiting += now - then
+            self.steps[step] += now - then
+            self.step_counts[step] += 1
+        self._last = (msg.command, now, self.step(msg))
         self.counts[msg.command] += 1
 
 
@@ -294,6 +326,12 @@ def run(args) -> int:
         ("storage drain after the campaign", drain),
     ):
         print(f"  {label:<42} {seconds:7.2f} s  {100 * seconds / t_run:5.1f} %")
+    print("inside the campaign, by step (wall s from each message to the next; per "
+          "condition in ms):")
+    for step, seconds in sorted(clock.steps.items(), key=lambda kv: -kv[1]):
+        if seconds >= 0.005 * t_run:
+            print(f"  {step:<54} {seconds:6.2f} s  {1000 * seconds / n:6.1f} ms  "
+                  f"({clock.step_counts[step]} messages)")
     print(f"CdSe-437 window at 14 s: {summary['msc437_window_c']}")
     return 0 if not outcome.error else 1
 

@@ -400,3 +400,30 @@ def test_a_point_retaken_after_a_suspension_is_a_reading_after_the_recovery(RE, 
     assert lab.acquisitions > excursion["acquisitions"]  # measured again after it
     np.testing.assert_array_equal(events[0]["data"]["uvvis_absorbance"], hook.spectra[-1])
     assert abs(events[0]["data"]["reactor_t_nuc"] - 260.0) < 5
+
+
+def test_a_detector_the_wait_does_not_compare_is_triggered_for_the_event(RE, lab):  # noqa: N803
+    from ophyd import Component, Device, Signal
+    from ophyd.status import StatusBase
+
+    class Thermocouple(Device):
+        value = Component(Signal, value=0.0, kind="hinted")
+        triggers = 0
+
+        def trigger(self):
+            Thermocouple.triggers += 1
+            self.value.put(float(Thermocouple.triggers))
+            status = StatusBase()
+            status.set_finished()
+            return status
+
+    extra = Thermocouple(name="thermocouple")
+    lab.on_acquire.append(_noisy_constant(lab))
+    docs, _ = _collect(RE, condition_scan(
+        [lab.uvvis, extra], lab.reactor,
+        [{"t_nuc": 260.0, "t_growth": 250.0, "reaction_time": 14.0}],
+        steady="signal", progress=False))
+    event = next(d for n, d in docs if n == "event")
+    assert event["data"]["steady_rule"] == "signal"
+    assert Thermocouple.triggers == 1
+    assert event["data"]["thermocouple_value"] == 1.0

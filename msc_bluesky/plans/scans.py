@@ -7,7 +7,9 @@
 Per condition: checkpoint; set both heaters and the reaction time together; equilibrate
 (settled temperatures, N flushed residence volumes, optional drift check); install the
 process suspenders; checkpoint; trigger and read detectors + reactor (never with the
-heaters in standby, e.g. when a long pause put them there); remove the suspenders.
+heaters in standby, e.g. when a long pause put them there; with ``steady="signal"`` a
+wait ended by the signal gives its last measurement as the event, see
+:class:`~msc_bluesky.plans.steady.SteadyRecord`); remove the suspenders.
 Everything is validated before the first movement, and the whole run is wrapped so
 that heaters go to standby and pumps stop on every exit.
 
@@ -40,6 +42,7 @@ from msc_bluesky.plans.steady import (
     SteadyPace,
     SteadyRecord,
     check_steady,
+    signal_detectors,
     trigger_and_read_steady,
     wait_for_signal,
 )
@@ -189,7 +192,9 @@ def condition_scan(
     bar = ConditionProgress(len(conds), str(_md["plan_name"]), progress)
     watch = ReactorWatch(reactor)
     # with the signal wait, the measurement that ended it is the event's (SteadyRecord)
-    record = SteadyRecord(name="steady", detectors=detectors) if steady == "signal" else None
+    # (the detectors it compares; any other detector is triggered for every event)
+    record = (SteadyRecord(name="steady", detectors=signal_detectors(detectors))
+              if steady == "signal" else None)
     pace = SteadyPace()  # what a step of the signal wait costs, learnt from condition to condition
     readables = [*detectors, reactor] + ([record] if record is not None else [])
 

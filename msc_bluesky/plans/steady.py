@@ -36,7 +36,9 @@ Nothing of the simulator is read: only the detectors' data and the pumps' totals
 rule that ended the wait is recorded in the event by the :class:`SteadyRecord` device:
 ``steady_rule`` (``"signal"`` or ``"max_volumes"``), ``steady_volumes`` (volumes
 flushed after the temperatures settled) and ``steady_drift`` (the largest ``|z_bin|``
-of the last comparison).
+of the last comparison). After a wait the signal ended, the event's detector data are
+the measurement that ended it (:class:`SteadyRecord` triggers the detectors only when
+they do not hold it, :func:`trigger_and_read_steady`).
 """
 
 from __future__ import annotations
@@ -118,7 +120,9 @@ class SteadyRecord(Device):
     Parameters
     ----------
     detectors : sequence, optional
-        The detectors the event reads (triggered unless the last measurement is used).
+        The detectors the signal wait compares (:func:`signal_detectors`): triggered
+        for the event unless they hold the measurement that ended the wait. Other
+        detectors of the event are triggered as usual.
     """
 
     rule = Cpt(Signal, value="", kind="normal")
