@@ -140,3 +140,25 @@ def test_exception_mid_scan_keeps_events_and_leaves_reactor_safe(RE, devices):
     stop = docs[-1][1]
     assert stop["exit_status"] == "fail" and "detector broke" in stop["reason"]
     assert_reactor_safe(reactor)
+
+
+def test_monitored_detector_data_are_those_of_the_acquisition_just_finished(devices):
+    # The detectors' data waveforms are monitored (a read needs no round trip). A
+    # finished trigger must always find the new data in the monitor cache: compare
+    # with a fresh Channel Access get after each of several acquisitions (each carries
+    # its own noise, so stale data would differ).
+    _reactor, uvvis, saxs = devices
+    monitored = (uvvis.absorbance, uvvis.counts, saxs.intensity, saxs.intensity_sigma)
+    assert all(s._auto_monitor for s in monitored)
+    checked = {"uvvis": [], "saxs": []}
+    for _ in range(6):
+        for det, signals in ((uvvis, (uvvis.absorbance, uvvis.counts)),
+                             (saxs, (saxs.intensity, saxs.intensity_sigma))):
+            det.trigger().wait(timeout=30)
+            cached = [np.asarray(s.get()) for s in signals]
+            fresh = [np.asarray(s.get(use_monitor=False)) for s in signals]
+            for c, f in zip(cached, fresh, strict=True):
+                np.testing.assert_array_equal(c, f)
+            checked[det.name].append(cached[0])
+    for curves in checked.values():  # the acquisitions did give new data each time
+        assert not np.array_equal(curves[-1], curves[-2])

@@ -62,8 +62,8 @@ class ImageSignal(ImageShapeMixin, EpicsSignalRO):
 class SAXSDetector(AcquiringDetector):
     """Azimuthally integrated SAXS: I(q) with uncertainty, plus an optional image."""
 
-    intensity = waveform("intensity", kind="normal")
-    intensity_sigma = waveform("intensity_sigma", kind="normal")
+    intensity = waveform("intensity", kind="normal", auto_monitor=True)
+    intensity_sigma = waveform("intensity_sigma", kind="normal", auto_monitor=True)
     transmission = ro("transmission", kind="normal")
     q = waveform("q", kind="config")
     exposure_time = rw("exposure_time", kind="config")

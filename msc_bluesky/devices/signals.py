@@ -4,7 +4,12 @@ Every EPICS signal of the msc_bluesky devices is declared through :func:`ro`,
 :func:`rw` or :func:`waveform`, so that connection, read and write timeouts are finite
 everywhere: a device whose IOC has died raises after a few seconds instead of hanging a
 plan. Scalars are monitored (``auto_monitor``: a read returns the latest monitor value
-without a round trip); waveforms are read on demand, after their acquisition finished.
+without a round trip); waveforms are read on demand, after their acquisition finished,
+except the detectors' data (``uvvis`` absorbance and counts, ``saxs`` intensity and its
+sigma), which are monitored too: the IOC writes them before it increments
+``array_counter``, and Channel Access delivers one circuit's monitors in order, so a
+finished trigger finds them in the cache (each read in a busy campaign process would
+otherwise be a round trip of tens of ms).
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ class UVVisSpectrometer(AcquiringDetector):
     (see :func:`msc_bluesky.plans.calibration.take_dark_and_reference`).
     """
 
-    absorbance = waveform("absorbance", kind="normal")
-    counts = waveform("counts", kind="normal")
+    absorbance = waveform("absorbance", kind="normal", auto_monitor=True)
+    counts = waveform("counts", kind="normal", auto_monitor=True)
     wavelength = waveform("wavelength", kind="config")
     integration_time = rw("integration_time", kind="config")
     averages = rw("averages", kind="config")
