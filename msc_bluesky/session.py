@@ -250,6 +250,19 @@ class Session:
     closed: bool = False
     store_error: str = ""
 
+    def open_store(self) -> None:
+        """Start opening the store now, if it waits for the devices (``store_after_devices``).
+
+        :func:`~msc_bluesky.campaign.local.connect_devices` calls it once the devices are
+        connected; anything that needs the store (the writer's first run,
+        :meth:`store_ready`, :meth:`drain`, :meth:`close`) starts it too. Does nothing
+        when the store is open or opening already.
+        """
+        future = self.writer._client_future
+        start = getattr(future, "start", None)
+        if start is not None:
+            start()
+
     def store_ready(self, timeout: float | None = 600.0) -> Any:
         """Wait until the store is open (``store_in_background``); the client or None.
 
@@ -365,12 +378,54 @@ def _open_store(config: SessionConfig, directory: DataDirectory):
         return None
 
 
-def _open_store_in_background(config: SessionConfig, directory: DataDirectory) -> Future:
-    """:func:`_open_store` on a daemon thread; its future (client, None or the error)."""
-    future: Future = Future()
+class _StoreOpening(Future):
+    """The future of a store opening on a thread; it may wait for :meth:`start`.
+
+    Asking for its result (the writer's first run, :meth:`Session.store_ready`) starts
+    the opening, so a deferred store is never waited for without being opened.
+    """
+
+    def __init__(self, deferred: bool) -> None:
+        super().__init__()
+        self.abandoned = False
+        self.started = threading.Event()
+        if not deferred:
+            self.started.set()
+
+    def start(self) -> None:
+        """Let the opening begin (at once if it has already)."""
+        self.started.set()
+
+    def abandon(self) -> None:
+        """Never open the store if the opening has not begun (its result is then None)."""
+        if not self.started.is_set():
+            self.abandoned = True
+            self.started.set()
+
+    def result(self, timeout: float | None = None) -> Any:
+        self.start()
+        return super().result(timeout)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self.start()
+        return super().exception(timeout)
+
+
+def _open_store_in_background(config: SessionConfig, directory: DataDirectory, *,
+                              deferred: bool = False) -> Future:
+    """:func:`_open_store` on a daemon thread; its future (client, None or the error).
+
+    With ``deferred``, the thread waits until the future's ``start()`` is called (or its
+    result asked for) before it opens the store.
+    """
+    future = _StoreOpening(deferred)
     future.set_running_or_notify_cancel()
 
     def work() -> None:
+        future.started.wait()
+        if future.abandoned:
+            future.set_result(None)
+            return
         try:
             client = _open_store(config, directory)
         except BaseException as err:  # noqa: BLE001 - handed to whoever waits for it
@@ -402,6 +457,8 @@ def _close_when_open(future: Future) -> None:
         if not f.cancelled() and f.exception() is None and f.result() is not None:
             close_client(f.result())
 
+    if isinstance(future, _StoreOpening):
+        future.abandon()  # a store still waiting to open is not opened at all
     future.add_done_callback(done)
 
 
@@ -414,6 +471,7 @@ def build_session(
     *,
     store_in_background: bool = False,
     before_devices: Callable[[], Any] | None = None,
+    store_after_devices: bool = False,
 ) -> Session:
     """Build the RunEngine and its subscriptions from one configuration.
 
@@ -439,6 +497,14 @@ def build_session(
         Called with no arguments before the devices are built (while the store opens
         in the background), e.g. a wait until a just-started IOC answers, so that the
         devices' first searches find it.
+    store_after_devices : bool
+        With ``store_in_background``: the store's thread waits until
+        :meth:`Session.open_store` is called
+        (:func:`~msc_bluesky.campaign.local.connect_devices` does, once the devices are
+        connected) or something needs the store (the writer's first run,
+        :meth:`Session.store_ready`, ``drain``, ``close``). Opening it is seconds of CPU
+        work (tiled's server code) under Python's GIL: run alongside, it slows the
+        imports and the Channel Access replies the devices wait for. Default False.
 
     Returns
     -------
@@ -450,7 +516,7 @@ def build_session(
         catalog_database_uri(directory.root, config.catalog_uri)
     store: Any = None
     if store_in_background:
-        store = _open_store_in_background(config, directory)
+        store = _open_store_in_background(config, directory, deferred=store_after_devices)
     try:
         if before_devices is not None:
             if config.devices:  # their imports overlap with what before_devices waits for

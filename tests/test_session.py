@@ -125,3 +125,50 @@ def test_session_builds_instrument_devices(tmp_path):
         assert session.saxs.name == "saxs"
     finally:
         session.close()
+
+
+def _counted_store_opening(monkeypatch):
+    """Make the session's store opening count its calls (and open an embedded store)."""
+    import threading
+
+    from msc_bluesky import session as session_module
+
+    opened = threading.Event()
+    real = session_module._open_store
+
+    def counted(config, directory):
+        opened.set()
+        return real(config, directory)
+
+    monkeypatch.setattr(session_module, "_open_store", counted)
+    return opened
+
+
+def test_store_after_devices_waits_for_open_store(tmp_path, monkeypatch):
+    opened = _counted_store_opening(monkeypatch)
+    session = build_session(
+        SessionConfig(data_dir=tmp_path, devices=False, live_analysis=False, progress=False),
+        store_in_background=True, store_after_devices=True)
+    try:
+        assert not opened.wait(0.3) and session.client is None  # waits for the devices
+        session.open_store()  # what connect_devices does once they are connected
+        assert opened.wait(30)
+        assert session.store_ready(60) is not None and session.store_error == ""
+    finally:
+        session.close()
+
+
+def test_store_after_devices_opens_for_a_run_without_being_asked(tmp_path, monkeypatch):
+    opened = _counted_store_opening(monkeypatch)
+    session = build_session(
+        SessionConfig(data_dir=tmp_path, devices=False, live_analysis=False, progress=False),
+        store_in_background=True, store_after_devices=True)
+    reactor, uvvis, saxs = make_devices(seed=6)
+    (uid,) = session.RE(
+        condition_scan(reactor, [uvvis], [{"t_nuc": 1.0, "t_growth": 1.0, "reaction_time": 1.0}])
+    )
+    assert opened.wait(30)  # the writer's first run asked for the store: it opens
+    assert session.drain(60) and session.client is not None
+    assert find_runs(session.client)[-1].metadata["start"]["uid"] == uid
+    assert session.close()
+    assert not (tmp_path / "backup" / f"{uid}.jsonl").exists()
