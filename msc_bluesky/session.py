@@ -250,19 +250,6 @@ class Session:
     closed: bool = False
     store_error: str = ""
 
-    def open_store(self) -> None:
-        """Start opening the store now, if it waits for the devices (``store_after_devices``).
-
-        :func:`~msc_bluesky.campaign.local.connect_devices` calls it once the devices are
-        connected; anything that needs the store (the writer's first run,
-        :meth:`store_ready`, :meth:`drain`, :meth:`close`) starts it too. Does nothing
-        when the store is open or opening already.
-        """
-        future = self.writer._client_future
-        start = getattr(future, "start", None)
-        if start is not None:
-            start()
-
     def store_ready(self, timeout: float | None = 600.0) -> Any:
         """Wait until the store is open (``store_in_background``); the client or None.
 
@@ -379,11 +366,7 @@ def _open_store(config: SessionConfig, directory: DataDirectory):
 
 
 class _StoreOpening(Future):
-    """The future of a store opening on a thread; it may wait for :meth:`start`.
-
-    Asking for its result (the writer's first run, :meth:`Session.store_ready`) starts
-    the opening, so a deferred store is never waited for without being opened.
-    """
+    """The future of a store opening on a thread, which may wait for :meth:`start`."""
 
     def __init__(self, deferred: bool) -> None:
         super().__init__()
@@ -402,21 +385,13 @@ class _StoreOpening(Future):
             self.abandoned = True
             self.started.set()
 
-    def result(self, timeout: float | None = None) -> Any:
-        self.start()
-        return super().result(timeout)
-
-    def exception(self, timeout: float | None = None) -> BaseException | None:
-        self.start()
-        return super().exception(timeout)
-
 
 def _open_store_in_background(config: SessionConfig, directory: DataDirectory, *,
                               deferred: bool = False) -> Future:
     """:func:`_open_store` on a daemon thread; its future (client, None or the error).
 
-    With ``deferred``, the thread waits until the future's ``start()`` is called (or its
-    result asked for) before it opens the store.
+    With ``deferred``, the thread waits until the future's ``start()`` is called before
+    it opens the store (``abandon()``: it never does, the result is None).
     """
     future = _StoreOpening(deferred)
     future.set_running_or_notify_cancel()
@@ -498,13 +473,11 @@ def build_session(
         in the background), e.g. a wait until a just-started IOC answers, so that the
         devices' first searches find it.
     store_after_devices : bool
-        With ``store_in_background``: the store's thread waits until
-        :meth:`Session.open_store` is called
-        (:func:`~msc_bluesky.campaign.local.connect_devices` does, once the devices are
-        connected) or something needs the store (the writer's first run,
-        :meth:`Session.store_ready`, ``drain``, ``close``). Opening it is seconds of CPU
-        work (tiled's server code) under Python's GIL: run alongside, it slows the
-        imports and the Channel Access replies the devices wait for. Default False.
+        With ``store_in_background``: the store's thread starts opening it only when
+        the devices are built and everything else is imported (as this returns), so
+        while the devices connect. Opening it is seconds of CPU work (tiled's server
+        code) under Python's GIL: alongside, it slows this thread's imports, which
+        are start-up's critical path. Default False: it starts at once.
 
     Returns
     -------
@@ -533,56 +506,63 @@ def build_session(
         if isinstance(store, Future):
             _close_when_open(store)
         raise
-    from bluesky import RunEngine
+    try:
+        from bluesky import RunEngine
 
-    writer = JournaledWriter(
-        store,
-        directory.backup_dir,
-        batch_size=config.batch_size,
-        keep_backup=config.keep_backup,
-    )
-    RE = RunEngine(_session_metadata(directory))
-    RE.md.update(config.metadata)
-    session = Session(RE=RE, config=config, writer=writer, client=writer.client)
-    threaded = config.live_analysis and config.analysis_thread
-    sink = writer
-    if threaded:
-        from msc_bluesky.callbacks.threaded import SerializedCallback
-
-        sink = SerializedCallback(writer)  # the RunEngine and the analysis thread
-    session.tokens["tiled"] = RE.subscribe(sink)
-    _close_at_exit(session)
-    if config.live_analysis:
-        session.live_analysis = _live_analysis(config, sink)
-        analysis = session.live_analysis
+        writer = JournaledWriter(
+            store,
+            directory.backup_dir,
+            batch_size=config.batch_size,
+            keep_backup=config.keep_backup,
+        )
+        RE = RunEngine(_session_metadata(directory))
+        RE.md.update(config.metadata)
+        session = Session(RE=RE, config=config, writer=writer, client=writer.client)
+        threaded = config.live_analysis and config.analysis_thread
+        sink = writer
         if threaded:
-            from msc_bluesky.callbacks.threaded import ThreadedCallback
+            from msc_bluesky.callbacks.threaded import SerializedCallback
 
-            # While the store opens in the background the fits wait for it (bounded):
-            # opening it is CPU work that the fits would otherwise slow down, and their
-            # documents only queue for it meanwhile; the RunEngine never waits.
-            wait = (None if writer.client is not None else
-                    lambda: _quietly(writer.wait_client, STORE_FIRST_WAIT_S))
-            analysis = session.analysis_thread = ThreadedCallback(
-                session.live_analysis, name="msc-live-analysis", before_first=wait)
-        session.tokens["live_analysis"] = RE.subscribe(analysis)
-    if config.progress:
-        from bluesky.utils import ProgressBarManager
+            sink = SerializedCallback(writer)  # the RunEngine and the analysis thread
+        session.tokens["tiled"] = RE.subscribe(sink)
+        _close_at_exit(session)
+        if config.live_analysis:
+            session.live_analysis = _live_analysis(config, sink)
+            analysis = session.live_analysis
+            if threaded:
+                from msc_bluesky.callbacks.threaded import ThreadedCallback
 
-        RE.waiting_hook = ProgressBarManager()
-    if config.devices:
-        session.reactor, session.uvvis, session.saxs = devices
-        if config.heartbeat_s > 0:
-            from msc_bluesky.devices.heartbeat import Heartbeat
+                # While the store opens in the background the fits wait for it (bounded):
+                # opening it is CPU work that the fits would otherwise slow down, and their
+                # documents only queue for it meanwhile; the RunEngine never waits.
+                wait = (None if writer.client is not None else
+                        lambda: _quietly(writer.wait_client, STORE_FIRST_WAIT_S))
+                analysis = session.analysis_thread = ThreadedCallback(
+                    session.live_analysis, name="msc-live-analysis", before_first=wait)
+            session.tokens["live_analysis"] = RE.subscribe(analysis)
+        if config.progress:
+            from bluesky.utils import ProgressBarManager
 
-            session.heartbeat = Heartbeat(session.reactor.heartbeat, config.heartbeat_s).start()
-    from msc_bluesky.devices.engine_states import ReactorStateHook
+            RE.waiting_hook = ProgressBarManager()
+        if config.devices:
+            session.reactor, session.uvvis, session.saxs = devices
+            if config.heartbeat_s > 0:
+                from msc_bluesky.devices.heartbeat import Heartbeat
 
-    RE.state_hook = ReactorStateHook(RE, session.reactor, session.heartbeat, RE.state_hook,
-                                     pause_standby_s=config.pause_standby_s)
-    from msc_bluesky.devices.shutdown import install_orderly_shutdown
+                session.heartbeat = Heartbeat(session.reactor.heartbeat, config.heartbeat_s).start()
+        from msc_bluesky.devices.engine_states import ReactorStateHook
 
-    install_orderly_shutdown()
+        RE.state_hook = ReactorStateHook(RE, session.reactor, session.heartbeat, RE.state_hook,
+                                         pause_standby_s=config.pause_standby_s)
+        from msc_bluesky.devices.shutdown import install_orderly_shutdown
+
+        install_orderly_shutdown()
+    except BaseException:
+        if isinstance(store, _StoreOpening):
+            store.abandon()  # never started: nothing to open for a session not built
+        raise
+    if isinstance(store, _StoreOpening):
+        store.start()  # store_after_devices: the imports are done, the devices built
     return session
 
 

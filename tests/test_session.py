@@ -144,31 +144,38 @@ def _counted_store_opening(monkeypatch):
     return opened
 
 
-def test_store_after_devices_waits_for_open_store(tmp_path, monkeypatch):
+def test_store_after_devices_opens_once_the_session_is_built(tmp_path, monkeypatch):
     opened = _counted_store_opening(monkeypatch)
+    seen = []
+
+    def before_devices():  # e.g. the wait for a just-started IOC, during the imports
+        seen.append(opened.wait(0.3))
+
     session = build_session(
         SessionConfig(data_dir=tmp_path, devices=False, live_analysis=False, progress=False),
-        store_in_background=True, store_after_devices=True)
+        store_in_background=True, store_after_devices=True, before_devices=before_devices)
     try:
-        assert not opened.wait(0.3) and session.client is None  # waits for the devices
-        session.open_store()  # what connect_devices does once they are connected
-        assert opened.wait(30)
+        assert seen == [False]  # not opening while the session was being built
+        assert opened.wait(30)  # then at once, without being asked
         assert session.store_ready(60) is not None and session.store_error == ""
+        reactor, uvvis, saxs = make_devices(seed=6)
+        (uid,) = session.RE(condition_scan(
+            reactor, [uvvis], [{"t_nuc": 1.0, "t_growth": 1.0, "reaction_time": 1.0}]))
+        assert session.drain(60)
+        assert find_runs(session.client)[-1].metadata["start"]["uid"] == uid
     finally:
-        session.close()
+        assert session.close()
 
 
-def test_store_after_devices_opens_for_a_run_without_being_asked(tmp_path, monkeypatch):
+def test_store_after_devices_is_never_opened_when_the_session_fails(tmp_path, monkeypatch):
     opened = _counted_store_opening(monkeypatch)
-    session = build_session(
-        SessionConfig(data_dir=tmp_path, devices=False, live_analysis=False, progress=False),
-        store_in_background=True, store_after_devices=True)
-    reactor, uvvis, saxs = make_devices(seed=6)
-    (uid,) = session.RE(
-        condition_scan(reactor, [uvvis], [{"t_nuc": 1.0, "t_growth": 1.0, "reaction_time": 1.0}])
-    )
-    assert opened.wait(30)  # the writer's first run asked for the store: it opens
-    assert session.drain(60) and session.client is not None
-    assert find_runs(session.client)[-1].metadata["start"]["uid"] == uid
-    assert session.close()
-    assert not (tmp_path / "backup" / f"{uid}.jsonl").exists()
+
+    def before_devices():
+        raise ConnectionError("no IOC")
+
+    with pytest.raises(ConnectionError, match="no IOC"):
+        build_session(
+            SessionConfig(data_dir=tmp_path, devices=False, live_analysis=False,
+                          progress=False),
+            store_in_background=True, store_after_devices=True, before_devices=before_devices)
+    assert not opened.wait(0.5)

@@ -99,9 +99,6 @@ def simulated_reactor(
 def connect_devices(session: Any, timeout: float = 60.0) -> None:
     """Connect the session's reactor and detectors, or say clearly which could not.
 
-    Then lets a store waiting for the devices (``build_session(store_after_devices=True)``)
-    start opening.
-
     Raises
     ------
     ConnectionError
@@ -116,9 +113,6 @@ def connect_devices(session: Any, timeout: float = 60.0) -> None:
             device.wait_for_connection(timeout=max(1.0, deadline - time.monotonic()))
         except TimeoutError as err:
             missing.append(f"{device.name} ({err})")
-    open_store = getattr(session, "open_store", None)
-    if open_store is not None:  # a store waiting for the devices opens now
-        open_store()
     if missing:
         raise ConnectionError(
             f"could not connect within {timeout:g} s to: {'; '.join(missing)}. Is the IOC "
