@@ -470,5 +470,5 @@ def test_writer_looks_up_each_container_once_not_per_run(store, tmp_path):
         hooks["request"].remove(note)
     assert counts[0] >= 1 and counts[2] == counts[0]  # looked up for the first run only
     assert writer.status.stored == uids and not writer.status.backed_up
-    for uid, grid in zip(uids, (GRID_A, GRID_B, GRID_C)):
+    for uid, grid in zip(uids, (GRID_A, GRID_B, GRID_C), strict=True):
         assert client["raw"][uid].metadata["stop"]["num_events"]["primary"] == len(grid)

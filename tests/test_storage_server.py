@@ -130,3 +130,32 @@ def test_public_server_is_read_only_without_key(server_dir):
         assert write.status_code in (401, 403)
         after = httpx.get(f"{server.uri}/api/v1/search/", timeout=10)
         assert len(after.json()["data"]) == len(listing.json()["data"])
+
+
+def test_served_sqlite_store_reads_while_a_writer_holds_its_lock(tmp_path):
+    """serve puts the SQLite databases in WAL mode: a write lock never fails a reader.
+
+    In SQLite's default journal mode a reader waits for the lock (5 s) and then gets
+    HTTP 500 "database is locked"; in WAL mode it reads at once.
+    """
+    import sqlite3
+    import time
+
+    key = generate_api_key()
+    data_dir = tmp_path / "wal"
+    with ServeProcess(data_dir, key) as server:
+        for name in ("catalog.db", "tables.db"):
+            with sqlite3.connect(data_dir / name) as db:
+                assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal", name
+        writer = sqlite3.connect(data_dir / "catalog.db", timeout=1.0, isolation_level=None)
+        try:
+            writer.execute("BEGIN EXCLUSIVE")  # as a writer committing, held on purpose
+            t0 = time.perf_counter()
+            answer = httpx.get(f"{server.uri}/api/v1/search/",
+                               headers={"Authorization": f"Apikey {key}"}, timeout=30)
+            seconds = time.perf_counter() - t0
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+        assert answer.status_code == 200, answer.text
+        assert seconds < 2.0  # did not wait for the lock

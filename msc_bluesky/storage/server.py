@@ -124,6 +124,9 @@ def serve(
     """
     import uvicorn
 
+    from .catalog import use_write_ahead_log
+
     prepare_layout(data_dir, catalog_uri=catalog_uri)
+    use_write_ahead_log(data_dir, catalog_uri=catalog_uri)  # readers never wait (SQLite)
     app = build_server_app(data_dir, api_key=api_key, public=public, catalog_uri=catalog_uri)
     uvicorn.run(app, host=host, port=int(port), log_level=log_level)
