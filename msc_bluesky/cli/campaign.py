@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -131,6 +132,11 @@ class _HeldLines:
         self.lines = None
 
 
+#: What starting the simulated IOC sets in this process's environment.
+_CA_VARIABLES = ("EPICS_CA_ADDR_LIST", "EPICS_CA_AUTO_ADDR_LIST", "EPICS_CA_SERVER_PORT",
+                 "OPHYD_CONTROL_LAYER")
+
+
 def _run_locally(args: argparse.Namespace, steps) -> int:
     from msc_bluesky.campaign.local import CAMPAIGN_BATCH_SIZE, connect_devices, launched_reactor
     from msc_bluesky.limits import ConditionError
@@ -140,9 +146,15 @@ def _run_locally(args: argparse.Namespace, steps) -> int:
     # anything else has started. The store opens on a thread of its own once the
     # devices are connected (the documents are journalled until it is open).
     echo = _HeldLines()
+    saved = {k: os.environ.get(k) for k in _CA_VARIABLES}
     with launched_reactor(args.prefix, args.time_scale, echo=echo) as reactor_ioc:
         steps = _checked(steps, args)
-        if steps is None:
+        if steps is None:  # this process's Channel Access settings as they were
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
             return 2
         echo.release()
         campaign_id = uuid.uuid4().hex[:12]
