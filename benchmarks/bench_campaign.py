@@ -224,11 +224,13 @@ def run(args) -> int:
     )
     from msc_bluesky.campaign.runner import run_campaign
 
-    steps = with_steady(paper_campaign(quick=args.quick), args.steady)
-    n = check_campaign(steps)
+    # The IOC starts first (as `msc-bluesky campaign`): checking the campaign imports the
+    # plans (bluesky, ophyd: about a second) while the IOC process starts on the other core.
     with tempfile.TemporaryDirectory() as tmp, launched_reactor(
         None, args.time_scale, echo=lambda line: None
     ) as reactor_ioc:
+        steps = with_steady(paper_campaign(quick=args.quick), args.steady)
+        n = check_campaign(steps)
         from msc_bluesky.session import SessionConfig, build_session
         from msc_bluesky.storage.report.live import LiveRecords
 
@@ -237,7 +239,8 @@ def run(args) -> int:
                                               progress=False, batch_size=batch,
                                               analysis_thread=not args.analysis_in_re),
                                 store_in_background=True,
-                                before_devices=reactor_ioc.wait_ready)
+                                before_devices=reactor_ioc.wait_ready,
+                                store_after_devices=True)
         store_open = StoreClock(session)
         RE = session.RE  # noqa: N806
         analysis = Stopwatch(session.live_analysis)

@@ -225,8 +225,8 @@ def acknowledgements():
     acked: list[tuple[str, dict]] = []
     real = writer_module.make_tiled_writer
 
-    def recording(client, batch_size=1):
-        inner = real(client, batch_size)
+    def recording(client, batch_size=1, **options):
+        inner = real(client, batch_size, **options)
 
         def write(name, doc):
             inner(name, doc)

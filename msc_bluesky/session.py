@@ -365,12 +365,42 @@ def _open_store(config: SessionConfig, directory: DataDirectory):
         return None
 
 
-def _open_store_in_background(config: SessionConfig, directory: DataDirectory) -> Future:
-    """:func:`_open_store` on a daemon thread; its future (client, None or the error)."""
-    future: Future = Future()
+class _StoreOpening(Future):
+    """The future of a store opening on a thread, which may wait for :meth:`start`."""
+
+    def __init__(self, deferred: bool) -> None:
+        super().__init__()
+        self.abandoned = False
+        self.started = threading.Event()
+        if not deferred:
+            self.started.set()
+
+    def start(self) -> None:
+        """Let the opening begin (at once if it has already)."""
+        self.started.set()
+
+    def abandon(self) -> None:
+        """Never open the store if the opening has not begun (its result is then None)."""
+        if not self.started.is_set():
+            self.abandoned = True
+            self.started.set()
+
+
+def _open_store_in_background(config: SessionConfig, directory: DataDirectory, *,
+                              deferred: bool = False) -> Future:
+    """:func:`_open_store` on a daemon thread; its future (client, None or the error).
+
+    With ``deferred``, the thread waits until the future's ``start()`` is called before
+    it opens the store (``abandon()``: it never does, the result is None).
+    """
+    future = _StoreOpening(deferred)
     future.set_running_or_notify_cancel()
 
     def work() -> None:
+        future.started.wait()
+        if future.abandoned:
+            future.set_result(None)
+            return
         try:
             client = _open_store(config, directory)
         except BaseException as err:  # noqa: BLE001 - handed to whoever waits for it
@@ -402,6 +432,8 @@ def _close_when_open(future: Future) -> None:
         if not f.cancelled() and f.exception() is None and f.result() is not None:
             close_client(f.result())
 
+    if isinstance(future, _StoreOpening):
+        future.abandon()  # a store still waiting to open is not opened at all
     future.add_done_callback(done)
 
 
@@ -414,6 +446,7 @@ def build_session(
     *,
     store_in_background: bool = False,
     before_devices: Callable[[], Any] | None = None,
+    store_after_devices: bool = False,
 ) -> Session:
     """Build the RunEngine and its subscriptions from one configuration.
 
@@ -439,6 +472,12 @@ def build_session(
         Called with no arguments before the devices are built (while the store opens
         in the background), e.g. a wait until a just-started IOC answers, so that the
         devices' first searches find it.
+    store_after_devices : bool
+        With ``store_in_background``: the store's thread starts opening it only when
+        the devices are built and everything else is imported (as this returns), so
+        while the devices connect. Opening it is seconds of CPU work (tiled's server
+        code) under Python's GIL: alongside, it slows this thread's imports, which
+        are start-up's critical path. Default False: it starts at once.
 
     Returns
     -------
@@ -450,7 +489,7 @@ def build_session(
         catalog_database_uri(directory.root, config.catalog_uri)
     store: Any = None
     if store_in_background:
-        store = _open_store_in_background(config, directory)
+        store = _open_store_in_background(config, directory, deferred=store_after_devices)
     try:
         if before_devices is not None:
             if config.devices:  # their imports overlap with what before_devices waits for
@@ -467,56 +506,63 @@ def build_session(
         if isinstance(store, Future):
             _close_when_open(store)
         raise
-    from bluesky import RunEngine
+    try:
+        from bluesky import RunEngine
 
-    writer = JournaledWriter(
-        store,
-        directory.backup_dir,
-        batch_size=config.batch_size,
-        keep_backup=config.keep_backup,
-    )
-    RE = RunEngine(_session_metadata(directory))
-    RE.md.update(config.metadata)
-    session = Session(RE=RE, config=config, writer=writer, client=writer.client)
-    threaded = config.live_analysis and config.analysis_thread
-    sink = writer
-    if threaded:
-        from msc_bluesky.callbacks.threaded import SerializedCallback
-
-        sink = SerializedCallback(writer)  # the RunEngine and the analysis thread
-    session.tokens["tiled"] = RE.subscribe(sink)
-    _close_at_exit(session)
-    if config.live_analysis:
-        session.live_analysis = _live_analysis(config, sink)
-        analysis = session.live_analysis
+        writer = JournaledWriter(
+            store,
+            directory.backup_dir,
+            batch_size=config.batch_size,
+            keep_backup=config.keep_backup,
+        )
+        RE = RunEngine(_session_metadata(directory))
+        RE.md.update(config.metadata)
+        session = Session(RE=RE, config=config, writer=writer, client=writer.client)
+        threaded = config.live_analysis and config.analysis_thread
+        sink = writer
         if threaded:
-            from msc_bluesky.callbacks.threaded import ThreadedCallback
+            from msc_bluesky.callbacks.threaded import SerializedCallback
 
-            # While the store opens in the background the fits wait for it (bounded):
-            # opening it is CPU work that the fits would otherwise slow down, and their
-            # documents only queue for it meanwhile; the RunEngine never waits.
-            wait = (None if writer.client is not None else
-                    lambda: _quietly(writer.wait_client, STORE_FIRST_WAIT_S))
-            analysis = session.analysis_thread = ThreadedCallback(
-                session.live_analysis, name="msc-live-analysis", before_first=wait)
-        session.tokens["live_analysis"] = RE.subscribe(analysis)
-    if config.progress:
-        from bluesky.utils import ProgressBarManager
+            sink = SerializedCallback(writer)  # the RunEngine and the analysis thread
+        session.tokens["tiled"] = RE.subscribe(sink)
+        _close_at_exit(session)
+        if config.live_analysis:
+            session.live_analysis = _live_analysis(config, sink)
+            analysis = session.live_analysis
+            if threaded:
+                from msc_bluesky.callbacks.threaded import ThreadedCallback
 
-        RE.waiting_hook = ProgressBarManager()
-    if config.devices:
-        session.reactor, session.uvvis, session.saxs = devices
-        if config.heartbeat_s > 0:
-            from msc_bluesky.devices.heartbeat import Heartbeat
+                # While the store opens in the background the fits wait for it (bounded):
+                # opening it is CPU work that the fits would otherwise slow down, and their
+                # documents only queue for it meanwhile; the RunEngine never waits.
+                wait = (None if writer.client is not None else
+                        lambda: _quietly(writer.wait_client, STORE_FIRST_WAIT_S))
+                analysis = session.analysis_thread = ThreadedCallback(
+                    session.live_analysis, name="msc-live-analysis", before_first=wait)
+            session.tokens["live_analysis"] = RE.subscribe(analysis)
+        if config.progress:
+            from bluesky.utils import ProgressBarManager
 
-            session.heartbeat = Heartbeat(session.reactor.heartbeat, config.heartbeat_s).start()
-    from msc_bluesky.devices.engine_states import ReactorStateHook
+            RE.waiting_hook = ProgressBarManager()
+        if config.devices:
+            session.reactor, session.uvvis, session.saxs = devices
+            if config.heartbeat_s > 0:
+                from msc_bluesky.devices.heartbeat import Heartbeat
 
-    RE.state_hook = ReactorStateHook(RE, session.reactor, session.heartbeat, RE.state_hook,
-                                     pause_standby_s=config.pause_standby_s)
-    from msc_bluesky.devices.shutdown import install_orderly_shutdown
+                session.heartbeat = Heartbeat(session.reactor.heartbeat, config.heartbeat_s).start()
+        from msc_bluesky.devices.engine_states import ReactorStateHook
 
-    install_orderly_shutdown()
+        RE.state_hook = ReactorStateHook(RE, session.reactor, session.heartbeat, RE.state_hook,
+                                         pause_standby_s=config.pause_standby_s)
+        from msc_bluesky.devices.shutdown import install_orderly_shutdown
+
+        install_orderly_shutdown()
+    except BaseException:
+        if isinstance(store, _StoreOpening):
+            store.abandon()  # never started: nothing to open for a session not built
+        raise
+    if isinstance(store, _StoreOpening):
+        store.start()  # store_after_devices: the imports are done, the devices built
     return session
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -135,9 +136,14 @@ def test_saxs_only_conditions_get_a_phase_from_sizes():
 
 
 def test_cli_refuses_a_bad_campaign_file_before_starting_anything(tmp_path, capsys):
+    # The simulated IOC is launched while the campaign is checked (start-up), and
+    # stopped again at once: no store, no data directory, nothing said about the IOC.
     bad = tmp_path / "bad.csv"
     bad.write_text("t_nuc,t_growth,reaction_time\n280,270,0\n")
+    port = os.environ.get("EPICS_CA_SERVER_PORT")
     assert main(["campaign", "--file", str(bad), "--data-dir", str(tmp_path / "d")]) == 2
-    err = capsys.readouterr().err
+    assert os.environ.get("EPICS_CA_SERVER_PORT") == port  # this process's CA unchanged
+    out, err = capsys.readouterr()
     assert "reaction_time = 0.0 s" in err and "> 0 s" in err
+    assert "IOC" not in out
     assert not (tmp_path / "d").exists()

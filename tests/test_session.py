@@ -125,3 +125,57 @@ def test_session_builds_instrument_devices(tmp_path):
         assert session.saxs.name == "saxs"
     finally:
         session.close()
+
+
+def _counted_store_opening(monkeypatch):
+    """Make the session's store opening count its calls (and open an embedded store)."""
+    import threading
+
+    from msc_bluesky import session as session_module
+
+    opened = threading.Event()
+    real = session_module._open_store
+
+    def counted(config, directory):
+        opened.set()
+        return real(config, directory)
+
+    monkeypatch.setattr(session_module, "_open_store", counted)
+    return opened
+
+
+def test_store_after_devices_opens_once_the_session_is_built(tmp_path, monkeypatch):
+    opened = _counted_store_opening(monkeypatch)
+    seen = []
+
+    def before_devices():  # e.g. the wait for a just-started IOC, during the imports
+        seen.append(opened.wait(0.3))
+
+    session = build_session(
+        SessionConfig(data_dir=tmp_path, devices=False, live_analysis=False, progress=False),
+        store_in_background=True, store_after_devices=True, before_devices=before_devices)
+    try:
+        assert seen == [False]  # not opening while the session was being built
+        assert opened.wait(30)  # then at once, without being asked
+        assert session.store_ready(60) is not None and session.store_error == ""
+        reactor, uvvis, saxs = make_devices(seed=6)
+        (uid,) = session.RE(condition_scan(
+            reactor, [uvvis], [{"t_nuc": 1.0, "t_growth": 1.0, "reaction_time": 1.0}]))
+        assert session.drain(60)
+        assert find_runs(session.client)[-1].metadata["start"]["uid"] == uid
+    finally:
+        assert session.close()
+
+
+def test_store_after_devices_is_never_opened_when_the_session_fails(tmp_path, monkeypatch):
+    opened = _counted_store_opening(monkeypatch)
+
+    def before_devices():
+        raise ConnectionError("no IOC")
+
+    with pytest.raises(ConnectionError, match="no IOC"):
+        build_session(
+            SessionConfig(data_dir=tmp_path, devices=False, live_analysis=False,
+                          progress=False),
+            store_in_background=True, store_after_devices=True, before_devices=before_devices)
+    assert not opened.wait(0.5)

@@ -442,3 +442,33 @@ def test_replay_retries_a_journal_after_a_transient_error(store, tmp_path, monke
     report = replay_backups(client, tmp_path / "b", retry_delays=(0.0, 0.0))
     assert len(calls) == 1 and list(report.failed) == [tmp_path / "b" / f"{uid}.jsonl"]
     assert pending_journals(tmp_path / "b") == [tmp_path / "b" / f"{uid}.jsonl"]  # kept
+
+
+def test_writer_looks_up_each_container_once_not_per_run(store, tmp_path):
+    """Runs after the first of their kind cost no container lookup (requests per run)."""
+    client = store["client"]
+    container_reads: list[str] = []
+
+    def note(request):
+        if request.method == "GET" and request.url.path.rstrip("/").endswith("/raw"):
+            container_reads.append(request.url.path)
+
+    hooks = client.context.http_client.event_hooks
+    hooks["request"].append(note)
+    try:
+        writer = JournaledWriter(client, tmp_path / "backup", batch_size=10)
+        RE = RunEngine({})
+        RE.subscribe(writer)
+        reactor, uvvis, saxs = make_devices(seed=12)
+        counts, uids = [], []
+        for grid in (GRID_A, GRID_B, GRID_C):
+            uids += RE(condition_scan(reactor, [uvvis, saxs], grid))
+            assert writer.flush(60)
+            counts.append(len(container_reads))
+        assert writer.close(60)
+    finally:
+        hooks["request"].remove(note)
+    assert counts[0] >= 1 and counts[2] == counts[0]  # looked up for the first run only
+    assert writer.status.stored == uids and not writer.status.backed_up
+    for uid, grid in zip(uids, (GRID_A, GRID_B, GRID_C), strict=True):
+        assert client["raw"][uid].metadata["stop"]["num_events"]["primary"] == len(grid)

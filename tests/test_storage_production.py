@@ -146,8 +146,8 @@ def _record_acknowledged(monkeypatch) -> list[tuple[str, dict]]:
     acknowledged: list[tuple[str, dict]] = []
     real = writer_module.make_tiled_writer
 
-    def recording(client, batch_size=1):
-        inner = real(client, batch_size)
+    def recording(client, batch_size=1, **options):
+        inner = real(client, batch_size, **options)
 
         def write(name, doc):
             inner(name, doc)

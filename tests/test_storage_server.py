@@ -130,3 +130,49 @@ def test_public_server_is_read_only_without_key(server_dir):
         assert write.status_code in (401, 403)
         after = httpx.get(f"{server.uri}/api/v1/search/", timeout=10)
         assert len(after.json()["data"]) == len(listing.json()["data"])
+
+
+
+def test_served_sqlite_store_neither_locks_out_readers_nor_fails_parallel_writes(tmp_path):
+    """serve on SQLite: WAL mode, and one write at a time.
+
+    In SQLite's default journal mode a reader waits for a writer's lock (5 s) and then
+    gets HTTP 500 "database is locked"; in WAL mode it reads at once. Two of tiled's
+    writes at once make SQLite fail one of them at once with "database is locked",
+    however long its busy timeout; serve queues them.
+    """
+    import sqlite3
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = generate_api_key()
+    data_dir = tmp_path / "sqlite"
+    headers = {"Authorization": f"Apikey {key}"}
+    with ServeProcess(data_dir, key) as server:
+        for name in ("catalog.db", "tables.db"):
+            with sqlite3.connect(data_dir / name) as db:
+                assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal", name
+        writer = sqlite3.connect(data_dir / "catalog.db", timeout=1.0, isolation_level=None)
+        try:
+            writer.execute("BEGIN EXCLUSIVE")  # as a writer committing, held on purpose
+            t0 = time.perf_counter()
+            read = httpx.get(f"{server.uri}/api/v1/search/", headers=headers, timeout=30)
+            seconds = time.perf_counter() - t0
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+
+        def create(i: int) -> int:
+            return httpx.post(
+                f"{server.uri}/api/v1/metadata/raw",
+                json={"structure_family": "container", "metadata": {"i": i}, "specs": []},
+                headers=headers, timeout=60).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(create, range(48)))
+        listed = httpx.get(f"{server.uri}/api/v1/search/raw?page[limit]=1",
+                           headers=headers, timeout=30).json()
+    assert read.status_code == 200, read.text
+    assert seconds < 2.0  # did not wait for the lock
+    assert [c for c in codes if c >= 300] == []
+    assert listed["meta"]["count"] == 48

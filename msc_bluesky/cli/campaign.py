@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -73,44 +74,92 @@ def _one_line_logging() -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run (or queue) the campaign; print and write the summary and the figures."""
-    from msc_bluesky.campaign.definition import (
-        check_campaign,
-        load_campaign,
-        paper_campaign,
-        with_steady,
-    )
+    from msc_bluesky.campaign.definition import load_campaign, paper_campaign
     from msc_bluesky.limits import ConditionError
 
     if not args.time_scale > 0 or args.time_scale == float("inf"):
         print(f"msc-bluesky campaign: --time-scale {args.time_scale:g} must be a finite "
               "number > 0", file=sys.stderr)
         return 2
-    try:
-        steps = load_campaign(args.file) if args.file else paper_campaign(quick=args.quick)
-        steps = with_steady(steps, args.steady)
-        check_campaign(steps)
-    except ConditionError as err:  # every malformed file and bad value: one line, status 2
-        print(f"msc-bluesky campaign: {err}", file=sys.stderr)
-        return 2
     if args.wait and not args.queue:
         print("msc-bluesky campaign: --wait follows a queued campaign; add --queue",
               file=sys.stderr)
         return 2
-    campaign_id = uuid.uuid4().hex[:12]
-    _one_line_logging()
+    try:
+        steps = load_campaign(args.file) if args.file else paper_campaign(quick=args.quick)
+    except ConditionError as err:  # every malformed file: one line, status 2
+        print(f"msc-bluesky campaign: {err}", file=sys.stderr)
+        return 2
     if args.queue:
+        steps = _checked(steps, args)
+        if steps is None:
+            return 2
+        campaign_id = uuid.uuid4().hex[:12]
+        _one_line_logging()
         return _queue_campaign(args, steps, campaign_id)
-    return _run_locally(args, steps, campaign_id)
+    return _run_locally(args, steps)
 
 
-def _run_locally(args: argparse.Namespace, steps, campaign_id: str) -> int:
-    from msc_bluesky.campaign.local import CAMPAIGN_BATCH_SIZE, connect_devices, launched_reactor
-    from msc_bluesky.campaign.runner import run_campaign
+def _checked(steps, args: argparse.Namespace):
+    """The steps with their steady rule, checked completely; None (said why) if refused."""
+    from msc_bluesky.campaign.definition import check_campaign, with_steady
     from msc_bluesky.limits import ConditionError
 
-    # The IOC starts while this process imports; the store opens on a thread of its own
-    # while the devices connect (the documents are journalled until it is open).
-    with launched_reactor(args.prefix, args.time_scale) as reactor_ioc:
+    try:
+        steps = with_steady(steps, args.steady)
+        check_campaign(steps)
+    except ConditionError as err:  # every bad value: one line, status 2
+        print(f"msc-bluesky campaign: {err}", file=sys.stderr)
+        return None
+    return steps
+
+
+class _HeldLines:
+    """An ``echo`` that holds its lines until :meth:`release`, then prints them at once."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] | None = []
+
+    def __call__(self, line: str) -> None:
+        if self.lines is None:
+            print(line)
+        else:
+            self.lines.append(line)
+
+    def release(self) -> None:
+        for line in self.lines or ():
+            print(line)
+        self.lines = None
+
+
+#: What starting the simulated IOC sets in this process's environment.
+_CA_VARIABLES = ("EPICS_CA_ADDR_LIST", "EPICS_CA_AUTO_ADDR_LIST", "EPICS_CA_SERVER_PORT",
+                 "OPHYD_CONTROL_LAYER")
+
+
+def _run_locally(args: argparse.Namespace, steps) -> int:
+    from msc_bluesky.campaign.local import CAMPAIGN_BATCH_SIZE, connect_devices, launched_reactor
+    from msc_bluesky.limits import ConditionError
+
+    # The IOC process starts first, while this process imports the plans to check the
+    # campaign (a second of imports); a refused campaign stops it again at once, before
+    # anything else has started. The store opens on a thread of its own once the
+    # devices are connected (the documents are journalled until it is open).
+    echo = _HeldLines()
+    saved = {k: os.environ.get(k) for k in _CA_VARIABLES}
+    with launched_reactor(args.prefix, args.time_scale, echo=echo) as reactor_ioc:
+        steps = _checked(steps, args)
+        if steps is None:  # this process's Channel Access settings as they were
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            return 2
+        echo.release()
+        campaign_id = uuid.uuid4().hex[:12]
+        _one_line_logging()
+        from msc_bluesky.campaign.runner import run_campaign
         from msc_bluesky.session import SessionConfig, build_session
 
         config = SessionConfig(
@@ -127,7 +176,8 @@ def _run_locally(args: argparse.Namespace, steps, campaign_id: str) -> int:
             analysis_thread=True,
         )
         session = build_session(config, store_in_background=True,
-                                before_devices=reactor_ioc.wait_ready)
+                                before_devices=reactor_ioc.wait_ready,
+                                store_after_devices=True)
         live = _collect_records(session, campaign_id)
         try:
             try:

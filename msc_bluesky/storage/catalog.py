@@ -178,6 +178,55 @@ def catalog_adapter(data_dir: str | Path, *, catalog_uri: str | None = None):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def use_write_ahead_log(data_dir: str | Path, *, catalog_uri: str | None = None) -> list[str]:
+    """Put the SQLite databases of a data directory in write-ahead-log (WAL) mode.
+
+    In SQLite's default (rollback journal) mode a write locks out every reader, so a
+    server's readers polling while a writer streams now and then get "database is
+    locked" (HTTP 500). In WAL mode readers never wait for the writer, nor it for them.
+    The mode is kept in the database files (also for embedded sessions opening them
+    later). It needs a local file system (not NFS): ``msc-bluesky serve`` sets it; back
+    up the ``-wal`` files with the databases (docs/deployment.md). A database another
+    process has open is left as it is (logged). Nothing to do for a PostgreSQL catalog.
+
+    Parameters
+    ----------
+    data_dir : str or Path
+        The data directory (its ``catalog.db`` and ``tables.db``; the latter is created
+        empty if missing, so that tiled finds it in WAL mode).
+    catalog_uri : str, optional
+        Catalog database URI; only the default SQLite catalog is changed.
+
+    Returns
+    -------
+    list of str
+        The databases now in WAL mode.
+    """
+    import sqlite3
+
+    uri = catalog_database_uri(data_dir, catalog_uri)
+    if _is_postgres(uri):
+        return []
+    directory = DataDirectory(Path(data_dir).resolve())
+    done = []
+    catalog_db = Path(uri.split("sqlite:///", 1)[-1]) if uri.startswith("sqlite:///") else None
+    for path in (p for p in (catalog_db, directory.tables_db) if p is not None):
+        try:
+            connection = sqlite3.connect(path, timeout=5.0)
+            try:
+                mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            finally:
+                connection.close()
+        except sqlite3.Error as err:
+            logger.warning("%s stays in its journal mode (%s)", path, err)
+            continue
+        if str(mode).lower() == "wal":
+            done.append(str(path))
+        else:
+            logger.warning("%s stays in journal mode %s", path, mode)
+    return done
+
+
 def _initialise_catalog(uri: str) -> bool:
     """Create the catalog's tables and stamp their revision, as ``tiled catalog init`` does.
 

@@ -69,12 +69,47 @@ def build_server_app(
     from tiled.config import Authentication
     from tiled.server.app import build_app
 
+    from .catalog import _is_postgres, catalog_database_uri
+
     check_api_key(api_key)
     tree = catalog_adapter(data_dir, catalog_uri=catalog_uri)
-    return build_app(
+    app = build_app(
         tree,
         Authentication(single_user_api_key=api_key, allow_anonymous_access=public),
     )
+    if not _is_postgres(catalog_database_uri(data_dir, catalog_uri)):
+        app.add_middleware(SerializedWrites)
+    return app
+
+
+class SerializedWrites:
+    """ASGI middleware: one writing request at a time (reads are not held up).
+
+    SQLite takes one writer at a time. tiled's writes read first and then write in the
+    same transaction; with two at once, the second cannot take the write lock and
+    SQLite fails it at once with "database is locked" (HTTP 500), whatever the busy
+    timeout. Queued here instead, every write succeeds; readers go on in parallel (the
+    databases are in WAL mode, :func:`.catalog.use_write_ahead_log`). Used by
+    :func:`build_server_app` for SQLite catalogs only; PostgreSQL takes writes in
+    parallel.
+    """
+
+    READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self._lock = None  # created in the server's event loop
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope.get("type") != "http" or scope.get("method") in self.READS:
+            await self.app(scope, receive, send)
+            return
+        if self._lock is None:
+            import asyncio
+
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            await self.app(scope, receive, send)
 
 
 def prepare_layout(data_dir: str | Path, *, catalog_uri: str | None = None) -> None:
@@ -124,6 +159,9 @@ def serve(
     """
     import uvicorn
 
+    from .catalog import use_write_ahead_log
+
     prepare_layout(data_dir, catalog_uri=catalog_uri)
+    use_write_ahead_log(data_dir, catalog_uri=catalog_uri)  # readers never wait (SQLite)
     app = build_server_app(data_dir, api_key=api_key, public=public, catalog_uri=catalog_uri)
     uvicorn.run(app, host=host, port=int(port), log_level=log_level)

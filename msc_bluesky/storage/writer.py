@@ -35,7 +35,7 @@ from typing import Any
 
 from .backup import STORED_SUBDIR, RunJournal, read_journal
 from .conditions import add_condition_bounds
-from .layout import container_for
+from .layout import container_for, is_run_catalog, run_kind
 from .stored_tables import ScalarTables, keep_copies_of
 
 logger = logging.getLogger(__name__)
@@ -178,7 +178,8 @@ class EmptyArrayFilter:
         return doc
 
 
-def make_tiled_writer(client, batch_size: int = DEFAULT_BATCH_SIZE):
+def make_tiled_writer(client, batch_size: int = DEFAULT_BATCH_SIZE, *,
+                      shared: dict | None = None):
     """A tiled writer that puts each run in its container, with this package's patches.
 
     Start documents get ``condition_bounds``; every non-empty array in events is
@@ -196,6 +197,9 @@ def make_tiled_writer(client, batch_size: int = DEFAULT_BATCH_SIZE):
         directly receives every run.
     batch_size : int
         Events collected before each table write.
+    shared : dict, optional
+        The ``TiledWriter`` of each container, kept across the writers made with the
+        same dict for the same client and batch size (see :class:`RoutedTiledWriter`).
 
     Returns
     -------
@@ -207,7 +211,7 @@ def make_tiled_writer(client, batch_size: int = DEFAULT_BATCH_SIZE):
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     return RoutedTiledWriter(client, batch_size=int(batch_size),
-                             close_streams=has_stream_listeners(client))
+                             close_streams=has_stream_listeners(client), writers=shared)
 
 
 _WRITER_CLASS: Any = None
@@ -314,23 +318,28 @@ class RoutedTiledWriter:
         Send tiled's end-of-stream notice for every node of a run at its stop (default;
         a server's stream subscribers wait for them). False for an embedded store
         without listeners.
+    writers : dict, optional
+        Run kind (:func:`.layout.run_kind`) -> ``TiledWriter``, to share with other
+        writers of the same client (the journalled writer makes one per run): a run
+        then costs no lookup of its container and no request of tiled's
+        ``include_data_sources`` (two requests of about 13). Default: this writer's own.
     """
 
     def __init__(self, client, batch_size: int = DEFAULT_BATCH_SIZE, *,
-                 close_streams: bool = True) -> None:
+                 close_streams: bool = True, writers: dict | None = None) -> None:
         self.client = client
         self.batch_size = int(batch_size)
         self.close_streams = bool(close_streams)
-        self._writers: dict[str, Any] = {}  # container path -> TiledWriter
+        self._writers: dict[str, Any] = {} if writers is None else writers
         self._run_writer: dict[str, Any] = {}  # start uid -> TiledWriter
         self._run_of: dict[str, str] = {}  # descriptor / resource uid -> start uid
         self._empty = EmptyArrayFilter()
 
     def _writer_for(self, start: dict):
-        container = container_for(self.client, start)
-        path = "/".join(getattr(container, "path_parts", ()))
-        writer = self._writers.get(path)
+        key = "" if is_run_catalog(self.client) else run_kind(start)
+        writer = self._writers.get(key)
         if writer is None:
+            container = container_for(self.client, start)
             cls = _tiled_writer_class()
             options = ({"close_streams": self.close_streams}
                        if getattr(cls, "writes_early", False) else {})
@@ -345,7 +354,7 @@ class RoutedTiledWriter:
                 },
                 **options,
             )
-            self._writers[path] = writer
+            self._writers[key] = writer
         return writer
 
     def write_pending(self, max_wait_s: float = 0.0) -> int:
@@ -368,10 +377,18 @@ class RoutedTiledWriter:
             that does not expose its run writers).
         """
         written = 0
-        for writer in self._writers.values():
-            for run_writer in list(getattr(writer, "run_writers", {}).values()):
+        for run, writer in list(self._run_writer.items()):  # this writer's runs only
+            run_writer = getattr(writer, "run_writers", {}).get(run)
+            if run_writer is not None:
                 written += run_writer.write_pending(max_wait_s)
         return written
+
+    def forget(self) -> None:
+        """Drop this writer's unfinished runs from shared writers (after a failure)."""
+        for run, writer in list(self._run_writer.items()):
+            getattr(writer, "run_writers", {}).pop(run, None)
+        self._run_writer.clear()
+        self._run_of.clear()
 
     def __call__(self, name: str, doc: dict) -> None:
         """Send one document to the writer of its run's container."""
@@ -509,6 +526,7 @@ class JournaledWriter:
         self.max_wait_s = DEFAULT_MAX_WAIT_S if max_wait_s is None else float(max_wait_s)
         self.status = WriterStatus()
         self._tables = ScalarTables(self.batch_size) if keep_tables else None
+        self._shared: dict[str, Any] = {}  # run kind -> TiledWriter, for self.client
         self._client_future = None
         self.store_error = ""
         if isinstance(client, Future):
@@ -627,12 +645,21 @@ class JournaledWriter:
     def _fail(self, uid: str, state: _RunState, reason: str) -> None:
         if not state.failed:
             logger.warning("run %s goes to the backup directory: %s", uid, reason)
+        forget = getattr(state.tiled, "forget", None)
+        if forget is not None:  # the shared writers keep nothing of the failed run
+            forget()
         state.failed, state.tiled, state.error = True, None, reason
         if self.client is not None:
             self._offline = True
 
     def _rewrite(self, uid: str, state: _RunState, in_flight: int = 1) -> None:
-        """Write the run again, from its journal, up to the document being handled."""
+        """Write the run again, from its journal, up to the document being handled.
+
+        With a writer of its own: the shared ones forget what they had of the run.
+        """
+        forget = getattr(state.tiled, "forget", None)
+        if forget is not None:
+            forget()
         docs = read_journal(state.journal.path, limit=state.handled + in_flight)
         container = container_for(self.client, docs[0][1]) if docs else self.client
         try:
@@ -673,7 +700,8 @@ class JournaledWriter:
                 self._fail(uid, state, self.store_error or "tiled is not reachable")
             else:
                 self._offline = False
-                state.tiled = make_tiled_writer(self.client, self.batch_size)
+                state.tiled = make_tiled_writer(self.client, self.batch_size,
+                                                shared=self._shared)
         if not state.failed:
             try:
                 state.tiled(name, doc)
