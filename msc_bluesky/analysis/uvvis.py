@@ -599,8 +599,9 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float, nc_model: str) -> Spectrum
     # its nominal centre fitted there leaves a derivative-shaped residual that makes
     # the band look less significant and the misfit around it larger.
     centres = _free_centres(basis, a_used, coef, y_w, sigma_w)
-    a_used = _with_centres(basis, a_used, centres)
-    coef, _ = _solve(a_used, y_w)
+    if any(c != FAMILY_CENTRES_NM[f] for f, c in centres.items()):
+        a_used = _with_centres(basis, a_used, centres)
+        coef, _ = _solve(a_used, y_w)
     smooth = a_used[:, basis.n_fixed :] @ coef[basis.n_fixed :]
     msc_coef = coef[n_bg:basis.n_fixed]
     residual = y_w - a_used @ coef
@@ -621,7 +622,7 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float, nc_model: str) -> Spectrum
     active = coef > 0
     active[:4] = (True, False, True, False)
     weight = 1.0 / sigma_eff
-    q, _ = np.linalg.qr(a_used[:, active] * weight[:, None])
+    q = None  # orthonormal active columns, for the local null (computed when needed)
     msc_cols = a_used[:, n_bg:basis.n_fixed]
     for fam, band in msc.items():
         mask = basis.msc_owner == fam
@@ -640,6 +641,8 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float, nc_model: str) -> Spectrum
             # they are not computed (the reported significance is then that bound, < 5)
             kappa = 1.0
             if z >= DETECTION_SIGMA:
+                if q is None:
+                    q, _ = np.linalg.qr(a_used[:, active] * weight[:, None])
                 kappa = _null_inflation(basis, q, weight, residual, msc_coef[mask] / amp, fam)
             z = max(z, 0.0) / kappa
             if z >= DETECTION_SIGMA:
