@@ -630,6 +630,7 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float, nc_model: str) -> Spectrum
         sigma = float(np.sqrt(max(cov[np.ix_(cols, cols)].sum(), 0.0))) if cols else np.nan
         amp = band.absorbance
         shape = msc_cols[:, mask] @ msc_coef[mask]
+        line_shape = 0.0
         if cols and amp > 0:
             keep = active.copy()
             keep[n_bg + np.flatnonzero(mask)] = False
@@ -645,6 +646,8 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float, nc_model: str) -> Spectrum
                     q, _ = np.linalg.qr(a_used[:, active] * weight[:, None])
                 kappa = _null_inflation(basis, q, weight, residual, msc_coef[mask] / amp, fam)
             z = max(z, 0.0) / kappa
+            line_shape = _line_shape_sigma(basis.lam, weight, q_f, residual + shape,
+                                           msc_coef[mask] / amp, centres[fam], at)
             if z >= DETECTION_SIGMA:
                 # σ is what makes amp/σ that z, but not below the σ of the band (its
                 # fitted shape) with every other amplitude free, active or not, times κ
@@ -660,7 +663,8 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float, nc_model: str) -> Spectrum
         msc[fam] = dataclasses.replace(
             band,
             detected=bool(detected),
-            absorbance_sigma=sigma,
+            # the line shape's systematic 1σ in quadrature (not part of the detection z)
+            absorbance_sigma=float(np.hypot(sigma, line_shape)),
             significance=amp / sigma if sigma > 0 and np.isfinite(amp) else np.nan,
             centre_nm=float(centres[fam]) if amp > 0 else np.nan,
         )
@@ -827,8 +831,10 @@ def _null_inflation(basis: _Basis, q: np.ndarray, weight: np.ndarray, residual: 
 
 
 def _projected_z(lam: np.ndarray, weight: np.ndarray, q: np.ndarray, r: np.ndarray,
-                 g: np.ndarray, at: np.ndarray) -> np.ndarray:
+                 g: np.ndarray, at: np.ndarray, amplitude: bool = False) -> np.ndarray:
     """Matched-filter z ``ĝᵀr̂/|ĝ|`` of each column of ``g`` (points, m).
+
+    With ``amplitude`` the least-squares amplitude ``ĝᵀr̂/|ĝ|²`` of each column instead.
 
     ``ĝ`` is the column weighted by ``weight`` (1/σ) and made orthogonal to the
     orthonormal ``q`` (the model's weighted active columns) and to a polynomial of degree
@@ -841,9 +847,20 @@ def _projected_z(lam: np.ndarray, weight: np.ndarray, q: np.ndarray, r: np.ndarr
     gw = gw - q @ (q.T @ gw)
     rw = r * weight
     rw = rw - q @ (q.T @ rw)
+    k = LOCAL_ORDER + 1
+    if m > 1 and np.all(at == at[0]):  # one window for every column: one projection
+        x = (lam - lam[at[0]]) / LOCAL_WINDOW_NM
+        poly = x[:, None] ** np.arange(k) * ((np.abs(x) <= 1.0) * weight)[:, None]
+        poly = poly - q @ (q.T @ poly)
+        gram = poly.T @ poly
+        gram += 1e-12 * np.trace(gram) * np.eye(k)
+        both = np.column_stack([gw, rw])
+        perp = both - poly @ np.linalg.solve(gram, poly.T @ both)
+        gg = np.maximum(np.einsum("nm,nm->m", perp[:, :m], perp[:, :m]), 1e-300)
+        dot = perp[:, :m].T @ perp[:, m]
+        return dot / gg if amplitude else dot / np.sqrt(gg)
     x = (lam[:, None] - lam[at][None, :]) / LOCAL_WINDOW_NM
     inside = (np.abs(x) <= 1.0) * weight[:, None]
-    k = LOCAL_ORDER + 1
     poly = (x[..., None] ** np.arange(k) * inside[..., None]).reshape(n, m * k)
     poly = (poly - q @ (q.T @ poly)).reshape(n, m, k).transpose(1, 2, 0)  # (m, k, n)
     # remove the (orthogonalised) polynomial by its small normal equations
@@ -853,7 +870,43 @@ def _projected_z(lam: np.ndarray, weight: np.ndarray, q: np.ndarray, r: np.ndarr
     proj = np.linalg.solve(gram, poly @ both)  # (m, k, 2)
     perp = both - poly.transpose(0, 2, 1) @ proj
     gg = np.maximum(np.einsum("mn,mn->m", perp[..., 0], perp[..., 0]), 1e-300)
-    return np.einsum("mn,mn->m", perp[..., 0], perp[..., 1]) / np.sqrt(gg)
+    dot = np.einsum("mn,mn->m", perp[..., 0], perp[..., 1])
+    return dot / gg if amplitude else dot / np.sqrt(gg)
+
+
+def _fwhm_nm(mix: np.ndarray) -> float:
+    """FWHM (nm) of a band made of the family's Gaussian columns (weights ``mix``, sum 1).
+
+    The mix of Gaussians of FWHM 6 and 11 nm has its FWHM between the two: its half
+    width is interpolated on a 0.005 nm grid there.
+    """
+    half = np.arange(0.5 * min(MSC_FWHM_NM), 0.5 * max(MSC_FWHM_NM) + 1e-9, 0.005)
+    sig = np.array(MSC_FWHM_NM) * _SIG_PER_FWHM
+    prof = np.exp(-0.5 * (half[:, None] / sig) ** 2) @ mix
+    return float(2.0 * np.interp(0.5, prof[::-1], half[::-1]))  # prof falls with half
+
+
+def _line_shape_sigma(lam: np.ndarray, weight: np.ndarray, q: np.ndarray, r: np.ndarray,
+                      mix: np.ndarray, centre: float, at: np.ndarray) -> float:
+    """Systematic 1σ of a band's absorbance from its unknown line shape.
+
+    An MSC band is broadened inhomogeneously (size/environment distribution: Gaussian
+    in energy) or homogeneously (lifetime: Lorentzian), and the fit's two Gaussian
+    columns describe either only approximately; what the fit then attributes to the
+    band's height and what to the NC, the background and the local cubic depends on the
+    shape's wings. The band's height is estimated on ``r`` (the residual with the band
+    put back) by the same projection as its detection test (:func:`_projected_z`:
+    orthogonal to the other active columns ``q`` and to a local cubic) with a Gaussian
+    and with a Lorentzian template in energy of the fitted band's FWHM at its centre.
+    With the two shapes equally likely a priori, the height lies at one or the other
+    estimate; the standard deviation of that two-point distribution, half their
+    difference, is the 1σ.
+    """
+    half = 0.5 * _fwhm_nm(mix)
+    fwhm_ev = HC_EV_NM / (centre - half) - HC_EV_NM / (centre + half)
+    g = band_shapes(lam, centre, (("g", fwhm_ev), ("l", fwhm_ev)))[:, 0, :]
+    a_g, a_l = _projected_z(lam, weight, q, r, g, np.repeat(at, 2), amplitude=True)
+    return 0.5 * abs(float(a_g - a_l))
 
 
 def _free_centres(basis: _Basis, a: np.ndarray, coef: np.ndarray, y: np.ndarray,
