@@ -35,7 +35,11 @@ same spectrum. A family is ``detected``
 when the significance is at least :data:`DETECTION_SIGMA` (5; per spectrum 5 families ×
 a few effectively independent trials, so N(0, 1) noise alone gives a false family about
 once in 10^5 spectra) and, beside an NC, the band is narrower than the NC's own features
-(:func:`_separable`). ``absorbance_sigma`` is ``absorbance / significance``.
+(:func:`_separable`). ``absorbance_sigma`` is the statistical σ ``absorbance /
+significance`` and, in quadrature, the line-shape systematic of the band height
+(:func:`_line_shape_sigma`): half the difference of the heights a Gaussian and a
+Lorentzian template of the fitted FWHM get by the same projection; it does not enter
+the significance.
 """
 
 from __future__ import annotations
