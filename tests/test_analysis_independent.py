@@ -69,7 +69,7 @@ def test_generator_looks_like_real_cdse_spectra():
 
 
 def test_reported_sigmas_and_centres(scores):
-    # Every detected band carries its σ, significance and a centre within ±3 nm.
+    # Every band carries its σ, significance and a centre within ±3 nm.
     case = next(c for c in make_cases(40, seed=3) if c.bands and c.nc_peak_nm)
     from msc_bluesky.analysis import uvvis
 
@@ -78,7 +78,8 @@ def test_reported_sigmas_and_centres(scores):
         assert band.absorbance_sigma > 0
         if band.absorbance > 0:
             assert abs(band.centre_nm - uvvis.FAMILY_CENTRES_NM[fam]) <= 3.0 + 1e-9
-            assert band.significance == pytest.approx(band.absorbance / band.absorbance_sigma)
+            # σ adds the line-shape systematic to the statistical σ the z is made of
+            assert band.significance >= band.absorbance / band.absorbance_sigma * (1 - 1e-12)
     assert fit.nc is not None
     assert 0 < fit.nc.peak_nm_sigma < 20
     assert 0 < fit.nc.diameter_nm_sigma < 1
@@ -102,7 +103,7 @@ def test_guarded_rates(scores):
 
 
 @pytest.mark.xfail(reason="issue 12 goal not reached yet: <= 2 % of bands >= 10 σ missed "
-                   "(measured 60.1 % on these 300, 57.9 % on 1000)", strict=True)
+                   "(measured 31.7 % on these 300, 30.1 % on 1000)", strict=True)
 def test_goal_deep_bands_found(scores):
     assert scores.deep_missed_rate <= 0.02
 
@@ -126,3 +127,7 @@ def test_goal_nc_peak_max(scores):
 
 def test_goal_nc_sigma_coverage(scores):
     assert 0.5 <= robust_scatter(scores.nc_pulls) <= 2.0
+
+
+def test_goal_band_sigma_coverage(scores):
+    assert 0.5 <= robust_scatter(scores.band_pulls) <= 2.0

@@ -196,3 +196,17 @@ def test_nc_model_option():
     assert _detected(transitions) == _detected(smooth) == {437}
     with pytest.raises(ValueError, match="nc_model must be one of transitions, smooth"):
         uvvis.fit_spectrum(LAM, y, nc_model="lmfit")
+
+
+@pytest.mark.parametrize("shape", ["gaussian", "lorentzian"])
+def test_band_sigma_covers_the_unknown_line_shape(shape):
+    # Beside an NC a band's height depends on its line shape, which the fit does not
+    # know: at low noise that bias is many statistical σ (pulls +4 and −14 with σ from
+    # the detection z alone); the line-shape term must cover it at 3σ, while the
+    # significance stays the detection z (smaller σ).
+    y = spectrum(LAM, msc={437.0: 0.05}, msc_shape=shape, nc_peak_nm=560.0, noise=0.0005,
+                 rng=np.random.default_rng(4))
+    band = uvvis.fit_spectrum(LAM, y).msc[437]
+    assert band.detected
+    assert band.absorbance_sigma > 1.5 * band.absorbance / band.significance
+    assert abs(band.absorbance - 0.05) <= 3.0 * band.absorbance_sigma

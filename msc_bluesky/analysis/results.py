@@ -88,11 +88,14 @@ class MscBand:
         Cluster concentration (mol/L) from ``absorbance`` with the extinction model of
         :data:`msc_bluesky.physics.sizing.EXTINCTION_MODEL`.
     absorbance_sigma : float
-        1σ uncertainty of ``absorbance`` from the spectrum's own noise.
+        1σ uncertainty of ``absorbance``: the statistical σ from the spectrum's own
+        noise (``absorbance / significance``) and, in quadrature, the systematic σ of
+        the unknown band line shape (Gaussian or Lorentzian).
     centre_nm : float
         Fitted band centre (nm), free within a few nm of the family's position.
     significance : float
-        Band depth in units of its uncertainty (the detection statistic).
+        Band depth in units of its statistical uncertainty (the detection statistic;
+        the line-shape σ in ``absorbance_sigma`` is not part of it).
     """
 
     nominal_nm: int

@@ -1,19 +1,22 @@
-"""UV-Vis spectrum fit: fixed narrow MSC bands, one moving NC exciton, smooth rest.
+"""UV-Vis spectrum fit: narrow MSC bands, one moving NC exciton, smooth rest.
 
 Model (absorbance ``A`` against wavelength ``λ`` in nm, photon energy ``E = hc/λ``)::
 
     A(λ) = b0 + b1 (λ − λ_mid) + s (λ_min/λ)^4               sloping/scattering background
-         + Σ_F Σ_w a_Fw exp(−(λ − λ_F)^2 / 2 w^2)             MSC bands, fixed centres λ_F
+         + Σ_F Σ_w a_Fw exp(−(λ − λ_F)^2 / 2 w^2)             MSC bands, centres λ_F ± 3 nm
          + h exp(−(E − E_nc)^2 / 2 σ_nc^2)                    NC first exciton (moves)
          + Σ_k c_k exp(−(E − E_k)^2 / 2 σ_b^2)                broad higher transitions,
                                                               centres E_k > E_nc + gap
 
 All amplitudes except ``b0, b1`` are non-negative; they are solved exactly by
 non-negative least squares for every trial ``(E_nc, σ_nc)`` (variable projection), and
-``(E_nc, σ_nc)`` are refined by a small Levenberg–Marquardt loop. Each MSC family is two
-fixed-width columns (FWHM 6 and 11 nm) at its nominal centre, so a narrow band of any
-width in that range (Gaussian or Lorentzian-like) is fitted while a broad NC feature
-falling on an MSC wavelength is taken by the broad columns instead. An NC peak is
+``(E_nc, σ_nc)`` are refined by a small Levenberg–Marquardt loop. With the NC transitions
+model (:mod:`~msc_bluesky.analysis.nc_search`) the NC block is anchored on its exciton
+and transitions (:func:`_nc_detection_block`). Each MSC family is two fixed-width
+columns (FWHM 6 and 11 nm) at its centre, free within ±3 nm of the family position
+(:func:`_free_centres`), so a narrow band of any width in that range (Gaussian or
+Lorentzian-like) is fitted while a broad NC feature falling on an MSC wavelength is
+taken by the broad columns instead. An NC peak is
 reported only when a broad maximum remains after MSCs and background are removed and
 its fitted height is well above the noise; otherwise ``nc`` is None. Curvature maxima
 redder than that maximum compete with it, so a first exciton that is only a shoulder of
@@ -21,16 +24,22 @@ stronger higher transitions is still found.
 
 The noise is estimated from the spectrum itself, ``σ(A) = a + b·10^A``
 (:mod:`~msc_bluesky.analysis.spectral_noise`), raised where the residual scatters more
-than that. A family's significance is a likelihood-ratio z, ``sqrt(χ²_without − χ²)``
-of the noise-weighted non-negative fit without and with its columns, divided by the
-local null inflation κ (:func:`_null_inflation`): the root mean square z-score of the
-same band shape added to the model at nearby grid positions where no family sits. The
-smooth model's misfit is correlated, so a band-shaped projection of it is far larger than
-white noise predicts; κ measures that in the same spectrum. A family is ``detected``
+than that. A family's significance is the matched-filter z of its fitted band shape on
+the residual with the band put back, the shape made orthogonal to the model's other
+active columns and to a cubic within ±30 nm (:func:`_projected_z`: smooth misfit of the
+NC and background model is not a band), divided by the local null inflation κ
+(:func:`_null_inflation`): the root mean square of the same test at nearby grid
+positions where no family sits. The smooth model's misfit is correlated, so a
+band-shaped projection of it is larger than white noise predicts; κ measures that in the
+same spectrum. A family is ``detected``
 when the significance is at least :data:`DETECTION_SIGMA` (5; per spectrum 5 families ×
 a few effectively independent trials, so N(0, 1) noise alone gives a false family about
 once in 10^5 spectra) and, beside an NC, the band is narrower than the NC's own features
-(:func:`_separable`). ``absorbance_sigma`` is ``absorbance / significance``.
+(:func:`_separable`). ``absorbance_sigma`` is the statistical σ ``absorbance /
+significance`` and, in quadrature, the line-shape systematic of the band height
+(:func:`_line_shape_sigma`): half the difference of the heights a Gaussian and a
+Lorentzian template of the fitted FWHM get by the same projection; it does not enter
+the significance.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.signal import savgol_coeffs, savgol_filter
 
-from msc_bluesky.analysis import nc_search, spectral_noise
+from msc_bluesky.analysis import nc_search, spectral_noise, spectrum_model
 from msc_bluesky.analysis._validate import as_curve, positive_number
 from msc_bluesky.analysis.results import MscBand, NcPeak, SpectrumFit
 from msc_bluesky.physics import sizing
@@ -70,6 +79,28 @@ FAMILY_CENTRES_NM: dict[int, float] = {350: 350.0, 380: 381.0, 403: 403.0, 437: 
 
 #: FWHMs (nm) of the two columns that describe each narrow MSC band.
 MSC_FWHM_NM: tuple[float, float] = (6.0, 11.0)
+
+#: Shapes of the columns that describe a family's band: ("nm", FWHM in nm) a Gaussian in
+#: wavelength, ("g" or "l", FWHM in eV) a Gaussian or Lorentzian in photon energy.
+MSC_SHAPES: tuple[tuple[str, float], ...] = tuple(("nm", w) for w in MSC_FWHM_NM)
+
+def band_shapes(lam: np.ndarray, centres_nm: np.ndarray,
+                shapes: tuple[tuple[str, float], ...] | None = None) -> np.ndarray:
+    """Unit-height band columns of every shape at every centre: (points, centres, shapes)."""
+    shapes = MSC_SHAPES if shapes is None else shapes
+    lam = np.asarray(lam, dtype=float)[:, None]
+    c = np.atleast_1d(np.asarray(centres_nm, dtype=float))[None, :]
+    out = []
+    for kind, fwhm in shapes:
+        if kind == "nm":
+            out.append(np.exp(-0.5 * ((lam - c) / (fwhm * _SIG_PER_FWHM)) ** 2))
+        else:
+            d = HC_EV_NM / lam - HC_EV_NM / c
+            if kind == "g":
+                out.append(np.exp(-4.0 * np.log(2.0) * (d / fwhm) ** 2))
+            else:
+                out.append(1.0 / (1.0 + (2.0 * d / fwhm) ** 2))
+    return np.stack(out, axis=2)
 
 #: Width (eV, Gaussian σ) and spacing (eV) of the broad higher-transition columns.
 BROAD_SIGMA_EV = 0.11
@@ -136,6 +167,11 @@ NULL_EXCLUDE_NM = 12.0
 #: Fewer null positions than this: the null scatter is not used.
 NULL_MIN_POSITIONS = 4
 
+#: Local test of a band (:func:`_projected_z`): half-width (nm) of its window and degree of
+#: the polynomial that takes the smooth model's misfit there.
+LOCAL_WINDOW_NM = 30.0
+LOCAL_ORDER = 3
+
 #: Working resolution (nm): finer spectra are averaged in bins to about this step.
 WORK_STEP_NM = 2.0
 
@@ -174,11 +210,9 @@ class _Basis:
         else:  # same columns as the template (the binned grid), evaluated on this grid
             families = sorted(set(template.msc_owner.tolist()))
         for fam in families:
-            centre = FAMILY_CENTRES_NM[fam]
-            for fwhm in MSC_FWHM_NM:
-                s = fwhm * _SIG_PER_FWHM
-                cols.append(np.exp(-0.5 * ((lam - centre) / s) ** 2))
-                owners.append(fam)
+            shaped = band_shapes(lam, FAMILY_CENTRES_NM[fam])[:, 0, :]
+            cols.extend(shaped.T)
+            owners.extend([fam] * shaped.shape[1])
         self.msc = np.column_stack(cols) if cols else np.empty((lam.size, 0))
         self.msc_owner = np.array(owners, dtype=int)
         if template is None:
@@ -198,9 +232,7 @@ class _Basis:
     @functools.cached_property
     def _shifted(self) -> np.ndarray:
         """Both MSC column shapes centred on every grid point: (points, centres, 2)."""
-        d = self.lam[:, None] - self.lam[None, :]
-        return np.stack([np.exp(-0.5 * (d / (w * _SIG_PER_FWHM)) ** 2) for w in MSC_FWHM_NM],
-                        axis=2)
+        return band_shapes(self.lam, self.lam)
 
     def shifted_columns(self, positions: np.ndarray) -> np.ndarray:
         """The two MSC column shapes centred on grid ``positions`` (indices)."""
@@ -471,7 +503,8 @@ def fit_spectrum(
         transition, continuum; the lowest-energy transition whatever the heights of the
         higher ones). "smooth": the exciton of the smooth NC block the MSC detection
         uses (about half the time, far less accurate when the higher transitions are
-        resolved). MSC detection is the same for both.
+        resolved). The MSC detection uses the transitions model's NC when it has one
+        (with "smooth", the smooth block alone).
 
     Returns
     -------
@@ -554,9 +587,25 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float, nc_model: str) -> Spectrum
         significant = significant and broad_enough
         if inside and significant:
             nc_params, coef, a_used = params, coef1, basis.matrix(params)
+    # The transitions model's second and third transition (their own offsets and
+    # widths) join the NC block: the detection model's higher transitions share the
+    # exciton's width, so a broader second or third transition on an MSC position would
+    # otherwise be left as band-shaped misfit (or taken by a band).
+    transitions = None
+    if nc_params is not None and found is not None:
+        transitions = found[0]
+        a_used = _nc_detection_block(a_used, basis.n_fixed, basis.energy, transitions)
+        coef, _ = _solve(a_used, y_w)
 
     # Smooth (NC + broad) absorbance under each band: misfit scales with it.
     n_bg = basis.background.shape[1]
+    # Each band's centre is free within ±CENTRE_FREEDOM_NM of its family: a band 2 nm off
+    # its nominal centre fitted there leaves a derivative-shaped residual that makes
+    # the band look less significant and the misfit around it larger.
+    centres = _free_centres(basis, a_used, coef, y_w, sigma_w)
+    if any(c != FAMILY_CENTRES_NM[f] for f, c in centres.items()):
+        a_used = _with_centres(basis, a_used, centres)
+        coef, _ = _solve(a_used, y_w)
     smooth = a_used[:, basis.n_fixed :] @ coef[basis.n_fixed :]
     msc_coef = coef[n_bg:basis.n_fixed]
     residual = y_w - a_used @ coef
@@ -570,43 +619,65 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float, nc_model: str) -> Spectrum
     if nc_params:
         nc = _nc_peak(nc_params, _nc_height(basis, nc_params, y_w, coef), path,
                       _nc_sigmas(nc_jac, sigma_eff, cov, index, basis.n_fixed))
-    # Each family's significance: the likelihood-ratio z of its columns (the χ² the
-    # non-negative fit loses without them) over the local null inflation κ.
+    # Each family's significance: the z of its fitted band shape against the rest of the
+    # model (orthogonal to its active columns and to a local cubic, the smooth model's
+    # misfit), on the residual with the band put back, over the local null inflation κ:
+    # the same test at nearby positions where no family sits.
     active = coef > 0
     active[:4] = (True, False, True, False)
-    q, _ = np.linalg.qr(a_used[:, active] / sigma_eff[:, None])
-    a_weighted, y_weighted = a_used / sigma_eff[:, None], y_w / sigma_eff
-    chi_full = _solve(a_weighted, y_weighted)[1]
+    weight = 1.0 / sigma_eff
+    q = None  # orthonormal active columns, for the local null (computed when needed)
+    msc_cols = a_used[:, n_bg:basis.n_fixed]
     for fam, band in msc.items():
-        cols = [index[k] for k in np.flatnonzero(basis.msc_owner == fam) + n_bg]
+        mask = basis.msc_owner == fam
+        cols = [index[k] for k in np.flatnonzero(mask) + n_bg]
         sigma = float(np.sqrt(max(cov[np.ix_(cols, cols)].sum(), 0.0))) if cols else np.nan
         amp = band.absorbance
+        shape = msc_cols[:, mask] @ msc_coef[mask]
+        line_shape = 0.0
         if cols and amp > 0:
-            kappa = _null_inflation(basis, q, msc_coef, residual / sigma_eff, sigma_eff, fam)
-            own = n_bg + np.flatnonzero(basis.msc_owner == fam)
-            # The fit without the family is at most as bad as the full fit minus the band
-            # (a feasible point): when even that bound is not significant, skip the refit.
-            bound = float(np.sum(((residual + a_used[:, own] @ coef[own]) / sigma_eff) ** 2))
-            chi2_without = bound
-            if bound - chi_full**2 >= (DETECTION_SIGMA * kappa) ** 2:
-                without = np.ones(a_used.shape[1], dtype=bool)
-                without[own] = False
-                chi2_without = _solve(a_weighted[:, without], y_weighted)[1] ** 2
-            z = np.sqrt(max(chi2_without - chi_full**2, 0.0)) / kappa
-            # σ is what makes amp/σ that z (the covariance σ when the band adds nothing)
-            sigma = amp / z if z > 0 else sigma * kappa
+            keep = active.copy()
+            keep[n_bg + np.flatnonzero(mask)] = False
+            q_f, _ = np.linalg.qr(a_used[:, keep] * weight[:, None])
+            at = np.array([int(np.argmin(np.abs(basis.lam - centres[fam])))])
+            z = float(_projected_z(basis.lam, weight, q_f, residual + shape,
+                                   (shape / amp)[:, None], at)[0])
+            # κ ≥ 1 and the floor below only lower z: when z cannot reach the threshold
+            # they are not computed (the reported significance is then that bound, < 5)
+            kappa = 1.0
+            if z >= DETECTION_SIGMA:
+                if q is None:
+                    q, _ = np.linalg.qr(a_used[:, active] * weight[:, None])
+                kappa = _null_inflation(basis, q, weight, residual, msc_coef[mask] / amp, fam)
+            z = max(z, 0.0) / kappa
+            line_shape = _line_shape_sigma(basis.lam, weight, q_f, residual + shape,
+                                           msc_coef[mask] / amp, centres[fam], at)
+            if z >= DETECTION_SIGMA:
+                # σ is what makes amp/σ that z, but not below the σ of the band (its
+                # fitted shape) with every other amplitude free, active or not, times κ
+                free = _shape_sigma(basis, a_used, coef, weight, shape / amp, mask,
+                                    nc_params is not None)
+                sigma = max(amp / z, kappa * free)
+            elif z > 0:
+                sigma = amp / z
+            else:  # the band adds nothing: the covariance σ times κ
+                sigma = sigma * kappa
         significant = bool(sigma > 0 and amp >= DETECTION_SIGMA * sigma)
-        detected = significant and _separable(basis, msc_coef, residual, smooth, fam, nc)
+        detected = significant and _separable(basis, shape, residual, smooth, fam, nc)
         msc[fam] = dataclasses.replace(
             band,
             detected=bool(detected),
-            absorbance_sigma=sigma,
+            # the line shape's systematic 1σ in quadrature (not part of the detection z)
+            absorbance_sigma=float(np.hypot(sigma, line_shape)),
             significance=amp / sigma if sigma > 0 and np.isfinite(amp) else np.nan,
-            centre_nm=_band_centre(basis, msc_coef, residual, fam) if amp > 0 else np.nan,
+            centre_nm=float(centres[fam]) if amp > 0 else np.nan,
         )
 
     full = _basis_for(lam, basis) if factor > 1 else basis
-    model = full.matrix(nc_params) @ coef
+    a_full = _with_centres(full, full.matrix(nc_params), centres)
+    if transitions is not None:
+        a_full = _nc_detection_block(a_full, full.n_fixed, full.energy, transitions)
+    model = a_full @ coef
     if nc_model == "transitions":
         # The reported NC: the lowest-energy excitonic transition of the transitions
         # model (the smooth block above only serves the MSC detection).
@@ -651,7 +722,7 @@ def _nc_height(basis: _Basis, params: tuple[float, float], y: np.ndarray,
 
 def _separable(
     basis: _Basis,
-    msc_coef: np.ndarray,
+    band: np.ndarray,
     residual: np.ndarray,
     smooth: np.ndarray,
     fam: int,
@@ -666,18 +737,17 @@ def _separable(
     """
     if nc is None:
         return True
-    if not _is_narrow_band(basis, msc_coef, residual, fam):
+    if not _is_narrow_band(basis, band, residual, fam):
         return False
     centre = FAMILY_CENTRES_NM[fam]
     if abs(centre - nc.peak_nm) < nc.fwhm_nm:
-        mask = basis.msc_owner == fam
         under = float(np.interp(centre, basis.lam, smooth))
-        return float(msc_coef[mask].sum()) > NEAR_NC_RELATIVE_DETECTION * under
+        return float(band.max()) > NEAR_NC_RELATIVE_DETECTION * under
     return True
 
 
 def _is_narrow_band(
-    basis: _Basis, msc_coef: np.ndarray, residual: np.ndarray, fam: int
+    basis: _Basis, band: np.ndarray, residual: np.ndarray, fam: int
 ) -> bool:
     """Is the family's band a narrow feature, rather than misfit of a broad one?
 
@@ -687,8 +757,6 @@ def _is_narrow_band(
     band is explained much better by its own shape; misfit of the NC's broad higher
     transitions is explained about as well by the broad one.
     """
-    mask = basis.msc_owner == fam
-    band = basis.msc[:, mask] @ msc_coef[mask]
     centre = FAMILY_CENTRES_NM[fam]
     near = np.abs(basis.lam - centre) <= NARROW_WINDOW_NM
     if near.sum() < 8:
@@ -747,52 +815,184 @@ def _nc_sigmas(jac: np.ndarray | None, sigma: np.ndarray, cov: np.ndarray,
     return e_sigma, h_sigma
 
 
-def _null_inflation(basis: _Basis, q: np.ndarray, msc_coef: np.ndarray, z_resid: np.ndarray,
-                    sigma: np.ndarray, fam: int) -> float:
-    """How much a band amplitude's σ must grow for correlated misfit (≥ 1).
+def _null_inflation(basis: _Basis, q: np.ndarray, weight: np.ndarray, residual: np.ndarray,
+                    mix: np.ndarray, fam: int) -> float:
+    """How much a band's z must shrink for correlated misfit (κ ≥ 1).
 
-    Local null distribution: the family's band shape (its fitted mix of the two MSC
-    columns) added to the final model at the grid positions :meth:`_Basis.null_positions`
-    near the family but away from every family takes the amplitude ``ĝᵀr / ĝᵀĝ`` (``ĝ``
-    the column made orthogonal to the model's active columns, ``r`` the residual, both
-    noise-weighted); its z-score ``ĝᵀr/|ĝ|`` is N(0, 1) under white noise of the
-    assumed σ. The root mean square of those z-scores in the same spectrum is how much a
-    band-shaped amplitude there actually scatters, in units of its noise σ.
+    Local null distribution: the family's band shape (``mix`` of its columns, unit
+    height) at the grid positions :meth:`_Basis.null_positions` near the family but away
+    from every family, tested like the band itself (:func:`_projected_z` on the fit
+    residual, against the model's active columns ``q`` and a local cubic at each
+    position); each z is N(0, 1) under white noise of the assumed σ. Their root mean
+    square in the same spectrum is how much a band-shaped amplitude there actually
+    scatters, in units of its noise σ.
     """
     pos = basis.null_positions(fam)
     if pos.size < NULL_MIN_POSITIONS:
         return 1.0
-    mask = basis.msc_owner == fam
-    g = basis.shifted_columns(pos) @ msc_coef[mask] / sigma[:, None]
-    g -= q @ (q.T @ g)
-    norm = np.sqrt(np.einsum("ij,ij->j", g, g))
-    z = (g.T @ z_resid) / np.maximum(norm, 1e-300)
+    z = _projected_z(basis.lam, weight, q, residual, basis.shifted_columns(pos) @ mix, pos)
     return float(max(1.0, np.sqrt(np.mean(z**2))))
 
 
-def _band_centre(basis: _Basis, msc_coef: np.ndarray, residual: np.ndarray, fam: int) -> float:
-    """Centre (nm) of a family's band: the band is put back into the residual and a
-    Gaussian of the band's width is moved over ±CENTRE_FREEDOM_NM on a linear baseline;
-    the best least-squares position wins."""
-    mask = basis.msc_owner == fam
-    band = basis.msc[:, mask] @ msc_coef[mask]
-    nominal = FAMILY_CENTRES_NM[fam]
-    near = np.abs(basis.lam - nominal) <= NARROW_WINDOW_NM
-    lam = basis.lam[near]
-    local = (residual + band)[near]
-    weights = msc_coef[mask]
-    fwhm = float(np.dot(weights, MSC_FWHM_NM) / max(weights.sum(), 1e-300))
-    x = (lam - nominal) / NARROW_WINDOW_NM
-    centres = nominal + np.arange(-CENTRE_FREEDOM_NM, CENTRE_FREEDOM_NM + 1e-9, CENTRE_STEP_NM)
-    g = np.exp(-0.5 * ((lam[None, :] - centres[:, None]) / (fwhm * _SIG_PER_FWHM)) ** 2)
-    # normal equations of [g, 1, x] per centre (the [1, x] block is the same for all)
-    rhs = np.column_stack([g @ local, np.full(centres.size, local.sum()),
-                           np.full(centres.size, x @ local)])
-    sol = nc_search.solve_3x3(np.einsum("cp,cp->c", g, g) + 1e-12, g.sum(axis=1), g @ x,
-                              x.size + 1e-12, float(x.sum()), float(x @ x) + 1e-12, rhs)
-    ssr = float(local @ local) - np.einsum("ci,ci->c", sol, rhs)
-    ssr = np.where(sol[:, 0] > 0, ssr, np.inf)
-    return float(centres[int(np.argmin(ssr))]) if np.isfinite(ssr).any() else float(nominal)
+def _projected_z(lam: np.ndarray, weight: np.ndarray, q: np.ndarray, r: np.ndarray,
+                 g: np.ndarray, at: np.ndarray, amplitude: bool = False) -> np.ndarray:
+    """Matched-filter z ``ĝᵀr̂/|ĝ|`` of each column of ``g`` (points, m).
+
+    With ``amplitude`` the least-squares amplitude ``ĝᵀr̂/|ĝ|²`` of each column instead.
+
+    ``ĝ`` is the column weighted by ``weight`` (1/σ) and made orthogonal to the
+    orthonormal ``q`` (the model's weighted active columns) and to a polynomial of degree
+    :data:`LOCAL_ORDER` within ±:data:`LOCAL_WINDOW_NM` of grid index ``at[j]`` (zero
+    outside): smooth misfit of the model there is not taken as a band. ``r̂`` is ``r``
+    weighted. Under white noise of σ, each z is N(0, 1).
+    """
+    n, m = g.shape
+    gw = g * weight[:, None]
+    gw = gw - q @ (q.T @ gw)
+    rw = r * weight
+    rw = rw - q @ (q.T @ rw)
+    k = LOCAL_ORDER + 1
+    if m > 1 and np.all(at == at[0]):  # one window for every column: one projection
+        x = (lam - lam[at[0]]) / LOCAL_WINDOW_NM
+        poly = x[:, None] ** np.arange(k) * ((np.abs(x) <= 1.0) * weight)[:, None]
+        poly = poly - q @ (q.T @ poly)
+        gram = poly.T @ poly
+        gram += 1e-12 * np.trace(gram) * np.eye(k)
+        both = np.column_stack([gw, rw])
+        perp = both - poly @ np.linalg.solve(gram, poly.T @ both)
+        gg = np.maximum(np.einsum("nm,nm->m", perp[:, :m], perp[:, :m]), 1e-300)
+        dot = perp[:, :m].T @ perp[:, m]
+        return dot / gg if amplitude else dot / np.sqrt(gg)
+    x = (lam[:, None] - lam[at][None, :]) / LOCAL_WINDOW_NM
+    inside = (np.abs(x) <= 1.0) * weight[:, None]
+    poly = (x[..., None] ** np.arange(k) * inside[..., None]).reshape(n, m * k)
+    poly = (poly - q @ (q.T @ poly)).reshape(n, m, k).transpose(1, 2, 0)  # (m, k, n)
+    # remove the (orthogonalised) polynomial by its small normal equations
+    gram = poly @ poly.transpose(0, 2, 1)
+    gram += 1e-12 * np.trace(gram, axis1=1, axis2=2)[:, None, None] * np.eye(k)
+    both = np.stack([gw.T, np.broadcast_to(rw, (m, n))], axis=2)  # (m, n, 2)
+    proj = np.linalg.solve(gram, poly @ both)  # (m, k, 2)
+    perp = both - poly.transpose(0, 2, 1) @ proj
+    gg = np.maximum(np.einsum("mn,mn->m", perp[..., 0], perp[..., 0]), 1e-300)
+    dot = np.einsum("mn,mn->m", perp[..., 0], perp[..., 1])
+    return dot / gg if amplitude else dot / np.sqrt(gg)
+
+
+def _fwhm_nm(mix: np.ndarray) -> float:
+    """FWHM (nm) of a band made of the family's Gaussian columns (weights ``mix``, sum 1).
+
+    The mix of Gaussians of FWHM 6 and 11 nm has its FWHM between the two: its half
+    width is interpolated on a 0.005 nm grid there.
+    """
+    half = np.arange(0.5 * min(MSC_FWHM_NM), 0.5 * max(MSC_FWHM_NM) + 1e-9, 0.005)
+    sig = np.array(MSC_FWHM_NM) * _SIG_PER_FWHM
+    prof = np.exp(-0.5 * (half[:, None] / sig) ** 2) @ mix
+    return float(2.0 * np.interp(0.5, prof[::-1], half[::-1]))  # prof falls with half
+
+
+def _line_shape_sigma(lam: np.ndarray, weight: np.ndarray, q: np.ndarray, r: np.ndarray,
+                      mix: np.ndarray, centre: float, at: np.ndarray) -> float:
+    """Systematic 1σ of a band's absorbance from its unknown line shape.
+
+    An MSC band is broadened inhomogeneously (size/environment distribution: Gaussian
+    in energy) or homogeneously (lifetime: Lorentzian), and the fit's two Gaussian
+    columns describe either only approximately; what the fit then attributes to the
+    band's height and what to the NC, the background and the local cubic depends on the
+    shape's wings. The band's height is estimated on ``r`` (the residual with the band
+    put back) by the same projection as its detection test (:func:`_projected_z`:
+    orthogonal to the other active columns ``q`` and to a local cubic) with a Gaussian
+    and with a Lorentzian template in energy of the fitted band's FWHM at its centre.
+    With the two shapes equally likely a priori, the height lies at one or the other
+    estimate; the standard deviation of that two-point distribution, half their
+    difference, is the 1σ.
+    """
+    half = 0.5 * _fwhm_nm(mix)
+    fwhm_ev = HC_EV_NM / (centre - half) - HC_EV_NM / (centre + half)
+    g = band_shapes(lam, centre, (("g", fwhm_ev), ("l", fwhm_ev)))[:, 0, :]
+    a_g, a_l = _projected_z(lam, weight, q, r, g, np.repeat(at, 2), amplitude=True)
+    return 0.5 * abs(float(a_g - a_l))
+
+
+def _free_centres(basis: _Basis, a: np.ndarray, coef: np.ndarray, y: np.ndarray,
+                  sigma: np.ndarray) -> dict[int, float]:
+    """Each family's band centre within ±:data:`CENTRE_FREEDOM_NM` of its position.
+
+    On the residual with the family's band put back, every column shape at every centre
+    (:data:`CENTRE_STEP_NM` steps) is matched, noise-weighted, against a cubic within
+    ±:data:`LOCAL_WINDOW_NM` of the family position; the centre of the largest z wins.
+    Families without a band keep their position.
+    """
+    n_bg = basis.background.shape[1]
+    residual = y - a @ coef
+    offsets = np.arange(-CENTRE_FREEDOM_NM, CENTRE_FREEDOM_NM + 1e-9, CENTRE_STEP_NM)
+    out: dict[int, float] = {}
+    for fam in sorted(set(basis.msc_owner.tolist())):
+        nominal = FAMILY_CENTRES_NM[fam]
+        own = n_bg + np.flatnonzero(basis.msc_owner == fam)
+        near = np.abs(basis.lam - nominal) <= LOCAL_WINDOW_NM
+        if coef[own].sum() <= 0 or near.sum() <= 2 * (LOCAL_ORDER + 1):
+            out[fam] = nominal
+            continue
+        lam, w = basis.lam[near], 1.0 / sigma[near]
+        x = (lam - nominal) / LOCAL_WINDOW_NM
+        qp, _ = np.linalg.qr(x[:, None] ** np.arange(LOCAL_ORDER + 1) * w[:, None])
+        cands = nominal + offsets
+        g = band_shapes(lam, cands).reshape(lam.size, -1) * w[:, None]
+        g -= qp @ (qp.T @ g)
+        r = (residual + a[:, own] @ coef[own])[near] * w
+        z = (g.T @ r) / np.sqrt(np.maximum(np.einsum("ij,ij->j", g, g), 1e-300))
+        out[fam] = float(cands[int(np.argmax(z)) // len(MSC_SHAPES)])
+    return out
+
+
+def _with_centres(basis: _Basis, a: np.ndarray, centres: dict[int, float]) -> np.ndarray:
+    """``a`` with each family's columns moved to its centre in ``centres``."""
+    out = a.copy()
+    n_bg = basis.background.shape[1]
+    for fam, centre in centres.items():
+        own = n_bg + np.flatnonzero(basis.msc_owner == fam)
+        if own.size and centre != FAMILY_CENTRES_NM[fam]:
+            out[:, own] = band_shapes(basis.lam, centre)[:, 0, :]
+    return out
+
+
+def _nc_detection_block(a: np.ndarray, n_fixed: int, energy: np.ndarray, params) -> np.ndarray:
+    """The detection model's NC block, anchored on the transitions model ``params``.
+
+    ``a`` is the smooth block's matrix (exciton Gaussian at column ``n_fixed``, then its
+    higher transitions at :data:`NC_HIGHER_OFFSETS_EV`, then the broad columns). The
+    exciton becomes the transitions model's (Gaussian, plus its Lorentzian part), the
+    higher-transition columns sit at the same offsets above that exciton with
+    :data:`~msc_bluesky.analysis.spectrum_model.NC_HIGHER_WIDTH` × its width (higher
+    transitions are broader than the first exciton), and the transitions model's second
+    and third transition are added at their own offsets and widths. So a pseudo-Voigt
+    exciton or a broad second or third transition on an MSC position is modelled as NC,
+    not left as band-shaped misfit that a band column takes.
+    """
+    out = a.copy()
+    e1, s1 = params[0], params[1]
+    centres = e1 + np.array(NC_HIGHER_OFFSETS_EV)
+    out[:, n_fixed + 1:n_fixed + 1 + centres.size] = np.exp(
+        -0.5 * ((energy[:, None] - centres) / (spectrum_model.NC_HIGHER_WIDTH * s1)) ** 2)
+    t = spectrum_model.transitions_block(energy, params)
+    out[:, n_fixed] = t[:, 0]
+    return np.hstack([out, t[:, 1:]])
+
+
+def _shape_sigma(basis: _Basis, a: np.ndarray, coef: np.ndarray, weight: np.ndarray,
+                 shape: np.ndarray, mask: np.ndarray, with_nc: bool) -> float:
+    """1σ of a band's amplitude (unit-height ``shape``, noise weights ``weight``) with the
+    model's active columns, every other family's columns and the NC exciton free."""
+    n_bg = basis.background.shape[1]
+    use = coef > 0
+    use[:4] = (True, False, True, False)  # b0, b1: one of each ± pair spans it
+    use[n_bg:basis.n_fixed] = True
+    use[n_bg + np.flatnonzero(mask)] = False
+    if with_nc:
+        use[basis.n_fixed] = True
+    x = np.column_stack([a[:, use], shape]) * weight[:, None]
+    r = np.linalg.qr(x, mode="r")
+    return float(1.0 / max(abs(r[-1, -1]), 1e-300))  # 1 / |shape orthogonal to the rest|
 
 
 def _transitions_nc(found, y: np.ndarray, sigma: np.ndarray, path: float) -> NcPeak:
