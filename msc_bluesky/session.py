@@ -507,62 +507,69 @@ def build_session(
             _close_when_open(store)
         raise
     try:
-        from bluesky import RunEngine
-
-        writer = JournaledWriter(
-            store,
-            directory.backup_dir,
-            batch_size=config.batch_size,
-            keep_backup=config.keep_backup,
-        )
-        RE = RunEngine(_session_metadata(directory))
-        RE.md.update(config.metadata)
-        session = Session(RE=RE, config=config, writer=writer, client=writer.client)
-        threaded = config.live_analysis and config.analysis_thread
-        sink = writer
-        if threaded:
-            from msc_bluesky.callbacks.threaded import SerializedCallback
-
-            sink = SerializedCallback(writer)  # the RunEngine and the analysis thread
-        session.tokens["tiled"] = RE.subscribe(sink)
-        _close_at_exit(session)
-        if config.live_analysis:
-            session.live_analysis = _live_analysis(config, sink)
-            analysis = session.live_analysis
-            if threaded:
-                from msc_bluesky.callbacks.threaded import ThreadedCallback
-
-                # While the store opens in the background the fits wait for it (bounded):
-                # opening it is CPU work that the fits would otherwise slow down, and their
-                # documents only queue for it meanwhile; the RunEngine never waits.
-                wait = (None if writer.client is not None else
-                        lambda: _quietly(writer.wait_client, STORE_FIRST_WAIT_S))
-                analysis = session.analysis_thread = ThreadedCallback(
-                    session.live_analysis, name="msc-live-analysis", before_first=wait)
-            session.tokens["live_analysis"] = RE.subscribe(analysis)
-        if config.progress:
-            from bluesky.utils import ProgressBarManager
-
-            RE.waiting_hook = ProgressBarManager()
-        if config.devices:
-            session.reactor, session.uvvis, session.saxs = devices
-            if config.heartbeat_s > 0:
-                from msc_bluesky.devices.heartbeat import Heartbeat
-
-                session.heartbeat = Heartbeat(session.reactor.heartbeat, config.heartbeat_s).start()
-        from msc_bluesky.devices.engine_states import ReactorStateHook
-
-        RE.state_hook = ReactorStateHook(RE, session.reactor, session.heartbeat, RE.state_hook,
-                                         pause_standby_s=config.pause_standby_s)
-        from msc_bluesky.devices.shutdown import install_orderly_shutdown
-
-        install_orderly_shutdown()
+        session = _wire_session(config, directory, store, devices)
     except BaseException:
-        if isinstance(store, _StoreOpening):
-            store.abandon()  # never started: nothing to open for a session not built
+        if isinstance(store, Future):
+            _close_when_open(store)  # an opening not begun never begins
         raise
     if isinstance(store, _StoreOpening):
         store.start()  # store_after_devices: the imports are done, the devices built
+    return session
+
+
+def _wire_session(config: SessionConfig, directory: DataDirectory, store: Any,
+                  devices: tuple[Any, Any, Any]) -> Session:
+    """The RunEngine, writer, live analysis, heartbeat and hooks of a session."""
+    from bluesky import RunEngine
+
+    writer = JournaledWriter(
+        store,
+        directory.backup_dir,
+        batch_size=config.batch_size,
+        keep_backup=config.keep_backup,
+    )
+    RE = RunEngine(_session_metadata(directory))
+    RE.md.update(config.metadata)
+    session = Session(RE=RE, config=config, writer=writer, client=writer.client)
+    threaded = config.live_analysis and config.analysis_thread
+    sink = writer
+    if threaded:
+        from msc_bluesky.callbacks.threaded import SerializedCallback
+
+        sink = SerializedCallback(writer)  # the RunEngine and the analysis thread
+    session.tokens["tiled"] = RE.subscribe(sink)
+    _close_at_exit(session)
+    if config.live_analysis:
+        session.live_analysis = _live_analysis(config, sink)
+        analysis = session.live_analysis
+        if threaded:
+            from msc_bluesky.callbacks.threaded import ThreadedCallback
+
+            # While the store opens in the background the fits wait for it (bounded):
+            # opening it is CPU work that the fits would otherwise slow down, and their
+            # documents only queue for it meanwhile; the RunEngine never waits.
+            wait = (None if writer.client is not None else
+                    lambda: _quietly(writer.wait_client, STORE_FIRST_WAIT_S))
+            analysis = session.analysis_thread = ThreadedCallback(
+                session.live_analysis, name="msc-live-analysis", before_first=wait)
+        session.tokens["live_analysis"] = RE.subscribe(analysis)
+    if config.progress:
+        from bluesky.utils import ProgressBarManager
+
+        RE.waiting_hook = ProgressBarManager()
+    if config.devices:
+        session.reactor, session.uvvis, session.saxs = devices
+        if config.heartbeat_s > 0:
+            from msc_bluesky.devices.heartbeat import Heartbeat
+
+            session.heartbeat = Heartbeat(session.reactor.heartbeat, config.heartbeat_s).start()
+    from msc_bluesky.devices.engine_states import ReactorStateHook
+
+    RE.state_hook = ReactorStateHook(RE, session.reactor, session.heartbeat, RE.state_hook,
+                                     pause_standby_s=config.pause_standby_s)
+    from msc_bluesky.devices.shutdown import install_orderly_shutdown
+
+    install_orderly_shutdown()
     return session
 
 

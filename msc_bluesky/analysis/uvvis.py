@@ -852,17 +852,6 @@ def _projected_z(lam: np.ndarray, weight: np.ndarray, q: np.ndarray, r: np.ndarr
     rw = r * weight
     rw = rw - q @ (q.T @ rw)
     k = LOCAL_ORDER + 1
-    if m > 1 and np.all(at == at[0]):  # one window for every column: one projection
-        x = (lam - lam[at[0]]) / LOCAL_WINDOW_NM
-        poly = x[:, None] ** np.arange(k) * ((np.abs(x) <= 1.0) * weight)[:, None]
-        poly = poly - q @ (q.T @ poly)
-        gram = poly.T @ poly
-        gram += 1e-12 * np.trace(gram) * np.eye(k)
-        both = np.column_stack([gw, rw])
-        perp = both - poly @ np.linalg.solve(gram, poly.T @ both)
-        gg = np.maximum(np.einsum("nm,nm->m", perp[:, :m], perp[:, :m]), 1e-300)
-        dot = perp[:, :m].T @ perp[:, m]
-        return dot / gg if amplitude else dot / np.sqrt(gg)
     x = (lam[:, None] - lam[at][None, :]) / LOCAL_WINDOW_NM
     inside = (np.abs(x) <= 1.0) * weight[:, None]
     poly = (x[..., None] ** np.arange(k) * inside[..., None]).reshape(n, m * k)

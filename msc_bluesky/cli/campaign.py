@@ -144,7 +144,8 @@ def _run_locally(args: argparse.Namespace, steps) -> int:
     # The IOC process starts first, while this process imports the plans to check the
     # campaign (a second of imports); a refused campaign stops it again at once, before
     # anything else has started. The store opens on a thread of its own once the
-    # devices are connected (the documents are journalled until it is open).
+    # session is built, while the devices connect (the documents are journalled until
+    # it is open).
     echo = _HeldLines()
     saved = {k: os.environ.get(k) for k in _CA_VARIABLES}
     with launched_reactor(args.prefix, args.time_scale, echo=echo) as reactor_ioc:
