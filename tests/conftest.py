@@ -39,6 +39,43 @@ os.environ.setdefault("EPICS_CA_SERVER_PORT", str(_free_tcp_port()))
 os.environ.setdefault("EPICS_CA_REPEATER_PORT", str(_free_tcp_port()))
 
 
+def environment_read_retrying(read, attempts: int = 5):
+    """``read`` (caproto's ``get_environment_variables``) tried again on a torn read.
+
+    caproto's client reads the whole environment (``dict(os.environ)``) on its search
+    thread for every batch of searches, while pytest sets and removes
+    ``PYTEST_CURRENT_TEST`` on the main thread at every test phase. When the two meet,
+    the read raises ``KeyError`` (or ``RuntimeError``: changed during iteration) and
+    caproto's search thread dies without a word: no PV of that client connects again
+    (seen once in CI: every signal of a test's devices timed out). A torn read is
+    simply taken again. Only the test process needs this (nothing else mutates the
+    environment while Channel Access runs); caproto is pinned in the ``test`` extra and
+    tests/test_conftest_environment.py checks the behaviour relied on.
+    """
+
+    def safe_read():
+        for _ in range(attempts - 1):
+            try:
+                return read()
+            except (KeyError, RuntimeError):
+                continue
+        return read()
+
+    safe_read.wrapped = read
+    return safe_read
+
+
+def _install_environment_read_retrying() -> None:
+    import caproto._utils as ca_utils
+
+    if not hasattr(ca_utils.get_environment_variables, "wrapped"):
+        ca_utils.get_environment_variables = environment_read_retrying(
+            ca_utils.get_environment_variables)
+
+
+_install_environment_read_retrying()
+
+
 # -- simulated IOC fixtures (issue 3) ---------------------------------------------------
 import pytest  # noqa: E402
 
