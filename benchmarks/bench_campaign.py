@@ -34,6 +34,7 @@ import time
 T_SCRIPT = time.perf_counter()
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import os  # noqa: E402
 import tempfile  # noqa: E402
 import uuid  # noqa: E402
@@ -195,6 +196,9 @@ def main() -> int:
     parser.add_argument("--figures-from-store", action="store_true",
                         help="read every run back from tiled for the figures "
                              "(`msc-bluesky report`), not the campaign's documents")
+    parser.add_argument("--store-in-process", action="store_true",
+                        help="open the embedded store in this process (`campaign "
+                             "--store-in-process`) instead of a served one in a child")
     parser.add_argument("--startup-only", action="store_true",
                         help="stop after start-up (connected devices): print its wall "
                              "and CPU time, run no conditions")
@@ -228,19 +232,26 @@ def run(args) -> int:
     # plans (bluesky, ophyd: about a second) while the IOC process starts on the other core.
     with tempfile.TemporaryDirectory() as tmp, launched_reactor(
         None, args.time_scale, echo=lambda line: None
-    ) as reactor_ioc:
+    ) as reactor_ioc, contextlib.ExitStack() as stack:
         steps = with_steady(paper_campaign(quick=args.quick), args.steady)
         n = check_campaign(steps)
         from msc_bluesky.session import SessionConfig, build_session
         from msc_bluesky.storage.report.live import LiveRecords
+        from msc_bluesky.storage.served_store import ServedStore
 
+        # As `msc-bluesky campaign`: the store served by a child process, unless asked
+        # to open it in this one.
+        served = None if args.store_in_process else stack.enter_context(ServedStore(tmp))
         batch = args.batch_size or CAMPAIGN_BATCH_SIZE
         session = build_session(SessionConfig(prefix=reactor_ioc.prefix, data_dir=tmp,
+                                              tiled_uri=served and served.uri,
+                                              api_key=served and served.api_key,
                                               progress=False, batch_size=batch,
                                               analysis_thread=not args.analysis_in_re),
                                 store_in_background=True,
                                 before_devices=reactor_ioc.wait_ready,
-                                store_after_devices=True)
+                                store_after_devices=served is None,
+                                before_store=served and served.wait_ready)
         store_open = StoreClock(session)
         RE = session.RE  # noqa: N806
         analysis = Stopwatch(session.live_analysis)
@@ -305,7 +316,8 @@ def run(args) -> int:
           f"time scale {args.time_scale:g}, steady {args.steady} "
           f"({', '.join(f'{k}: {v}' for k, v in sorted(rules.items()))}; "
           f"{volumes:.2f} volumes on average), {outcome.completed_steps}/{len(steps)} steps, "
-          f"tiled batch {batch}")
+          f"tiled batch {batch}, store "
+          f"{'in this process' if served is None else 'served by a child process'}")
     print(f"{'share':<34} {'wall s':>8} {'floor s':>8} {'ratio':>6}  goal")
     print(_startup_line(startup, cpu_ready))
     print(store_open.line(t_ready))

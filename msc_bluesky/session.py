@@ -387,11 +387,13 @@ class _StoreOpening(Future):
 
 
 def _open_store_in_background(config: SessionConfig, directory: DataDirectory, *,
-                              deferred: bool = False) -> Future:
+                              deferred: bool = False,
+                              before_store: Callable[[], Any] | None = None) -> Future:
     """:func:`_open_store` on a daemon thread; its future (client, None or the error).
 
     With ``deferred``, the thread waits until the future's ``start()`` is called before
     it opens the store (``abandon()``: it never does, the result is None).
+    ``before_store`` is called on that thread first (its error is the future's).
     """
     future = _StoreOpening(deferred)
     future.set_running_or_notify_cancel()
@@ -402,6 +404,8 @@ def _open_store_in_background(config: SessionConfig, directory: DataDirectory, *
             future.set_result(None)
             return
         try:
+            if before_store is not None:
+                before_store()
             client = _open_store(config, directory)
         except BaseException as err:  # noqa: BLE001 - handed to whoever waits for it
             future.set_exception(err)
@@ -447,6 +451,7 @@ def build_session(
     store_in_background: bool = False,
     before_devices: Callable[[], Any] | None = None,
     store_after_devices: bool = False,
+    before_store: Callable[[], Any] | None = None,
 ) -> Session:
     """Build the RunEngine and its subscriptions from one configuration.
 
@@ -478,6 +483,12 @@ def build_session(
         while the devices connect. Opening it is seconds of CPU work (tiled's server
         code) under Python's GIL: alongside, it slows this thread's imports, which
         are start-up's critical path. Default False: it starts at once.
+    before_store : callable, optional
+        Called with no arguments before the store is opened (on the store's thread with
+        ``store_in_background``), e.g. a wait until a just-started server
+        (:class:`~msc_bluesky.storage.served_store.ServedStore`) answers. If it raises,
+        the store is not opened: as for a store that failed to open, every document
+        stays in the backup directory and :attr:`Session.store_error` says why.
 
     Returns
     -------
@@ -489,7 +500,8 @@ def build_session(
         catalog_database_uri(directory.root, config.catalog_uri)
     store: Any = None
     if store_in_background:
-        store = _open_store_in_background(config, directory, deferred=store_after_devices)
+        store = _open_store_in_background(config, directory, deferred=store_after_devices,
+                                          before_store=before_store)
     try:
         if before_devices is not None:
             if config.devices:  # their imports overlap with what before_devices waits for
@@ -497,6 +509,8 @@ def build_session(
             before_devices()
         devices = _build_devices(config)  # they connect while the store opens (seconds)
         if store is None:
+            if before_store is not None:
+                before_store()
             store = _open_store(config, directory)
     except BaseException:
         if config.devices:  # their Channel Access client still closes quietly at exit

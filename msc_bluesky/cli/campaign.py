@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -36,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "successive spectra/SAXS curves agree within their noise, "
                              "after 1 and at most residence_volumes (3) volumes; 'fixed' "
                              "always flushes residence_volumes")
+    parser.add_argument("--store-in-process", action="store_true",
+                        help="open the embedded store inside this process instead of "
+                             "serving it from a child process (`msc-bluesky serve` on "
+                             "loopback, the default without --tiled-uri)")
     parser.add_argument("--queue", action="store_true",
                         help="submit the campaign to a running queue server instead")
     parser.add_argument("--zmq-control-addr", default="tcp://127.0.0.1:60615",
@@ -138,14 +143,14 @@ _CA_VARIABLES = ("EPICS_CA_ADDR_LIST", "EPICS_CA_AUTO_ADDR_LIST", "EPICS_CA_SERV
 
 
 def _run_locally(args: argparse.Namespace, steps) -> int:
-    from msc_bluesky.campaign.local import CAMPAIGN_BATCH_SIZE, connect_devices, launched_reactor
-    from msc_bluesky.limits import ConditionError
+    from msc_bluesky.campaign.local import launched_reactor
 
     # The IOC process starts first, while this process imports the plans to check the
     # campaign (a second of imports); a refused campaign stops it again at once, before
-    # anything else has started. The store opens on a thread of its own once the
-    # session is built, while the devices connect (the documents are journalled until
-    # it is open).
+    # anything else has started. Then the store's server starts in a child process
+    # (`msc-bluesky serve` on loopback, at a lower priority), off this process's start-up
+    # and its GIL; the session connects to it once it answers, while the documents are
+    # journalled.
     echo = _HeldLines()
     saved = {k: os.environ.get(k) for k in _CA_VARIABLES}
     with launched_reactor(args.prefix, args.time_scale, echo=echo) as reactor_ioc:
@@ -158,45 +163,69 @@ def _run_locally(args: argparse.Namespace, steps) -> int:
                     os.environ[key] = value
             return 2
         echo.release()
-        campaign_id = uuid.uuid4().hex[:12]
-        _one_line_logging()
-        from msc_bluesky.campaign.runner import run_campaign
-        from msc_bluesky.session import SessionConfig, build_session
+        with _served_store(args) as served:
+            return _run_session(args, steps, reactor_ioc, served)
 
-        config = SessionConfig(
-            prefix=reactor_ioc.prefix,
-            data_dir=args.data_dir,
-            tiled_uri=args.tiled_uri,
-            api_key=args.api_key,
-            catalog_uri=args.catalog_uri,
-            live_analysis=True,
-            live_plots=False,
-            progress=False,
-            heartbeat_s=1.0,
-            batch_size=CAMPAIGN_BATCH_SIZE,
-            analysis_thread=True,
-        )
-        session = build_session(config, store_in_background=True,
-                                before_devices=reactor_ioc.wait_ready,
-                                store_after_devices=True)
-        live = _collect_records(session, campaign_id)
+
+@contextlib.contextmanager
+def _served_store(args: argparse.Namespace):
+    """The campaign's store in a child process (None with --tiled-uri or in process)."""
+    if args.tiled_uri or args.store_in_process:
+        yield None
+        return
+    from msc_bluesky.storage.served_store import ServedStore
+
+    served = ServedStore(args.data_dir, catalog_uri=args.catalog_uri).launch()
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+def _run_session(args: argparse.Namespace, steps, reactor_ioc, served) -> int:
+    from msc_bluesky.campaign.local import CAMPAIGN_BATCH_SIZE, connect_devices
+    from msc_bluesky.limits import ConditionError
+
+    campaign_id = uuid.uuid4().hex[:12]
+    _one_line_logging()
+    from msc_bluesky.campaign.runner import run_campaign
+    from msc_bluesky.session import SessionConfig, build_session
+
+    config = SessionConfig(
+        prefix=reactor_ioc.prefix,
+        data_dir=args.data_dir,
+        tiled_uri=served.uri if served else args.tiled_uri,
+        api_key=served.api_key if served else args.api_key,
+        catalog_uri=None if served else args.catalog_uri,
+        live_analysis=True,
+        live_plots=False,
+        progress=False,
+        heartbeat_s=1.0,
+        batch_size=CAMPAIGN_BATCH_SIZE,
+        analysis_thread=True,
+    )
+    session = build_session(config, store_in_background=True,
+                            before_devices=reactor_ioc.wait_ready,
+                            store_after_devices=served is None,
+                            before_store=served.wait_ready if served else None)
+    live = _collect_records(session, campaign_id)
+    try:
         try:
-            try:
-                connect_devices(session)
-            except ConnectionError as err:
-                print(f"msc-bluesky campaign: {err}", file=sys.stderr)
-                return 1
-            try:
-                outcome = run_campaign(steps, session, campaign_id)
-            except ConditionError as err:  # re-checked against the connected reactor
-                print(f"msc-bluesky campaign: {err}", file=sys.stderr)
-                return 2
-            print("finishing storage …")
-            stored = _finish_storage(session, args)
-            if stored:
-                stored = _summarise(session, args, campaign_id, outcome, live)
-        finally:
-            session.close()
+            connect_devices(session)
+        except ConnectionError as err:
+            print(f"msc-bluesky campaign: {err}", file=sys.stderr)
+            return 1
+        try:
+            outcome = run_campaign(steps, session, campaign_id)
+        except ConditionError as err:  # re-checked against the connected reactor
+            print(f"msc-bluesky campaign: {err}", file=sys.stderr)
+            return 2
+        print("finishing storage …")
+        stored = _finish_storage(session, args)
+        if stored:
+            stored = _summarise(session, args, campaign_id, outcome, live)
+    finally:
+        session.close()
     if outcome.interrupted:
         print("campaign interrupted: reactor in standby, data so far kept in "
               f"{args.data_dir}")

@@ -44,6 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not write the tiled profile 'msc' pointing at this server",
     )
+    parser.add_argument(
+        "--exit-with-parent",
+        type=int,
+        default=None,
+        metavar="PID",
+        help="exit when process PID, which started this server, is gone (how "
+        "`msc-bluesky campaign` runs its store)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
         if problem:
             print(f"error: --catalog-uri: {problem}", file=sys.stderr)
             return 2
+    if args.exit_with_parent is not None:
+        from msc_bluesky.child_process import exit_with_parent
+
+        exit_with_parent(args.exit_with_parent, "msc-bluesky serve")
     if not is_loopback(args.host):
         print(f"warning: serving on {args.host}, reachable from other hosts", file=sys.stderr)
     uri = f"http://{args.host}:{args.port}"

@@ -25,24 +25,11 @@ import uuid
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 
+from msc_bluesky.child_process import free_port
+
 #: Seconds to wait for the IOC to answer before giving up.
 DEFAULT_START_TIMEOUT_S = 30.0
 _ENV_LOCK = threading.Lock()
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is currently free for both TCP and UDP on ``host``."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((host, 0))
-            port = tcp.getsockname()[1]
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                    udp.bind((host, port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free TCP+UDP port found on {host}")
 
 
 def random_prefix(stem: str = "msc") -> str:

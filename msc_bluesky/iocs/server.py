@@ -12,12 +12,12 @@ import logging
 import math
 import os
 import sys
-import threading
 from collections.abc import Sequence
 
 from caproto.server import PVGroup, SubGroup
 from caproto.server import run as caproto_run
 
+from msc_bluesky.child_process import exit_with_parent
 from msc_bluesky.iocs.reactor import ReactorGroup
 from msc_bluesky.iocs.safety import (
     DEFAULT_WATCHDOG_WALL_S,
@@ -32,8 +32,6 @@ from msc_bluesky.sim.reactor import DEFAULT_RESERVOIR_ML
 
 HELP = "Start the simulated reactor, UV-Vis and SAXS IOCs (Channel Access, one process)."
 DEFAULT_PREFIX = "MSC:"
-#: Seconds (wall) between checks that the process which started the IOC still lives.
-PARENT_POLL_S = 0.5
 
 
 class SimulatorIOC(PVGroup):
@@ -168,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     _configure_environment(args)
     if args.exit_with_parent is not None:
-        _exit_with_parent(args.exit_with_parent)
+        exit_with_parent(args.exit_with_parent, "msc-bluesky IOC")
     sim = SimState(time_scale=args.time_scale, seed=args.seed,
                    reservoir_ml=args.reservoir_ml, watchdog_s=args.watchdog,
                    no_watchdog=no_watchdog)
@@ -190,22 +188,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         sim.close()
     return 0
-
-
-def _exit_with_parent(pid: int) -> None:
-    """Exit this process as soon as ``pid`` is no longer its parent (the parent died)."""
-
-    def watch() -> None:
-        stop = threading.Event()
-        while os.getppid() == pid:
-            stop.wait(PARENT_POLL_S)
-        print(f"msc-bluesky IOC: parent process {pid} is gone; exiting",
-              file=sys.stderr, flush=True)
-        os._exit(0)
-
-    if os.getppid() != pid:
-        raise SystemExit(f"msc-bluesky ioc: --exit-with-parent {pid}: not this IOC's parent")
-    threading.Thread(target=watch, name="msc-parent-watch", daemon=True).start()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
