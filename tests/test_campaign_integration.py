@@ -37,6 +37,22 @@ def _campaign(*args: str) -> list[str]:
     return [sys.executable, "-m", "msc_bluesky.cli", "campaign", *args]
 
 
+def _servers_of(data_dir) -> list[int]:
+    """Live `msc-bluesky serve` processes serving ``data_dir`` (the campaign's store)."""
+    from pathlib import Path
+
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if b"serve" in args and str(data_dir).encode() in args and state != "Z":
+            found.append(int(proc.name))
+    return found
+
+
 def test_quick_campaign_finds_the_cdse437_window_from_stored_data(tmp_path):
     data, report, summary_file = tmp_path / "data", tmp_path / "report", tmp_path / "s.json"
     done = subprocess.run(
@@ -46,6 +62,7 @@ def test_quick_campaign_finds_the_cdse437_window_from_stored_data(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "CdSe-437 persists at 14 s for T_nuc = T_growth in 270–300 °C" in done.stdout
+    assert _servers_of(data.resolve()) == []  # its store's server ended with it
 
     summary = json.loads(summary_file.read_text())
     assert summary["msc437_window_c"] == [270.0, 300.0]
