@@ -228,20 +228,24 @@ def run(args) -> int:
     )
     from msc_bluesky.campaign.runner import run_campaign
 
-    # The IOC starts first (as `msc-bluesky campaign`): checking the campaign imports the
-    # plans (bluesky, ophyd: about a second) while the IOC process starts on the other core.
+    # The IOC and the store's server (held until the campaign is accepted) start first,
+    # as in `msc-bluesky campaign`: checking the campaign imports the plans (bluesky,
+    # ophyd: about a second) while they start on the other core.
     with tempfile.TemporaryDirectory() as tmp, launched_reactor(
         None, args.time_scale, echo=lambda line: None
     ) as reactor_ioc, contextlib.ExitStack() as stack:
+        served = None
+        if not args.store_in_process:  # unless asked to open the store in this process
+            from msc_bluesky.storage.served_store import ServedStore
+
+            served = ServedStore(tmp).launch(hold=True)
+            stack.callback(served.stop)
         steps = with_steady(paper_campaign(quick=args.quick), args.steady)
         n = check_campaign(steps)
+        if served is not None:
+            served.start()
         from msc_bluesky.session import SessionConfig, build_session
         from msc_bluesky.storage.report.live import LiveRecords
-        from msc_bluesky.storage.served_store import ServedStore
-
-        # As `msc-bluesky campaign`: the store served by a child process, unless asked
-        # to open it in this one.
-        served = None if args.store_in_process else stack.enter_context(ServedStore(tmp))
         batch = args.batch_size or CAMPAIGN_BATCH_SIZE
         session = build_session(SessionConfig(prefix=reactor_ioc.prefix, data_dir=tmp,
                                               tiled_uri=served and served.uri,

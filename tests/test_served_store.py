@@ -106,3 +106,20 @@ def test_a_store_that_cannot_start_says_why_and_the_session_keeps_the_documents(
     finally:
         store.stop()
     assert (tmp_path / "backup" / f"{uid}.jsonl").is_file()
+
+
+def test_a_held_store_loads_its_code_and_touches_nothing_until_started(tmp_path):
+    from msc_bluesky.cli.serve import WAITING_LINE
+
+    data = tmp_path / "data"
+    store = ServedStore(data).launch(hold=True)
+    try:  # it has loaded tiled's server code and waits for start()
+        wait_until(lambda: WAITING_LINE in store.log_text(), 60, "the held store to load")
+        assert not data.exists()
+        store.stop()  # refused: ends without having touched the data directory
+        assert not data.exists()
+        store.launch(hold=True)
+        assert store.wait_ready(120) == store.uri  # waiting for it starts it
+        assert (data / "catalog.db").is_file()
+    finally:
+        store.stop()

@@ -145,15 +145,16 @@ _CA_VARIABLES = ("EPICS_CA_ADDR_LIST", "EPICS_CA_AUTO_ADDR_LIST", "EPICS_CA_SERV
 def _run_locally(args: argparse.Namespace, steps) -> int:
     from msc_bluesky.campaign.local import launched_reactor
 
-    # The IOC process starts first, while this process imports the plans to check the
-    # campaign (a second of imports); a refused campaign stops it again at once, before
-    # anything else has started. Then the store's server starts in a child process
-    # (`msc-bluesky serve` on loopback, at a lower priority), off this process's start-up
-    # and its GIL; the session connects to it once it answers, while the documents are
-    # journalled.
+    # The IOC process and the store's server (`msc-bluesky serve` on loopback, at a
+    # lower priority, off this process's GIL) start first, while this process imports
+    # the plans to check the campaign (a second of imports). The server only loads its
+    # code until the campaign is accepted; a refused campaign stops both at once, the
+    # data directory untouched. The session connects to the store once it answers,
+    # while the documents are journalled.
     echo = _HeldLines()
     saved = {k: os.environ.get(k) for k in _CA_VARIABLES}
-    with launched_reactor(args.prefix, args.time_scale, echo=echo) as reactor_ioc:
+    with launched_reactor(args.prefix, args.time_scale, echo=echo) as reactor_ioc, \
+            _served_store(args) as served:
         steps = _checked(steps, args)
         if steps is None:  # this process's Channel Access settings as they were
             for key, value in saved.items():
@@ -163,19 +164,21 @@ def _run_locally(args: argparse.Namespace, steps) -> int:
                     os.environ[key] = value
             return 2
         echo.release()
-        with _served_store(args) as served:
-            return _run_session(args, steps, reactor_ioc, served)
+        if served is not None:
+            served.start()
+        return _run_session(args, steps, reactor_ioc, served)
 
 
 @contextlib.contextmanager
 def _served_store(args: argparse.Namespace):
-    """The campaign's store in a child process (None with --tiled-uri or in process)."""
+    """The campaign's store in a child process, held until :meth:`start` (None with
+    --tiled-uri or --store-in-process)."""
     if args.tiled_uri or args.store_in_process:
         yield None
         return
     from msc_bluesky.storage.served_store import ServedStore
 
-    served = ServedStore(args.data_dir, catalog_uri=args.catalog_uri).launch()
+    served = ServedStore(args.data_dir, catalog_uri=args.catalog_uri).launch(hold=True)
     try:
         yield served
     finally:

@@ -45,6 +45,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not write the tiled profile 'msc' pointing at this server",
     )
     parser.add_argument(
+        "--wait-for-start",
+        action="store_true",
+        help="load the server's code, then wait for a line 'start' on standard input "
+        "before touching the data directory (end of input: exit); how `msc-bluesky "
+        "campaign` starts its store while it checks the campaign",
+    )
+    parser.add_argument(
         "--exit-with-parent",
         type=int,
         default=None,
@@ -73,15 +80,17 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"error: --api-key: {err}", file=sys.stderr)
         return 2
+    if args.exit_with_parent is not None:
+        from msc_bluesky.child_process import exit_with_parent
+
+        exit_with_parent(args.exit_with_parent, "msc-bluesky serve")
+    if args.wait_for_start and not _started():
+        return 0
     if args.catalog_uri:
         problem = _catalog_problem(args.data_dir, args.catalog_uri)
         if problem:
             print(f"error: --catalog-uri: {problem}", file=sys.stderr)
             return 2
-    if args.exit_with_parent is not None:
-        from msc_bluesky.child_process import exit_with_parent
-
-        exit_with_parent(args.exit_with_parent, "msc-bluesky serve")
     if not is_loopback(args.host):
         print(f"warning: serving on {args.host}, reachable from other hosts", file=sys.stderr)
     uri = f"http://{args.host}:{args.port}"
@@ -104,6 +113,20 @@ def run(args: argparse.Namespace) -> int:
         catalog_uri=args.catalog_uri,
     )
     return 0
+
+
+#: What ``--wait-for-start`` prints once the server's code is loaded.
+WAITING_LINE = "msc-bluesky serve: loaded, waiting for 'start' on standard input"
+
+
+def _started() -> bool:
+    """Load the server's code (seconds), then wait for ``start``; False at end of input."""
+    import tiled.catalog  # noqa: F401 - what makes starting a server take seconds
+    import tiled.server.app  # noqa: F401
+    import uvicorn  # noqa: F401
+
+    print(WAITING_LINE, flush=True)
+    return sys.stdin.readline().strip() == "start"
 
 
 def _catalog_problem(data_dir: str, catalog_uri: str) -> str:

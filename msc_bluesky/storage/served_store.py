@@ -76,6 +76,7 @@ class ServedStore:
         self._process: subprocess.Popen | None = None
         self._log = None
         self._ready = False
+        self._held = False
 
     @property
     def command(self) -> list[str]:
@@ -84,6 +85,8 @@ class ServedStore:
                    "--data-dir", str(self.data_dir), "--port", str(self.port),
                    "--host", "127.0.0.1", "--no-profile",
                    "--exit-with-parent", str(os.getpid())]
+        if self._held:
+            command.append("--wait-for-start")
         if self.catalog_uri:
             command += ["--catalog-uri", self.catalog_uri]
         return command
@@ -98,22 +101,42 @@ class ServedStore:
         """Process id of the child while it runs (for fault injection)."""
         return self._process.pid if self._process is not None else None
 
-    def launch(self) -> ServedStore:
-        """Start the child without waiting for it (see :meth:`wait_ready`); ``self``."""
+    def launch(self, *, hold: bool = False) -> ServedStore:
+        """Start the child without waiting for it (see :meth:`wait_ready`); ``self``.
+
+        Parameters
+        ----------
+        hold : bool
+            The child loads the server's code, then waits for :meth:`start` before it
+            touches the data directory (:meth:`stop` before that: it never does). For a
+            store launched while what it is for is still being checked.
+        """
         if self.running:
             return self
         env = dict(os.environ, MSC_TILED_API_KEY=self.api_key, PYTHONUNBUFFERED="1")
         self._log = tempfile.TemporaryFile()
         self._ready = False
+        self._held = bool(hold)
         # A session of its own: Ctrl-C in the terminal interrupts the campaign, which
         # still stores what it has, and only then stops the store.
-        self._process = subprocess.Popen(self.command, env=env, stdin=subprocess.DEVNULL,
-                                         stdout=self._log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+        self._process = subprocess.Popen(
+            self.command, env=env, stdin=subprocess.PIPE if hold else subprocess.DEVNULL,
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         if self.niceness:
             try:
                 os.setpriority(os.PRIO_PROCESS, self._process.pid, self.niceness)
             except OSError:  # not allowed here: the store only runs at normal priority
+                pass
+        return self
+
+    def start(self) -> ServedStore:
+        """Let a store launched with ``hold=True`` open the data directory; ``self``."""
+        if self._held and self._process is not None:
+            self._held = False
+            try:
+                self._process.stdin.write(b"start\n")
+                self._process.stdin.close()
+            except OSError:  # it has exited: wait_ready says why
                 pass
         return self
 
@@ -137,6 +160,7 @@ class ServedStore:
 
         if self._process is None:
             raise RuntimeError("the store was not launched (ServedStore.launch())")
+        self.start()  # a held store is wanted now
         deadline = time.monotonic() + (self.start_timeout if timeout is None else timeout)
         pause = threading.Event()  # never set: its wait is the polling interval
         while time.monotonic() < deadline:
@@ -166,7 +190,12 @@ class ServedStore:
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the server (SIGTERM: requests in flight finish) and wait for it."""
         proc, self._process = self._process, None
-        self._ready = False
+        self._ready = self._held = False
+        if proc is not None and proc.stdin is not None:
+            try:  # a held child reads the end of its input and exits untouched
+                proc.stdin.close()
+            except OSError:
+                pass
         if proc is not None and proc.poll() is None:
             proc.terminate()
             try:
