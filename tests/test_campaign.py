@@ -147,3 +147,23 @@ def test_cli_refuses_a_bad_campaign_file_before_starting_anything(tmp_path, caps
     assert "reaction_time = 0.0 s" in err and "> 0 s" in err
     assert "IOC" not in out
     assert not (tmp_path / "d").exists()
+
+
+def test_a_stored_unknown_phase_stays_unknown_and_a_bad_saxs_fit_sizes_nothing():
+    # The 25 °C precursor as the live analysis stores it: Bragg peaks the size model
+    # cannot describe (saxs_fit_ok False, reduced chi2 in the thousands), one spurious
+    # population, so the live analysis decided "unknown" (phase_source ""). The summary
+    # must neither re-decide "NC" from that population nor report its radius.
+    nan = float("nan")
+    stored = _row(25, 25, 1.5, "unknown", False, nc_peak_nm=nan, nc_diameter_nm=nan,
+                  phase_source="", mesophase_lamellar=True, saxs_fit_ok=False,
+                  saxs_pop1_radius_nm=3.02, saxs_pop1_volume_fraction=1.5e-5)
+    (precursor,) = summarize([stored])["conditions"]
+    assert (precursor["phase"], precursor["phase_source"]) == ("unknown", "")
+    assert precursor["saxs_radius_nm"] is None and precursor["nc_diameter_nm"] is None
+    assert precursor["mesophase"] is True
+    # a row stored before phase_source existed is still decided by the rule, which
+    # honours saxs_fit_ok too
+    old = {k: v for k, v in stored.items() if k != "phase_source"}
+    assert summarize([old])["conditions"][0]["phase"] == "unknown"
+    assert summarize([{**old, "saxs_fit_ok": True}])["conditions"][0]["phase"] == "NC"

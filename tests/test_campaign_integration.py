@@ -72,6 +72,11 @@ def test_quick_campaign_finds_the_cdse437_window_from_stored_data(tmp_path):
     grid = {c["t_nuc"]: c for c in summary["conditions"] if c["reaction_time"] == 14.0}
     assert grid[280.0]["phase"] == "MSC+NC" and grid[310.0]["phase"] == "NC"
     assert grid[280.0]["nc_peak_nm"] == pytest.approx(527.0, abs=8.0)
+    # the 25 °C precursor: lamellar Bragg peaks the size model cannot describe, so no
+    # phase and no size from SAXS (a spurious population once made it "NC", 6 nm)
+    precursor = summary["conditions"][0]
+    assert (precursor["t_nuc"], precursor["mesophase"]) == (25.0, True)
+    assert precursor["phase"] == "unknown" and precursor["saxs_radius_nm"] is None
     nucleation = [c for c in summary["conditions"] if c["plan_name"] == "nucleation_series"]
     assert nucleation[0]["phase"] == "MSC" and nucleation[-1]["phase"] == "NC"  # 190 / 260 °C
 

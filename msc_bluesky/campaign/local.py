@@ -148,6 +148,7 @@ def summary_rows(client: Any, campaign_id: str) -> list[dict[str, Any]]:
                 "nc_diameter_nm": rec.get("nc_diameter_nm"),
                 "mesophase_lamellar": rec.get("mesophase_lamellar"),
                 "saxs_total_volume_fraction": rec.get("saxs_total_volume_fraction"),
+                "saxs_fit_ok": rec.get("saxs_fit_ok"),
                 **{
                     f"saxs_pop{i}_{field}": rec.get(f"saxs_pop{i}_{field}")
                     for i in (1, 2, 3)

@@ -29,8 +29,8 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         One per measured condition, with at least ``t_nuc``, ``t_growth``,
         ``reaction_time``, ``phase``, ``msc437_detected``, ``nc_peak_nm`` and
         ``nc_diameter_nm`` (the analysis run's fields); ``plan_name`` if known; the
-        ``saxs_pop{i}_radius_nm`` / ``saxs_pop{i}_volume_fraction`` and
-        ``mesophase_lamellar`` fields when SAXS was measured.
+        ``saxs_pop{i}_radius_nm`` / ``saxs_pop{i}_volume_fraction``, ``saxs_fit_ok``
+        and ``mesophase_lamellar`` fields when SAXS was measured.
 
     Returns
     -------
@@ -40,7 +40,8 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         decided them; for rows stored without ``phase_source``, by the same rule,
         :func:`msc_bluesky.analysis.phase.decide`), ``nc_peak_nm``, ``nc_diameter_nm`` (UV-Vis;
         twice the largest SAXS radius without a spectrum), ``saxs_radius_nm`` (the
-        dominant SAXS population), ``mesophase`` (lamellar precursor peaks) and
+        dominant SAXS population; None when the SAXS fit does not describe the curve,
+        ``saxs_fit_ok`` False), ``mesophase`` (lamellar precursor peaks) and
         ``msc437_detected``; ``msc437_window_c``: ``[low, high]`` nucleation
         temperatures (°C) where CdSe-437 is found at 14 s with T_growth = T_nuc
         (``None`` if it is never found).
@@ -50,6 +51,8 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         radii = [_finite(r.get(f"saxs_pop{i}_radius_nm")) for i in (1, 2, 3)]
         shares = [_finite(r.get(f"saxs_pop{i}_volume_fraction")) for i in (1, 2, 3)]
         pops = [(a, v) for a, v in zip(radii, shares, strict=True) if a is not None and v]
+        if not _fit_ok(r):  # a fit that does not describe the curve sizes nothing
+            pops = []
         diameter = _finite(r.get("nc_diameter_nm"))
         phase, source = _phase(r)
         if source == "saxs":
@@ -75,11 +78,20 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 def _phase(row: Mapping[str, Any]) -> tuple[str, str]:
     """(phase, source) of a stored row: as the live analysis decided it (``phase_source``
-    stored), else — rows stored before it was — by the same rule of analysis.phase."""
+    stored, ``""`` for "unknown"), else — rows stored before it was — by the same rule of
+    analysis.phase."""
     stored = str(row.get("phase") or phase_rule.UNKNOWN)
-    if row.get("phase_source"):
-        return stored, str(row["phase_source"])
+    if isinstance(row.get("phase_source"), str):
+        return stored, row["phase_source"]
     return phase_rule.decide(spectrum=stored, sizes=row)
+
+
+def _fit_ok(row: Mapping[str, Any]) -> bool:
+    """Whether the row's SAXS fit describes its curve (rows stored without it: True)."""
+    value = row.get("saxs_fit_ok")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    return bool(value)
 
 
 def msc437_window(
