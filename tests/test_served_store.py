@@ -90,7 +90,8 @@ def test_the_served_store_exits_when_the_process_that_started_it_is_killed(tmp_p
 
 def test_a_store_that_cannot_start_says_why_and_the_session_keeps_the_documents(tmp_path):
     # Port 1 on loopback: no PostgreSQL there. `serve` refuses at once, naming it.
-    store = ServedStore(tmp_path, catalog_uri="postgresql://nobody@127.0.0.1:1/none").launch()
+    store = ServedStore(tmp_path, catalog_uri="postgresql://nobody:s3cretPW@127.0.0.1:1/none").launch()
+    assert "s3cretPW" not in " ".join(store.command)
     try:
         session = build_session(
             SessionConfig(data_dir=tmp_path, tiled_uri=store.uri, api_key=store.api_key,
@@ -101,7 +102,7 @@ def test_a_store_that_cannot_start_says_why_and_the_session_keeps_the_documents(
             reactor, [uvvis], [{"t_nuc": 1.0, "t_growth": 1.0, "reaction_time": 1.0}]))
         assert session.store_ready(120) is None
         assert "exited with status 2" in session.store_error
-        assert "cannot open postgresql://nobody@127.0.0.1:1/none" in session.store_error
+        assert "cannot open postgresql://nobody:***@127.0.0.1:1/none" in session.store_error
         session.close()
     finally:
         store.stop()

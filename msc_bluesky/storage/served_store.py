@@ -80,16 +80,15 @@ class ServedStore:
 
     @property
     def command(self) -> list[str]:
-        """The command line of the child (no secret in it)."""
+        """The command line of the child (no secret in it: key and catalogue URI are in
+        its environment)."""
         command = [sys.executable, "-m", "msc_bluesky.cli", "serve",
                    "--data-dir", str(self.data_dir), "--port", str(self.port),
                    "--host", "127.0.0.1", "--no-profile",
                    "--exit-with-parent", str(os.getpid())]
         if self._held:
             command.append("--wait-for-start")
-        if self.catalog_uri:
-            command += ["--catalog-uri", self.catalog_uri]
-        return command
+        return command  # the catalogue URI (it may hold a password) goes in the environment
 
     @property
     def running(self) -> bool:
@@ -114,6 +113,9 @@ class ServedStore:
         if self.running:
             return self
         env = dict(os.environ, MSC_TILED_API_KEY=self.api_key, PYTHONUNBUFFERED="1")
+        env.pop("MSC_CATALOG_URI", None)
+        if self.catalog_uri:
+            env["MSC_CATALOG_URI"] = self.catalog_uri
         self._log = tempfile.TemporaryFile()
         self._ready = False
         self._held = bool(hold)
