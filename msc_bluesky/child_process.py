@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import threading
 
@@ -60,3 +61,24 @@ def exit_with_parent(pid: int, who: str) -> None:
     if os.getppid() != pid:
         raise SystemExit(f"{who}: --exit-with-parent {pid}: not this process's parent")
     threading.Thread(target=watch, name="msc-parent-watch", daemon=True).start()
+
+
+def end_process(proc: subprocess.Popen | None, timeout: float) -> None:
+    """Terminate ``proc`` (SIGTERM) and wait for it; SIGKILL if it is still there after
+    ``timeout`` seconds (a frozen process ignores SIGTERM until resumed). None: nothing."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
+def read_log(log) -> str:
+    """All a child wrote so far to ``log`` (a binary temporary file; None: "")."""
+    if log is None:
+        return ""
+    log.seek(0)
+    return log.read().decode(errors="replace")

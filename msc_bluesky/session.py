@@ -487,8 +487,9 @@ def build_session(
         Called with no arguments before the store is opened (on the store's thread with
         ``store_in_background``), e.g. a wait until a just-started server
         (:class:`~msc_bluesky.storage.served_store.ServedStore`) answers. If it raises,
-        the store is not opened: as for a store that failed to open, every document
-        stays in the backup directory and :attr:`Session.store_error` says why.
+        the store is not opened: with ``store_in_background`` as for a store that failed
+        to open (every document stays in the backup directory, :attr:`Session.store_error`
+        says why); without, ``build_session`` raises it.
 
     Returns
     -------

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 
-from msc_bluesky.child_process import free_port
+from msc_bluesky.child_process import end_process, free_port, read_log
 
 #: Seconds to wait for the IOC to answer before giving up.
 DEFAULT_START_TIMEOUT_S = 30.0
@@ -208,21 +208,12 @@ class SimulatedIOC:
 
     def stderr_text(self) -> str:
         """What the IOC wrote to stderr so far."""
-        if self._stderr is None:
-            return ""
-        self._stderr.seek(0)
-        return self._stderr.read().decode(errors="replace")
+        return read_log(self._stderr)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate the IOC and wait for it to exit (kill if it does not)."""
         proc, self._process = self._process, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=timeout)
+        end_process(proc, timeout)
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from msc_bluesky.child_process import free_port
+from msc_bluesky.child_process import end_process, free_port, read_log
 
 from .server import generate_api_key
 
@@ -184,10 +184,7 @@ class ServedStore:
 
     def log_text(self) -> str:
         """What the child printed so far."""
-        if self._log is None:
-            return ""
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")
+        return read_log(self._log)
 
     def stop(self, timeout: float = 20.0) -> None:
         """Stop the server (SIGTERM: requests in flight finish) and wait for it."""
@@ -198,13 +195,7 @@ class ServedStore:
                 proc.stdin.close()
             except OSError:
                 pass
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=timeout)
+        end_process(proc, timeout)
         if self._log is not None:
             self._log.close()
             self._log = None
