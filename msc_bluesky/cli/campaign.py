@@ -187,13 +187,12 @@ def _served_store(args: argparse.Namespace):
 
 def _run_session(args: argparse.Namespace, steps, reactor_ioc, served) -> int:
     from msc_bluesky.campaign.local import CAMPAIGN_BATCH_SIZE, connect_devices
+    from msc_bluesky.campaign.runner import run_campaign
     from msc_bluesky.limits import ConditionError
+    from msc_bluesky.session import SessionConfig, build_session
 
     campaign_id = uuid.uuid4().hex[:12]
     _one_line_logging()
-    from msc_bluesky.campaign.runner import run_campaign
-    from msc_bluesky.session import SessionConfig, build_session
-
     config = SessionConfig(
         prefix=reactor_ioc.prefix,
         data_dir=args.data_dir,

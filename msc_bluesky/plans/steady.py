@@ -43,8 +43,10 @@ they do not hold it, :func:`trigger_and_read_steady`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import operator
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -161,11 +163,7 @@ class SteadyRecord(Device):
             status.set_finished()
             return status
         self.acquired += 1
-        statuses = [det.trigger() for det in self.detectors]
-        status = statuses[0]
-        for other in statuses[1:]:
-            status = status & other
-        return status
+        return functools.reduce(operator.and_, (det.trigger() for det in self.detectors))
 
 
 def _binned(z: np.ndarray, points: int) -> np.ndarray:
