@@ -127,15 +127,17 @@ def _grid(rng: np.random.Generator) -> np.ndarray:
 
 
 def make_case(rng: np.random.Generator, *, nc_probability: float = 0.75,
-              band_probability: float = 0.4) -> Case:
-    """One random spectrum (see the module docstring for the ranges)."""
+              band_probability: float = 0.4,
+              nc_range_nm: tuple[float, float] = (470.0, 660.0)) -> Case:
+    """One random spectrum (see the module docstring for the ranges); ``nc_range_nm``
+    narrows where the NC first exciton may lie."""
     lam = _grid(rng)
     energy = HC_EV_NM / lam
     clean = rng.uniform(-0.02, 0.04) + rng.uniform(-5e-5, 5e-5) * (lam - 500.0)
     clean = clean + rng.uniform(0.0, 0.12) * (400.0 / lam) ** rng.uniform(1.0, 4.0)
     nc_peak, nc_height, nc_fwhm = None, 0.0, float("nan")
     if rng.random() < nc_probability:
-        nc_peak = float(rng.uniform(470.0, 660.0))
+        nc_peak = float(rng.uniform(*nc_range_nm))
         nc_fwhm = float(rng.uniform(0.07, 0.15))
         nc_height = float(np.exp(rng.uniform(np.log(0.03), np.log(0.6))))
         clean = clean + nc_absorbance(energy, rng, nc_peak, nc_fwhm, nc_height)

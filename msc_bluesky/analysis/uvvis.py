@@ -650,6 +650,8 @@ def _fit(lam: np.ndarray, y: np.ndarray, path: float, nc_model: str) -> Spectrum
                     q, _ = np.linalg.qr(a_used[:, active] * weight[:, None])
                 kappa = _null_inflation(basis, q, weight, residual, msc_coef[mask] / amp, fam)
             z = max(z, 0.0) / kappa
+            if found is not None:  # a band the NC exciton, moved, explains as well
+                z = min(z, found[5].get(fam, np.inf))
             line_shape = _line_shape_sigma(basis.lam, weight, q_f, residual + shape,
                                            msc_coef[mask] / amp, centres[fam], at)
             if z >= DETECTION_SIGMA:
@@ -991,7 +993,7 @@ def _transitions_nc(found, y: np.ndarray, sigma: np.ndarray, path: float) -> NcP
     amplitude's from the covariance of the active columns, both scaled by √χ²ᵣ when
     the model does not reach the noise.
     """
-    params, nbasis, coef, rnorm, jac = found
+    params, nbasis, coef, rnorm, jac = found[:5]
     w = 1.0 / sigma
     a = nbasis.matrix(params)
     chi2_red = max(1.0, rnorm**2 / max(y.size - int(np.sum(coef > 0)), 1))
