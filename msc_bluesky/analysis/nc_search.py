@@ -18,7 +18,16 @@
    by ≥ 19 % (:func:`_is_nc`).
 5. A further candidate is refined only when the first refinement failed: its χ² is not
    well below the flexible screen's (stuck in a local minimum) while the runner-up
-   screened about as well, or its fit is no acceptable NC (:func:`best_nc`).
+   screened about as well, or its fit is no acceptable NC (:func:`best_nc`). A candidate
+   whose fit is worse by more than 5² χ²ᵣ than a fit whose exciton went bluer than
+   470 nm is not the NC either: the spectrum is better described without one there.
+6. A fit that does not describe the spectrum (χ²ᵣ > 2) is refitted from excitons
+   0.015 and 0.03 eV to either side; the lowest acceptable χ² wins (:func:`_restarted`).
+7. An MSC family within one exciton FWHM blue of the exciton (the 465–467 family beside
+   an NC at 470–490 nm) must beat the exciton moved onto it: the transitions model
+   without the family's columns is fitted, and the band's likelihood-ratio z below 5
+   drops it (:func:`_overlapping_bands`; the detection caps the band's significance
+   at that z).
 """
 
 from __future__ import annotations
