@@ -209,6 +209,54 @@ def test_server_killed_mid_write_keeps_every_acknowledged_document(
             close_client(client)
 
 
+def test_replay_after_a_kill_between_an_arrays_files_and_its_node(postgres_uri, tmp_path):
+    """What a SIGKILL inside tiled's creation of an array node leaves does not block replay.
+
+    tiled creates the array's zarr files on disk, then commits its node in the catalogue;
+    a kill in between leaves the files with no node. Rewriting the run from its journal
+    creates the node at the same path, where tiled found the files and answered 500
+    (zarr ContainsArrayError) on every attempt. The leftover is made here as tiled makes
+    it; the replay now succeeds and the leftover is moved aside, not deleted.
+    """
+    import zarr
+    from zarr.storage import LocalStore
+
+    from msc_bluesky.storage.backup import RunJournal
+    from msc_bluesky.storage.replay import replay_backups
+    from msc_bluesky.storage.verify import missing_documents
+    from msc_bluesky.storage.writer import make_tiled_writer
+
+    key, served, backup = generate_api_key(), tmp_path / "served", tmp_path / "backup"
+    docs: list = []
+    RE = RunEngine({})
+    RE.subscribe(lambda n, d: docs.append((n, d)))
+    reactor, uvvis, saxs = make_devices(seed=5)
+    condition = {"t_nuc": 250.0, "t_growth": 230.0, "reaction_time": 3.0}
+    RE(condition_scan(reactor, [uvvis, saxs], [condition, {**condition, "t_nuc": 260.0}]))
+    uid = docs[0][1]["uid"]
+    journal = RunJournal(backup, uid)  # the interrupted run's journal holds every document
+    for name, doc in docs:
+        journal.write(name, doc)
+    journal.close()
+    with ServeProcess(served, key, catalog_uri=postgres_uri) as server:
+        client = connect(server.uri, api_key=key)
+        try:
+            writer = make_tiled_writer(client)
+            for name, doc in docs[:2]:  # start and descriptor stored; killed at the event
+                assert name in ("start", "descriptor")
+                writer(name, doc)
+            leftover = served / "data" / "raw" / uid / "primary" / "uvvis_absorbance"
+            zarr.create_array(LocalStore(str(leftover)), shape=(1, 1000), chunks=(1, 1000),
+                              dtype="float64")  # tiled's init_storage; the kill: no commit
+            report = replay_backups(client, backup, retry_delays=())
+            assert report.replayed == [uid] and not report.failed, report.failed
+            assert missing_documents(client, docs) == []
+            (moved,) = (served / "orphaned").rglob("uvvis_absorbance")
+            assert (moved / "zarr.json").is_file()  # moved aside, nothing deleted
+        finally:
+            close_client(client)
+
+
 def test_two_campaigns_write_one_postgres_server_at_once(postgres_uri, tmp_path):
     from msc_bluesky.storage.backup import pending_journals
 

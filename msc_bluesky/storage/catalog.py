@@ -7,6 +7,8 @@ A data directory (``MSC_DATA_DIR``, default ``./msc_data``) holds::
     tables.db       SQLite database of the tabular (scalar) event data
     data/           array data files (zarr) written by tiled
     backup/         JSON-lines journals of runs not (yet) stored in tiled
+    orphaned/       array files an interrupted write left without a node, moved
+                    aside when a node is created at their path again
 
 The root of the catalog holds the ``raw`` and ``analysis`` catalogs of runs
 (:mod:`.layout`). Creating a tiled catalog runs ``tiled catalog init`` in a subprocess
@@ -28,6 +30,8 @@ logger = logging.getLogger(__name__)
 #: The tiled spec of a catalog of runs: the store's ``raw`` and ``analysis`` containers
 #: carry it (docs/storage.md "Layout"); the root is a plain container holding them.
 ROOT_SPEC_NAME = "CatalogOfBlueskyRuns"
+#: Subdirectory of a data directory receiving array files that belong to no node.
+ORPHANED_SUBDIR = "orphaned"
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,11 @@ class DataDirectory:
     def backup_dir(self) -> Path:
         """Directory of run journals awaiting replay."""
         return self.root / "backup"
+
+    @property
+    def orphaned_dir(self) -> Path:
+        """Directory of array files found without a node (:func:`set_aside_leftover`)."""
+        return self.root / ORPHANED_SUBDIR
 
     def create(self) -> DataDirectory:
         """Create the directories (not the catalog); return self."""
@@ -161,6 +170,7 @@ def catalog_adapter(data_dir: str | Path, *, catalog_uri: str | None = None):
 
     directory = DataDirectory(Path(data_dir).resolve()).create()
     uri = catalog_database_uri(directory.root, catalog_uri)
+    _install_leftover_aware_zarr_storage()
     storage = [directory.array_dir, _tables_storage_uri(directory, uri)]
     if catalog_exists(directory.root, catalog_uri):
         return from_uri(uri, writable_storage=storage, init_if_not_exists=False)
@@ -176,6 +186,82 @@ def catalog_adapter(data_dir: str | Path, *, catalog_uri: str | None = None):
             return from_uri(uri, writable_storage=storage, init_if_not_exists=needs_init)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def set_aside_leftover(storage_uri: str, path_parts: list[str]) -> Path | None:
+    """Move away the files at a new array node's path, left there by a killed write.
+
+    tiled creates an array node in two steps: it writes the zarr array's files at the
+    node's path under the writable storage, then commits the node to the catalogue. A
+    process killed between the two (SIGKILL, power loss) leaves the files with no node.
+    Creating a node at that path again (rewriting the run from its journal) then failed
+    in zarr ("An array exists in store", HTTP 500) on every attempt. This is called by
+    tiled's node creation after it has added the new node to the catalogue (in its open
+    transaction): no other node holds this path, so the files there are nobody's. They
+    are moved, never deleted, to ``<data_dir>/orphaned/<UTC time>/<path>``.
+
+    Parameters
+    ----------
+    storage_uri : str
+        The writable file storage (``file://.../<data_dir>/data``).
+    path_parts : list of str
+        The new node's path in the catalogue.
+
+    Returns
+    -------
+    Path or None
+        Where the files went, or None when there were none (the usual case) or the
+        storage is not a local directory.
+    """
+    import shutil
+    import time
+    import uuid
+    from urllib.parse import quote_plus, urljoin
+
+    from tiled.utils import path_from_uri
+
+    if urlsplit(storage_uri).scheme != "file":
+        return None
+    root = path_from_uri(storage_uri)
+    # the data URI tiled's ZarrArrayAdapter.init_storage gives the node
+    data_uri = urljoin(storage_uri + "/", "/".join(quote_plus(part) for part in path_parts))
+    target = path_from_uri(data_uri)
+    if not target.exists():
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+    moved = root.parent / ORPHANED_SUBDIR / stamp / target.relative_to(root)
+    moved.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(target, moved)
+    logger.warning("array files at %s belong to no node in the catalogue (a write was "
+                   "interrupted before its commit): moved to %s", target, moved)
+    return moved
+
+
+_LEFTOVER_AWARE_ZARR: type | None = None
+
+
+def _install_leftover_aware_zarr_storage() -> None:
+    """Have tiled create zarr array nodes with :func:`set_aside_leftover` first.
+
+    tiled picks the class that creates a node's storage from its registry
+    ``STORAGE_ADAPTERS_BY_MIMETYPE`` (process-wide); the one registered here is tiled's
+    ``ZarrArrayAdapter`` with that step added (reading is unchanged). Idempotent.
+    """
+    global _LEFTOVER_AWARE_ZARR
+    if _LEFTOVER_AWARE_ZARR is not None:
+        return
+    from tiled.adapters.zarr import ZarrArrayAdapter
+    from tiled.catalog.adapter import STORAGE_ADAPTERS_BY_MIMETYPE
+    from tiled.mimetypes import ZARR_MIMETYPE
+
+    class LeftoverAwareZarrArrayAdapter(ZarrArrayAdapter):
+        @classmethod
+        def init_storage(cls, storage, data_source, path_parts):
+            set_aside_leftover(storage.uri, list(path_parts))
+            return super().init_storage(storage, data_source, path_parts)
+
+    STORAGE_ADAPTERS_BY_MIMETYPE.set(ZARR_MIMETYPE, lambda: LeftoverAwareZarrArrayAdapter)
+    _LEFTOVER_AWARE_ZARR = LeftoverAwareZarrArrayAdapter
 
 
 def use_write_ahead_log(data_dir: str | Path, *, catalog_uri: str | None = None) -> list[str]:
