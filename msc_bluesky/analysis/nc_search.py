@@ -553,8 +553,11 @@ def find_nc(lam: np.ndarray, y_w: np.ndarray, sigma_w: np.ndarray, factor: int):
     ``lam`` is the measured grid, ``y_w``/``sigma_w`` the spectrum and its noise σ on the
     working bins of ``factor`` points. Candidates: the reddest broad hump of a model
     without NC and curvature maxima; the best (noise-weighted NNLS of the flexible
-    block) starts the transitions fit. Returns ``(params6, basis, coef, rnorm, jacobian)``
-    on the weighted data, or None when no significant exciton is found.
+    block) starts the transitions fit (steps 5–7 of the module docstring follow).
+    Returns ``(params6, basis, coef, rnorm, jacobian, overlap)`` on the weighted data
+    (``basis`` without a family the moved exciton explains; ``overlap`` maps each family
+    tested against a moved exciton to its likelihood-ratio z), or None when no
+    significant exciton is found.
     """
     basis = basis_for(lam, factor)
     w = 1.0 / sigma_w
