@@ -580,7 +580,7 @@ def find_nc(lam: np.ndarray, y_w: np.ndarray, sigma_w: np.ndarray, factor: int):
             if fit[0][0] >= HC_EV_NM / NC_MIN_PEAK_NM:
                 blue.append(chi2)
             elif ok and blue:
-                chi2_red = max(1.0, chi2 / max(y_w.size - int(np.sum(fit[1] > 0)), 1))
+                chi2_red = max(1.0, reduced_chi2(fit[1], fit[2], y_w.size))
                 ok = chi2 - min(blue) <= OVERLAP_SIGMA**2 * chi2_red
             verdicts[id(fit)] = ok
         return verdicts[id(fit)]
@@ -605,7 +605,7 @@ def _restarted(basis: Basis, best, y_w: np.ndarray, w: np.ndarray, accept):
     """The lowest-χ² acceptable fit of ``best`` and its restarts (see
     :data:`RESTART_CHI2_RED`)."""
     params, coef, rnorm, _ = best
-    if rnorm**2 / max(y_w.size - int(np.sum(coef > 0)), 1) <= RESTART_CHI2_RED:
+    if reduced_chi2(coef, rnorm, y_w.size) <= RESTART_CHI2_RED:
         return best
     for shift in RESTART_SHIFTS_EV:
         fit = fit_transitions(basis, y_w * w, w, (params[0] + shift, *params[1:]))
@@ -648,8 +648,7 @@ def _overlapping_bands(basis: Basis, best, y_w: np.ndarray, w: np.ndarray, rnorm
     e1, s1 = params[:2]
     fwhm = s1 * _FWHM_PER_SIGMA
     e_cap = HC_EV_NM / (NC_MIN_PEAK_NM + 0.05)
-    n_used = max(y_w.size - int(np.sum(coef > 0)), 1)
-    chi2_red = max(1.0, rnorm**2 / n_used)
+    chi2_red = max(1.0, reduced_chi2(coef, rnorm, y_w.size))
     overlap: dict[int, float] = {}
     for fam in basis.families:
         e_fam = HC_EV_NM / FAMILY_CENTRES_NM[fam]
@@ -667,13 +666,19 @@ def _overlapping_bands(basis: Basis, best, y_w: np.ndarray, w: np.ndarray, rnorm
         if again[2] < rnorm and _is_nc(basis, again, y_w, w, rnorm0, noise):
             best = again
             params, coef, rnorm, _ = best
-            chi2_red = max(1.0, rnorm**2 / max(y_w.size - int(np.sum(coef > 0)), 1))
+            chi2_red = max(1.0, reduced_chi2(coef, rnorm, y_w.size))
         z = float(np.sqrt(max(alt[2] ** 2 - rnorm**2, 0.0) / chi2_red))
         overlap[fam] = z
         if z < OVERLAP_SIGMA and _is_nc(reduced, alt, y_w, w, rnorm0, noise):
             best, basis = alt, reduced
             break  # one family at a time: the exciton has moved
     return best, basis, overlap
+
+
+def reduced_chi2(coef: np.ndarray, rnorm: float, n_points: int) -> float:
+    """χ² per degree of freedom of a fit: ``rnorm²`` over the points less the active
+    (non-zero) amplitudes, at least 1 degree of freedom."""
+    return rnorm**2 / max(n_points - int(np.sum(coef > 0)), 1)
 
 
 def _is_nc(basis: Basis, fit, y_w: np.ndarray, w: np.ndarray, rnorm0: float,

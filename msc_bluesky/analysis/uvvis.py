@@ -996,7 +996,7 @@ def _transitions_nc(found, y: np.ndarray, sigma: np.ndarray, path: float) -> NcP
     params, nbasis, coef, rnorm, jac = found[:5]
     w = 1.0 / sigma
     a = nbasis.matrix(params)
-    chi2_red = max(1.0, rnorm**2 / max(y.size - int(np.sum(coef > 0)), 1))
+    chi2_red = max(1.0, nc_search.reduced_chi2(coef, rnorm, y.size))
     # parameters of a transition with zero amplitude do not move the model: left out
     live = np.linalg.norm(jac, axis=0) > 0
     live[0] = True

@@ -18,10 +18,13 @@ The root of the catalog holds the ``raw`` and ``analysis`` catalogs of runs
 from __future__ import annotations
 
 import logging
+import shutil
+import time
+import uuid
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote_plus, urljoin, urlsplit, urlunsplit
 
 from .layout import own_structure_clients
 
@@ -213,11 +216,6 @@ def set_aside_leftover(storage_uri: str, path_parts: list[str]) -> Path | None:
         Where the files went, or None when there were none (the usual case) or the
         storage is not a local directory.
     """
-    import shutil
-    import time
-    import uuid
-    from urllib.parse import quote_plus, urljoin
-
     from tiled.utils import path_from_uri
 
     if urlsplit(storage_uri).scheme != "file":
